@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace attn {
+
+// A range of keys [begin, end) that a block of queries visits. `masked` says the pattern's
+// element mask must be applied inside it; an unmasked range is attended by every query of
+// the block in full.
+struct KeyRange {
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+  bool masked = false;
+};
+
+// A sparsity pattern for one shape: which keys each query attends. The block engine asks it,
+// per block of queries, for the key ranges to visit, and applies the element mask inside the
+// ranges flagged `masked`.
+//
+// Contract (checked by the registry test through Variant::keys):
+// - allowed(b, h, q, k) is the exact key set of query q;
+// - key_ranges(b, h, q_begin, q_end) covers every allowed key of every query in the block,
+//   ascending and non-overlapping, and flags a range unmasked only if every query of the block
+//   may attend every key in it.
+class BlockPattern {
+ public:
+  virtual ~BlockPattern() = default;
+
+  // Preferred number of queries per block (0: the engine's own choice). Block-structured
+  // patterns such as BigBird return their block so that whole ranges stay unmasked.
+  virtual std::int64_t query_block() const { return 0; }
+
+  // Clears `out`, then appends the key ranges queries [q_begin, q_end) of problem (b, h) visit.
+  virtual void key_ranges(std::int64_t b, std::int64_t h, std::int64_t q_begin,
+                          std::int64_t q_end, std::vector<KeyRange>& out) const = 0;
+
+  // Whether query q of problem (b, h) attends key k.
+  virtual bool allowed(std::int64_t b, std::int64_t h, std::int64_t q, std::int64_t k) const = 0;
+
+  // Sets scores[r * ld + c] to -inf wherever query q_begin + r may not attend key k_begin + c.
+  // The default asks allowed() per element; patterns with a cheap closed form override it.
+  virtual void mask_tile(std::int64_t b, std::int64_t h, std::int64_t q_begin,
+                         std::int64_t q_end, std::int64_t k_begin, std::int64_t k_end,
+                         float* scores, std::int64_t ld) const;
+
+  // The sorted keys of one query, derived from key_ranges and allowed; used by Variant::keys.
+  void keys_of(std::int64_t b, std::int64_t h, std::int64_t query,
+               std::vector<std::int64_t>& out) const;
+};
+
+}  // namespace attn

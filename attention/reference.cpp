@@ -1,0 +1,69 @@
+#include "attention/reference.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace attn {
+namespace {
+
+double dot(const float* a, const float* b, std::int64_t n) {
+  double s = 0;
+  for (std::int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  return s;
+}
+
+}  // namespace
+
+void reference_row(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
+                   std::int64_t query, std::span<const std::int64_t> keys,
+                   std::span<double> out) {
+  const std::int64_t d = inputs.shape().head_dim;
+  std::fill(out.begin(), out.end(), 0.0);
+  if (keys.empty()) return;
+  const float* q = inputs.q.row(b, h, query);
+  std::vector<double> scores(keys.size());
+  double max_score = -std::numeric_limits<double>::infinity();
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    scores[j] = static_cast<double>(inputs.scale) * dot(q, inputs.k.row(b, h, keys[j]), d);
+    max_score = std::max(max_score, scores[j]);
+  }
+  double sum = 0;
+  for (double& s : scores) {
+    s = std::exp(s - max_score);
+    sum += s;
+  }
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    const float* v = inputs.v.row(b, h, keys[j]);
+    const double w = scores[j] / sum;
+    for (std::int64_t c = 0; c < d; ++c) out[c] += w * static_cast<double>(v[c]);
+  }
+}
+
+void full_attention_keys(const AttentionInputs& inputs, std::int64_t query,
+                         std::vector<std::int64_t>& out) {
+  const std::int64_t end = inputs.causal ? query + 1 : inputs.shape().seq_len;
+  out.resize(static_cast<std::size_t>(end));
+  for (std::int64_t k = 0; k < end; ++k) out[k] = k;
+}
+
+void full_attention_weights(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
+                            std::int64_t query, std::vector<double>& weights) {
+  const Shape& s = inputs.shape();
+  const std::int64_t end = inputs.causal ? query + 1 : s.seq_len;
+  weights.assign(static_cast<std::size_t>(s.seq_len), 0.0);
+  const float* q = inputs.q.row(b, h, query);
+  double max_score = -std::numeric_limits<double>::infinity();
+  for (std::int64_t k = 0; k < end; ++k) {
+    weights[k] = static_cast<double>(inputs.scale) * dot(q, inputs.k.row(b, h, k), s.head_dim);
+    max_score = std::max(max_score, weights[k]);
+  }
+  double sum = 0;
+  for (std::int64_t k = 0; k < end; ++k) {
+    weights[k] = std::exp(weights[k] - max_score);
+    sum += weights[k];
+  }
+  for (std::int64_t k = 0; k < end; ++k) weights[k] /= sum;
+}
+
+}  // namespace attn

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "attention/params.hpp"
+#include "attention/tensor.hpp"
+
+namespace attn {
+
+// What a forward pass reads. Q, K, V are [B, H, N, D] fp32, row-major, 64-byte aligned.
+struct AttentionInputs {
+  TensorView q, k, v;
+  bool causal = false;
+  float scale = 1.0f;  // multiplies Q·Kᵀ; default_scale(head_dim) unless the user overrides
+
+  const Shape& shape() const { return q.shape; }
+};
+
+// 1/sqrt(head_dim), the scale of "Attention Is All You Need".
+float default_scale(std::int64_t head_dim);
+
+// Throws std::invalid_argument unless Q, K, V and `out` agree in shape and the scale is finite.
+void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out);
+
+// What one forward pass costs, known before it runs.
+struct Cost {
+  // (query, key) pairs the variant computes, summed over batch and heads. For a data-dependent
+  // key set this is an upper bound; Variant::pairs() gives the exact count for given inputs.
+  std::int64_t pairs = 0;
+  // Bytes the forward allocates beyond its inputs and output (its workspace), at peak.
+  std::int64_t workspace_bytes = 0;
+};
+
+// An attention variant. Build one with make_variant("name:key=value,...") (registry.hpp).
+//
+// The contract every variant keeps, and the registry test checks: forward() equals exact
+// softmax attention where query i of problem (b, h) attends exactly the keys that keys()
+// returns for it (an empty key set gives a zero row).
+class Variant {
+ public:
+  explicit Variant(VariantConfig config) : config_(std::move(config)) {}
+  virtual ~Variant() = default;
+  Variant(const Variant&) = delete;
+  Variant& operator=(const Variant&) = delete;
+
+  const std::string& name() const { return config_.name(); }
+  std::string params() const { return config_.canonical_params(); }
+  std::string spec() const { return config_.spec(); }
+  const VariantConfig& config() const { return config_; }
+
+  // Throws std::invalid_argument when the parameters cannot serve this shape (for example a
+  // block larger than allowed); the message names the parameter and what is allowed.
+  virtual void check(const Shape& shape, bool causal) const;
+
+  // Computes attention into `out`, parallel inside with oneTBB (the caller's task_arena sets
+  // how many threads).
+  virtual void forward(const AttentionInputs& inputs, MutableTensorView out) const = 0;
+
+  // The sorted, distinct keys that query `query` of problem (b, h) attends, appended to `out`
+  // after clearing it.
+  virtual void keys(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
+                    std::int64_t query, std::vector<std::int64_t>& out) const = 0;
+
+  virtual Cost cost(const Shape& shape, bool causal, int threads) const = 0;
+
+  // Exact computed pairs for these inputs; differs from cost().pairs only for variants whose
+  // key set depends on the data.
+  virtual std::int64_t pairs(const AttentionInputs& inputs) const;
+
+ private:
+  VariantConfig config_;
+};
+
+// Pairs of full attention over one [N, N] problem: N² or, causal, N(N+1)/2.
+std::int64_t dense_pairs_per_problem(std::int64_t seq_len, bool causal);
+
+}  // namespace attn
