@@ -32,17 +32,17 @@ class BlockPattern {
   virtual std::int64_t query_block() const { return 0; }
 
   // Clears `out`, then appends the key ranges queries [q_begin, q_end) of problem (b, h) visit.
-  virtual void key_ranges(std::int64_t b, std::int64_t h, std::int64_t q_begin,
-                          std::int64_t q_end, std::vector<KeyRange>& out) const = 0;
+  virtual void key_ranges(std::int64_t b, std::int64_t h, std::int64_t q_begin, std::int64_t q_end,
+                          std::vector<KeyRange>& out) const = 0;
 
   // Whether query q of problem (b, h) attends key k.
   virtual bool allowed(std::int64_t b, std::int64_t h, std::int64_t q, std::int64_t k) const = 0;
 
   // Sets scores[r * ld + c] to -inf wherever query q_begin + r may not attend key k_begin + c.
   // The default asks allowed() per element; patterns with a cheap closed form override it.
-  virtual void mask_tile(std::int64_t b, std::int64_t h, std::int64_t q_begin,
-                         std::int64_t q_end, std::int64_t k_begin, std::int64_t k_end,
-                         float* scores, std::int64_t ld) const;
+  virtual void mask_tile(std::int64_t b, std::int64_t h, std::int64_t q_begin, std::int64_t q_end,
+                         std::int64_t k_begin, std::int64_t k_end, float* scores,
+                         std::int64_t ld) const;
 
   // The sorted keys of one query, derived from key_ranges and allowed; used by Variant::keys.
   void keys_of(std::int64_t b, std::int64_t h, std::int64_t query,

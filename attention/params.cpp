@@ -83,8 +83,8 @@ SpecText split_spec(std::string_view spec) {
                                   std::string(item) + "' is not of the form key=value");
     for (const auto& [k, v] : out.assignments)
       if (k == key)
-        throw std::invalid_argument("variant spec '" + std::string(spec) + "': parameter '" +
-                                    key + "' is given twice");
+        throw std::invalid_argument("variant spec '" + std::string(spec) + "': parameter '" + key +
+                                    "' is given twice");
     out.assignments.emplace_back(key, value);
     if (comma == std::string_view::npos) break;
     rest = rest.substr(comma + 1);
@@ -103,9 +103,9 @@ VariantConfig::VariantConfig(std::string name, ParamSchema schema,
     if (i == schema_.size()) {
       std::string allowed;
       for (const auto& info : schema_) allowed += (allowed.empty() ? "" : ", ") + info.key;
-      throw std::invalid_argument("variant '" + name_ + "' has no parameter '" + key + "'; " +
-                                  (allowed.empty() ? "it takes no parameters"
-                                                   : "allowed: " + allowed));
+      throw std::invalid_argument(
+          "variant '" + name_ + "' has no parameter '" + key + "'; " +
+          (allowed.empty() ? "it takes no parameters" : "allowed: " + allowed));
     }
     const ParamInfo& info = schema_[i];
     double value = 0;
@@ -119,8 +119,8 @@ VariantConfig::VariantConfig(std::string name, ParamSchema schema,
 std::size_t VariantConfig::index_of(std::string_view key) const {
   for (std::size_t i = 0; i < schema_.size(); ++i)
     if (schema_[i].key == key) return i;
-  throw std::logic_error("variant '" + name_ + "' reads undeclared parameter '" +
-                         std::string(key) + "'");
+  throw std::logic_error("variant '" + name_ + "' reads undeclared parameter '" + std::string(key) +
+                         "'");
 }
 
 std::int64_t VariantConfig::integer(std::string_view key) const {

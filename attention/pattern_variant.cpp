@@ -13,7 +13,7 @@ void PatternVariant::keys(const AttentionInputs& inputs, std::int64_t b, std::in
 }
 
 std::shared_ptr<const BlockPattern> PatternVariant::pattern_for(const Shape& shape,
-                                                               bool causal) const {
+                                                                bool causal) const {
   std::lock_guard lock(cache_mutex_);
   if (!cached_pattern_ || cached_shape_ != shape || cached_causal_ != causal) {
     check(shape, causal);

@@ -16,8 +16,7 @@ double dot(const float* a, const float* b, std::int64_t n) {
 }  // namespace
 
 void reference_row(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
-                   std::int64_t query, std::span<const std::int64_t> keys,
-                   std::span<double> out) {
+                   std::int64_t query, std::span<const std::int64_t> keys, std::span<double> out) {
   const std::int64_t d = inputs.shape().head_dim;
   std::fill(out.begin(), out.end(), 0.0);
   if (keys.empty()) return;

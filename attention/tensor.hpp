@@ -19,8 +19,8 @@ class AlignedBuffer {
   AlignedBuffer() = default;
   explicit AlignedBuffer(std::size_t size)
       : data_(size == 0 ? nullptr
-                        : static_cast<T*>(::operator new(size * sizeof(T),
-                                                         std::align_val_t{kTensorAlignment}))),
+                        : static_cast<T*>(::operator new (size * sizeof(T),
+                                                          std::align_val_t{kTensorAlignment}))),
         size_(size) {
     std::uninitialized_value_construct_n(data_.get(), size_);
   }
@@ -35,7 +35,7 @@ class AlignedBuffer {
 
  private:
   struct Free {
-    void operator()(T* p) const { ::operator delete(p, std::align_val_t{kTensorAlignment}); }
+    void operator()(T* p) const { ::operator delete (p, std::align_val_t{kTensorAlignment}); }
   };
   std::unique_ptr<T, Free> data_;
   std::size_t size_ = 0;

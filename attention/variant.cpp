@@ -24,8 +24,7 @@ void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out) {
   if (inputs.q.data.size() != n || inputs.k.data.size() != n || inputs.v.data.size() != n ||
       out.data.size() != n)
     throw std::invalid_argument("tensor storage does not match its shape " + s.to_string());
-  if (!std::isfinite(inputs.scale))
-    throw std::invalid_argument("scale must be a finite number");
+  if (!std::isfinite(inputs.scale)) throw std::invalid_argument("scale must be a finite number");
 }
 
 void Variant::check(const Shape&, bool) const {}

@@ -28,8 +28,9 @@ void note_allocation(void* p) {
 }
 
 void note_free(void* p) {
-  if (p) g_current.fetch_sub(static_cast<std::int64_t>(malloc_usable_size(p)),
-                             std::memory_order_relaxed);
+  if (p)
+    g_current.fetch_sub(static_cast<std::int64_t>(malloc_usable_size(p)),
+                        std::memory_order_relaxed);
 }
 
 void* allocate(std::size_t size, std::size_t alignment) {
@@ -74,9 +75,7 @@ void* operator new(std::size_t size, std::align_val_t al) {
 }
 void* operator new[](std::size_t size, std::align_val_t al) { return operator new(size, al); }
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return allocate(size, 0); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return allocate(size, 0);
-}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return allocate(size, 0); }
 void* operator new(std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
   return allocate(size, static_cast<std::size_t>(al));
 }
@@ -94,6 +93,4 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { releas
 void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  release(p);
-}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }

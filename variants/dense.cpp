@@ -32,8 +32,8 @@ class Dense final : public Variant {
       const std::int64_t b = problem / s.heads, h = problem % s.heads;
       // One N×N buffer per concurrently processed head: the memory cost this baseline shows.
       AlignedBuffer<float> scores(static_cast<std::size_t>(checked_product(n, n, "N×N scores")));
-      sgemm(true, n, n, d, in.scale, in.q.head(b, h), d, in.k.head(b, h), d, 0.0f,
-            scores.data(), n);
+      sgemm(true, n, n, d, in.scale, in.q.head(b, h), d, in.k.head(b, h), d, 0.0f, scores.data(),
+            n);
       if (in.causal)
         for (std::int64_t i = 0; i < n; ++i)
           for (std::int64_t j = i + 1; j < n; ++j)
