@@ -1,0 +1,427 @@
+#include "harness/inputs.hpp"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <numbers>
+#include <span>
+#include <stdexcept>
+
+#include "harness/npy.hpp"
+
+// The generative models. Every generator draws V iid N(0, 1); they differ in Q and K. The
+// constants are tuned so that each promised property holds with a margin at the default scale
+// 1/sqrt(D), for N from 256 to 65536 and D from 16 to 128 (tests/inputs_test.cpp measures them;
+// the README's "Inputs" section quotes the values).
+//
+// gaussian   Q, K iid N(0, 1). Scores q·k/sqrt(D) are ~N(0, 1), so attention is nearly
+//            uniform: the perplexity of a row's weights is about N·e^(-1/2) ≈ 0.61·N.
+//
+// local      Rotary-style positional features plus a little noise. With P = floor(D/2)
+//            frequency pairs, wavelengths λ_c log-spaced from kLocalMinWavelength to
+//            kLocalMaxWavelength, ω_c = 2π/λ_c and a random phase φ_c per (batch, head, c):
+//              q_i[2c], q_i[2c+1] = a·cos(ω_c·i + φ_c), a·sin(ω_c·i + φ_c)
+//              k_j[2c], k_j[2c+1] = a·cos(ω_c·j + φ_c), a·sin(ω_c·j + φ_c)
+//            plus iid N(0, σ²) on every coordinate (an odd last coordinate is noise only), with
+//            a² = kLocalAlpha·sqrt(D)/P and σ = kLocalNoise/a. Then
+//              q_i·k_j/sqrt(D) = kLocalAlpha · mean_c cos(ω_c·(i-j)) + noise of std ≈ kLocalNoise,
+//            a score that depends only on i-j, peaks at i = j and falls smoothly with |i-j|
+//            (quadratically within the shortest wavelength, then roughly like -log|i-j|, since
+//            the terms whose wavelength |i-j| exceeds average out). Nearly all the mass lies
+//            within |i-j| <= 64 and a row's weights spread over about 60 keys (D = 64).
+//
+// clustered  kClusters centroids μ_c per (batch, head), orthonormal when D >= kClusters
+//            (otherwise the first D are, the rest are random unit vectors). Token t belongs to
+//            cluster z_t, uniform and independent; q_t = r·μ_{z_t} + σ·ε, k_t = r·μ_{z_t} + σ·ε'
+//            with ε, ε' iid N(0, I), r² = kClusterScore·sqrt(D) and σ = kClusterNoise. A query's
+//            score for a key of its own cluster is ≈ kClusterScore, for another cluster ≈ 0:
+//            same-cluster keys draw about e^5/(e^5 + 15) ≈ 0.9 of the mass. This is the structure
+//            LSH attention assumes.
+//
+// sinks      Gaussian tokens plus attention sinks, the first kSinks keys, which real models'
+//            queries attend heavily. A random unit direction u per (batch, head) and, with
+//            ε_t iid N(0, I) projected orthogonal to u (so only the sinks lie along u):
+//              q_i = a·u + ε_i               for every query,
+//              k_j = a·u + ε'_j              for j < kSinks,
+//              k_j = ε'_j                    for the other keys,
+//            a² = (ln((N - S)/S) + kSinkMargin)·sqrt(D), S = kSinks. A sink's score is then
+//            ln((N - S)/S) + kSinkMargin plus noise of std ≈ 1, like every other score: the sink
+//            logit grows with N just enough that the sinks keep the same share of every row,
+//            ≈ 1/(1 + e^-1.5) ≈ 0.8, at any sequence length.
+//
+// Determinism: every (tensor, batch, head) has its own xoshiro256** stream keyed by
+// (seed, stream id, batch, head), and the (batch, head) problems are generated independently,
+// so the bits do not depend on the thread count or the scheduling.
+
+namespace attn::harness {
+namespace {
+
+constexpr double kLocalAlpha = 24.0;              // peak score at i = j
+constexpr double kLocalMinWavelength = 128.0;     // tokens; shortest rotary wavelength
+constexpr double kLocalMaxWavelength = 131072.0;  // tokens; twice the longest benchmarked N
+constexpr double kLocalNoise = 0.5;               // std of the noise part of a score
+
+constexpr int kClusters = 16;
+constexpr double kClusterScore = 5.0;  // score of a same-cluster pair
+constexpr double kClusterNoise = 0.5;  // per-coordinate noise std
+
+constexpr std::int64_t kSinks = 4;
+constexpr double kSinkMargin = 1.5;  // sink logit above ln((N - S)/S)
+
+// Stream ids: one random stream per tensor and one for the shared structure of a problem.
+enum class Stream : std::uint64_t { kQ = 1, kK = 2, kV = 3, kStructure = 4 };
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// xoshiro256** (Blackman and Vigna) with N(0, 1) draws by the Box–Muller transform: both fully
+// specified here, unlike std::normal_distribution, so a seed gives the same bits everywhere.
+class Rng {
+ public:
+  Rng(std::uint64_t seed, Stream stream, std::int64_t b, std::int64_t h) {
+    std::uint64_t key = seed;
+    // Chaining the identifiers through splitmix64 keeps nearby (seed, b, h) keys unrelated.
+    for (std::uint64_t id : {static_cast<std::uint64_t>(stream), static_cast<std::uint64_t>(b),
+                             static_cast<std::uint64_t>(h)}) {
+      key = splitmix64(key) ^ id;
+    }
+    for (auto& s : state_) s = splitmix64(key);
+  }
+
+  std::uint64_t next() {
+    const std::uint64_t result = rotl(state_[1] * 5, 7) * 9;
+    const std::uint64_t t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = rotl(state_[3], 45);
+    return result;
+  }
+
+  // Uniform in (0, 1], never 0, so that log() below is finite.
+  double uniform() { return static_cast<double>((next() >> 11) + 1) * 0x1.0p-53; }
+
+  std::uint64_t below(std::uint64_t n) {
+    __extension__ using Wide = unsigned __int128;
+    return static_cast<std::uint64_t>((static_cast<Wide>(next()) * n) >> 64);
+  }
+
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    const double radius = std::sqrt(-2.0 * std::log(uniform()));
+    const double angle = 2.0 * std::numbers::pi * uniform();
+    spare_ = radius * std::sin(angle);
+    has_spare_ = true;
+    return radius * std::cos(angle);
+  }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+  std::array<std::uint64_t, 4> state_{};
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+double dot(std::span<const double> a, std::span<const double> b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// A random unit vector of `dim` components (uniform on the sphere).
+std::vector<double> random_unit(Rng& rng, std::int64_t dim) {
+  std::vector<double> v(static_cast<std::size_t>(dim));
+  double norm = 0;
+  while (norm == 0) {
+    for (double& x : v) x = rng.normal();
+    norm = std::sqrt(dot(v, v));
+  }
+  for (double& x : v) x /= norm;
+  return v;
+}
+
+// Removes from `v` its component along the unit vector `u`.
+void remove_component(std::span<double> v, std::span<const double> u) {
+  const double along = dot(v, u);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] -= along * u[i];
+}
+
+void fill_normal(Rng& rng, std::span<float> out) {
+  for (float& x : out) x = static_cast<float>(rng.normal());
+}
+
+// Everything one generator needs to fill the Q and K of one (batch, head) problem.
+struct Problem {
+  const Shape& shape;
+  std::uint64_t seed;
+  std::int64_t b, h;
+  float* q;  // [N, D]
+  float* k;  // [N, D]
+
+  std::size_t dim() const { return static_cast<std::size_t>(shape.head_dim); }
+  std::span<float> q_row(std::int64_t i) const { return {q + i * shape.head_dim, dim()}; }
+  std::span<float> k_row(std::int64_t i) const { return {k + i * shape.head_dim, dim()}; }
+  Rng rng(Stream stream) const { return Rng(seed, stream, b, h); }
+};
+
+void generate_gaussian(const Problem& p) {
+  const std::size_t n = static_cast<std::size_t>(p.shape.seq_len) * p.dim();
+  Rng q_rng = p.rng(Stream::kQ);
+  Rng k_rng = p.rng(Stream::kK);
+  fill_normal(q_rng, {p.q, n});
+  fill_normal(k_rng, {p.k, n});
+}
+
+void generate_local(const Problem& p) {
+  const std::int64_t d = p.shape.head_dim;
+  const std::int64_t pairs = d / 2;
+  Rng structure = p.rng(Stream::kStructure);
+  std::vector<double> omega(static_cast<std::size_t>(pairs));
+  std::vector<double> phase(static_cast<std::size_t>(pairs));
+  for (std::int64_t c = 0; c < pairs; ++c) {
+    const double t = pairs == 1 ? 0.0 : static_cast<double>(c) / static_cast<double>(pairs - 1);
+    const double wavelength =
+        kLocalMinWavelength * std::pow(kLocalMaxWavelength / kLocalMinWavelength, t);
+    omega[c] = 2.0 * std::numbers::pi / wavelength;
+    phase[c] = 2.0 * std::numbers::pi * structure.uniform();
+  }
+  // With no frequency pair (D = 1) the tensors are pure noise of unit variance.
+  const double amplitude =
+      pairs == 0
+          ? 0.0
+          : std::sqrt(kLocalAlpha * std::sqrt(static_cast<double>(d)) / static_cast<double>(pairs));
+  const double noise = pairs == 0 ? 1.0 : kLocalNoise / amplitude;
+  Rng q_rng = p.rng(Stream::kQ);
+  Rng k_rng = p.rng(Stream::kK);
+  for (std::int64_t i = 0; i < p.shape.seq_len; ++i) {
+    std::span<float> q = p.q_row(i);
+    std::span<float> k = p.k_row(i);
+    for (std::int64_t c = 0; c < pairs; ++c) {
+      const double angle = omega[c] * static_cast<double>(i) + phase[c];
+      const double re = amplitude * std::cos(angle);
+      const double im = amplitude * std::sin(angle);
+      q[2 * c] = static_cast<float>(re + noise * q_rng.normal());
+      q[2 * c + 1] = static_cast<float>(im + noise * q_rng.normal());
+      k[2 * c] = static_cast<float>(re + noise * k_rng.normal());
+      k[2 * c + 1] = static_cast<float>(im + noise * k_rng.normal());
+    }
+    for (std::int64_t c = 2 * pairs; c < d; ++c) {
+      q[c] = static_cast<float>(noise * q_rng.normal());
+      k[c] = static_cast<float>(noise * k_rng.normal());
+    }
+  }
+}
+
+void generate_clustered(const Problem& p) {
+  const std::int64_t d = p.shape.head_dim;
+  Rng structure = p.rng(Stream::kStructure);
+  std::vector<std::vector<double>> centroids;
+  for (int c = 0; c < kClusters; ++c) {
+    std::vector<double> v = random_unit(structure, d);
+    // Gram–Schmidt against the earlier centroids while there are dimensions left, so that
+    // clusters do not overlap by chance (at D = 16 random directions would, noticeably).
+    if (c < d) {
+      double norm = 0;
+      while (norm < 1e-6) {
+        for (const auto& prev : centroids) remove_component(v, prev);
+        norm = std::sqrt(dot(v, v));
+        if (norm < 1e-6) v = random_unit(structure, d);
+      }
+      for (double& x : v) x /= norm;
+    }
+    centroids.push_back(std::move(v));
+  }
+  const double radius = std::sqrt(kClusterScore * std::sqrt(static_cast<double>(d)));
+  Rng q_rng = p.rng(Stream::kQ);
+  Rng k_rng = p.rng(Stream::kK);
+  for (std::int64_t t = 0; t < p.shape.seq_len; ++t) {
+    const auto& mu = centroids[structure.below(kClusters)];
+    std::span<float> q = p.q_row(t);
+    std::span<float> k = p.k_row(t);
+    for (std::int64_t c = 0; c < d; ++c) {
+      q[c] = static_cast<float>(radius * mu[c] + kClusterNoise * q_rng.normal());
+      k[c] = static_cast<float>(radius * mu[c] + kClusterNoise * k_rng.normal());
+    }
+  }
+}
+
+void generate_sinks(const Problem& p) {
+  const std::int64_t n = p.shape.seq_len;
+  const std::int64_t d = p.shape.head_dim;
+  const std::int64_t sinks = std::min(kSinks, n);
+  Rng structure = p.rng(Stream::kStructure);
+  const std::vector<double> u = random_unit(structure, d);
+  // With N <= 2·kSinks the sinks are most of the sequence; the logit formula needs N > S.
+  const double others = static_cast<double>(std::max<std::int64_t>(n - sinks, sinks));
+  const double logit = std::log(others / static_cast<double>(sinks)) + kSinkMargin;
+  const double amplitude = std::sqrt(logit * std::sqrt(static_cast<double>(d)));
+  Rng q_rng = p.rng(Stream::kQ);
+  Rng k_rng = p.rng(Stream::kK);
+  std::vector<double> row(static_cast<std::size_t>(d));
+  // Noise orthogonal to u, plus `along` times u.
+  auto make_row = [&](Rng& rng, double along, std::span<float> out) {
+    for (double& x : row) x = rng.normal();
+    remove_component(row, u);
+    for (std::int64_t c = 0; c < d; ++c) out[c] = static_cast<float>(along * u[c] + row[c]);
+  };
+  for (std::int64_t i = 0; i < n; ++i) {
+    make_row(q_rng, amplitude, p.q_row(i));
+    make_row(k_rng, i < sinks ? amplitude : 0.0, p.k_row(i));
+  }
+}
+
+using Generator = void (*)(const Problem&);
+
+Generator find_generator(const std::string& name) {
+  if (name == "gaussian") return generate_gaussian;
+  if (name == "local") return generate_local;
+  if (name == "clustered") return generate_clustered;
+  if (name == "sinks") return generate_sinks;
+  return nullptr;
+}
+
+constexpr std::string_view kNpyPrefix = "npy:";
+
+std::string allowed_inputs() { return "gaussian, local, clustered, sinks, npy:DIR"; }
+
+// Replaces every row of K by the matching row of Q scaled to unit length (a zero row stays zero).
+void share_qk(InputTensors& t) {
+  const Shape& s = t.q.shape();
+  const std::int64_t d = s.head_dim;
+  const std::int64_t rows = s.problems() * s.seq_len;
+  const float* q = t.q.data().data();
+  float* k = t.k.data().data();
+  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, rows, 1024), [&](const auto& range) {
+    for (std::int64_t r = range.begin(); r != range.end(); ++r) {
+      double norm = 0;
+      for (std::int64_t c = 0; c < d; ++c) norm += static_cast<double>(q[r * d + c]) * q[r * d + c];
+      norm = std::sqrt(norm);
+      const double inv = norm > 0 ? 1.0 / norm : 0.0;
+      for (std::int64_t c = 0; c < d; ++c) k[r * d + c] = static_cast<float>(q[r * d + c] * inv);
+    }
+  });
+}
+
+std::string shape_string(const std::vector<std::int64_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+// The [B,H,N,D] shape an .npy array stands for, or an error naming the file.
+Shape npy_shape_as_inputs(const std::string& path, const std::vector<std::int64_t>& dims) {
+  Shape shape;
+  if (dims.size() == 4) {
+    shape = {dims[0], dims[1], dims[2], dims[3]};
+  } else if (dims.size() == 2) {
+    shape = {1, 1, dims[0], dims[1]};
+  } else {
+    throw std::invalid_argument(path + ": shape " + shape_string(dims) +
+                                " is not supported; expected [B, H, N, D] or [N, D]");
+  }
+  for (std::int64_t dim : dims) {
+    if (dim <= 0) {
+      throw std::invalid_argument(path + ": shape " + shape_string(dims) +
+                                  " has an empty dimension; every dimension must be positive");
+    }
+  }
+  return shape;
+}
+
+struct NpyInputs {
+  Shape shape;
+  std::array<NpyArray, 3> arrays;  // q, k, v
+};
+
+NpyInputs read_npy_inputs(const std::string& dir) {
+  static constexpr std::array<const char*, 3> kNames = {"q.npy", "k.npy", "v.npy"};
+  NpyInputs in;
+  std::array<std::string, 3> paths;
+  for (std::size_t t = 0; t < 3; ++t) {
+    paths[t] = dir + "/" + kNames[t];
+    in.arrays[t] = read_npy_f32(paths[t]);
+    const Shape shape = npy_shape_as_inputs(paths[t], in.arrays[t].shape);
+    if (t == 0) {
+      in.shape = shape;
+    } else if (shape != in.shape) {
+      throw std::invalid_argument(paths[0] + " has shape " + shape_string(in.arrays[0].shape) +
+                                  " but " + paths[t] + " has shape " +
+                                  shape_string(in.arrays[t].shape) +
+                                  "; q.npy, k.npy and v.npy must have the same shape");
+    }
+  }
+  return in;
+}
+
+}  // namespace
+
+const std::vector<std::string>& generator_names() {
+  static const std::vector<std::string> names = {"gaussian", "local", "clustered", "sinks"};
+  return names;
+}
+
+void check_input_name(const std::string& input) {
+  if (find_generator(input) != nullptr) return;
+  if (input.starts_with(kNpyPrefix)) {
+    if (input.size() > kNpyPrefix.size()) return;
+    throw std::invalid_argument("input '" + input +
+                                "' names no directory; allowed: " + allowed_inputs());
+  }
+  throw std::invalid_argument("unknown input '" + input + "'; allowed: " + allowed_inputs());
+}
+
+Shape npy_input_shape(const std::string& dir) { return read_npy_inputs(dir).shape; }
+
+InputTensors make_inputs(const std::string& input, const Shape& shape, std::uint64_t seed,
+                         bool shared_qk) {
+  check_input_name(input);
+  InputTensors t;
+  if (input.starts_with(kNpyPrefix)) {
+    NpyInputs in = read_npy_inputs(input.substr(kNpyPrefix.size()));
+    Tensor* tensors[] = {&t.q, &t.k, &t.v};
+    for (std::size_t i = 0; i < 3; ++i) {
+      *tensors[i] = Tensor(in.shape);
+      std::copy_n(in.arrays[i].data.data(), in.arrays[i].data.size(), tensors[i]->data().data());
+    }
+  } else {
+    if (shape.batch <= 0 || shape.heads <= 0 || shape.seq_len <= 0 || shape.head_dim <= 0) {
+      throw std::invalid_argument("input shape " + shape.to_string() +
+                                  ": every dimension must be positive");
+    }
+    const Generator generate = find_generator(input);
+    t.q = Tensor(shape);
+    t.k = Tensor(shape);
+    t.v = Tensor(shape);
+    const std::size_t head_size = static_cast<std::size_t>(shape.seq_len * shape.head_dim);
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, shape.problems(), 1), [&](const auto&
+                                                                                        range) {
+      for (std::int64_t p = range.begin(); p != range.end(); ++p) {
+        const std::int64_t b = p / shape.heads;
+        const std::int64_t h = p % shape.heads;
+        generate({shape, seed, b, h, t.q.mutable_view().head(b, h), t.k.mutable_view().head(b, h)});
+        Rng v_rng(seed, Stream::kV, b, h);
+        fill_normal(v_rng, {t.v.mutable_view().head(b, h), head_size});
+      }
+    });
+  }
+  if (shared_qk) share_qk(t);
+  return t;
+}
+
+}  // namespace attn::harness
