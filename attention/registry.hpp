@@ -16,6 +16,9 @@ struct VariantInfo {
   std::string name;
   std::string summary;
   ParamSchema params;
+  // Specs that exercise the parameters at small sizes; the generic registry test checks each
+  // of them (and the defaults) against the fp64 reference.
+  std::vector<std::string> examples = {};
 };
 
 using VariantFactory = std::function<std::unique_ptr<Variant>(const VariantConfig&)>;

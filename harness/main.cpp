@@ -1,8 +1,76 @@
+// attnbench: measures attention variants' time, memory and accuracy against full attention.
+// Exit status: 0 success, 1 a runtime failure (a point failed, a file could not be written),
+// 2 bad usage (options, specs, files given by the user).
+#include <cstdio>
 #include <iostream>
+#include <new>
+#include <string>
+#include <vector>
 
-#include "attention/registry.hpp"
+#include "harness/commands.hpp"
 
-int main() {
-  for (const auto* e : attn::Registry::instance().entries()) std::cout << e->info.name << "\n";
-  return 0;
+namespace {
+
+constexpr const char* kUsage =
+    "Usage: attnbench <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  list      the registered variants, their parameters, defaults and ranges\n"
+    "  run       measure variants at one point (time, memory, accuracy vs full attention)\n"
+    "  sweep     measure the cartesian product of option lists into one CSV\n"
+    "  pattern   export a variant's key set as a uint8 [H, N, N] .npy file\n"
+    "\n"
+    "'attnbench <command> --help' lists a command's options.\n";
+
+int dispatch(const std::string& command, const std::vector<std::string>& args) {
+  using namespace attn::harness;
+  std::string help;
+  if (command == "list") {
+    if (!args.empty() && args[0] != "--help" && args[0] != "-h")
+      throw UsageError("list takes no options, got '" + args[0] + "'");
+    return list_variants(std::cout);
+  }
+  if (command == "run" || command == "sweep") {
+    auto config = command == "run" ? parse_run_options(args, help) : parse_sweep_options(args, help);
+    if (!config) {
+      std::cout << help;
+      return 0;
+    }
+    return run_sweep(*config);
+  }
+  if (command == "pattern") {
+    auto config = parse_pattern_options(args, help);
+    if (!config) {
+      std::cout << help;
+      return 0;
+    }
+    return export_pattern(*config);
+  }
+  throw UsageError("unknown command '" + command + "'; commands: list, run, sweep, pattern");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  try {
+    return dispatch(command, std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "attnbench " << command << ": " << e.what() << "\n";
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "attnbench " << command << ": out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "attnbench " << command << ": " << e.what() << "\n";
+    return 1;
+  }
 }

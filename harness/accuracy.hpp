@@ -1,0 +1,37 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attention/variant.hpp"
+
+namespace attn::harness {
+
+// Full attention in fp64 on a fixed random sample of query rows per (batch, head): the ground
+// truth every variant at a point is compared with. It costs O(rows · N · D) rather than
+// O(N² · D), and is computed once per point and shared by all its variants.
+struct ReferenceSample {
+  std::int64_t rows_per_problem = 0;  // min(N, requested rows)
+  std::vector<std::int64_t> rows;     // sampled query indices, problem-major, sorted per problem
+  std::vector<double> outputs;        // full attention's output, head_dim values per sampled row
+  std::vector<double> score_max;      // per sampled row: max of the scaled scores
+  std::vector<double> score_sum;      // per sampled row: sum of exp(score - max)
+};
+
+// Samples `rows_per_problem` query rows per (batch, head) without replacement (all rows when N
+// is not larger), reproducibly from `seed`, and computes full attention for them.
+ReferenceSample sample_full_attention(const AttentionInputs& inputs,
+                                      std::int64_t rows_per_problem, std::uint64_t seed);
+
+// How far a variant's output is from full attention, on the sampled rows.
+struct Accuracy {
+  double rel_err = 0;      // ||O - O_full||_F / ||O_full||_F
+  double max_abs_err = 0;  // max |O - O_full|
+  double cos_sim_min = 1;  // min over rows of cos(O_row, O_full_row)
+  double mass_recall = 1;  // mean over rows of full attention's softmax mass on the kept keys
+};
+
+Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& inputs,
+                          const TensorView& output, const ReferenceSample& reference);
+
+}  // namespace attn::harness

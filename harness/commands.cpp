@@ -1,0 +1,186 @@
+#include "harness/commands.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <tuple>
+
+#include "attention/registry.hpp"
+#include "harness/csv.hpp"
+#include "harness/inputs.hpp"
+#include "harness/npy.hpp"
+#include "harness/progress.hpp"
+
+namespace attn::harness {
+namespace {
+
+std::string pad(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+std::string fixed(double v, const char* format) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+template <class T>
+std::string fixed(const std::optional<T>& v, const char* format, double divisor = 1) {
+  return v ? fixed(static_cast<double>(*v) / divisor, format) : "-";
+}
+
+void print_table(const std::vector<ResultRow>& rows, std::ostream& out) {
+  out << pad("variant", 44) << pad("N", 9) << pad("time ms", 11) << pad("min-max ms", 20)
+      << pad("GFLOP/s", 9) << pad("peak MiB", 10) << pad("rel_err", 11) << pad("recall", 8)
+      << "status\n";
+  for (const ResultRow& r : rows) {
+    out << pad(r.spec(), 43) << ' ' << pad(std::to_string(r.seq_len), 9)
+        << pad(fixed(r.time_ms, "%.3f"), 11)
+        << pad(fixed(r.time_ms_min, "%.3f") + "-" + fixed(r.time_ms_max, "%.3f"), 20)
+        << pad(fixed(r.gflops, "%.1f"), 9) << pad(fixed(r.peak_bytes, "%.1f", 1 << 20), 10)
+        << pad(fixed(r.rel_err, "%.2e"), 11) << pad(fixed(r.mass_recall, "%.4f"), 8) << r.status
+        << (r.message.empty() ? "" : ": " + r.message) << "\n";
+  }
+}
+
+// What identifies a measurement for --resume: everything in the row but the results.
+using RowKey = std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                          bool, bool, std::string, std::uint64_t, float, int>;
+RowKey key_of(const ResultRow& r) {
+  return {r.spec(), r.batch, r.heads, r.seq_len, r.head_dim, r.causal, r.shared_qk,
+          r.input,  r.seed,  r.scale, r.threads};
+}
+
+std::string python_interpreter() {
+  // The system interpreter carries the distribution's matplotlib.
+  return std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
+int draw_plots(const std::string& csv) {
+  const std::string command =
+      python_interpreter() + " '" + ATTN_PLOT_SCRIPT + "' '" + csv + "'";
+  std::fprintf(stderr, "plotting: %s\n", command.c_str());
+  const int status = std::system(command.c_str());
+  if (status != 0) {
+    std::fprintf(stderr, "attnbench: the plot script failed (status %d); the CSV is complete\n",
+                 status);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int list_variants(std::ostream& out) {
+  for (const auto* entry : Registry::instance().entries()) {
+    out << entry->info.name;
+    for (const ParamInfo& p : entry->info.params)
+      out << "  " << p.key << '=' << p.format(p.default_value) << " [" << p.format(p.min) << ", "
+          << p.format(p.max) << "]";
+    out << "  -- " << entry->info.summary << "\n";
+  }
+  return 0;
+}
+
+int run_sweep(const SweepConfig& config) {
+  std::vector<std::unique_ptr<Variant>> owned;
+  std::vector<const Variant*> variants;
+  for (const auto& spec : config.variant_specs) {
+    owned.push_back(make_variant(spec));
+    variants.push_back(owned.back().get());
+  }
+  const std::vector<Point> points = expand_points(config);
+
+  std::set<RowKey> finished;
+  if (config.resume && std::filesystem::exists(config.out))
+    for (const ResultRow& r : read_results_csv(config.out))
+      if (r.status == kStatusOk) finished.insert(key_of(r));
+
+  std::unique_ptr<CsvWriter> writer;
+  if (!config.out.empty()) writer = std::make_unique<CsvWriter>(config.out);
+
+  // Work estimates for the ETA, and the plan after --resume.
+  auto work_of = [](const Variant& v, const Point& p) {
+    return static_cast<double>(v.cost(p.shape, p.causal, p.threads).pairs) *
+           static_cast<double>(p.shape.head_dim);
+  };
+  std::vector<std::pair<Point, std::vector<const Variant*>>> plan;
+  std::int64_t total_rows = 0;
+  double total_work = 0;
+  for (const Point& p : points) {
+    std::vector<const Variant*> todo;
+    for (const Variant* v : variants) {
+      ResultRow probe;
+      probe.variant = v->name();
+      probe.params = v->params();
+      probe.batch = p.shape.batch, probe.heads = p.shape.heads, probe.seq_len = p.shape.seq_len,
+      probe.head_dim = p.shape.head_dim;
+      probe.causal = p.causal, probe.shared_qk = p.shared_qk, probe.input = p.input,
+      probe.seed = p.seed, probe.scale = p.effective_scale(), probe.threads = p.threads;
+      if (finished.count(key_of(probe))) continue;
+      todo.push_back(v);
+      total_work += work_of(*v, p);
+    }
+    total_rows += static_cast<std::int64_t>(todo.size());
+    if (!todo.empty()) plan.emplace_back(p, std::move(todo));
+  }
+  if (config.resume)
+    std::fprintf(stderr, "resume: %zu rows already done, %lld to measure\n", finished.size(),
+                 static_cast<long long>(total_rows));
+
+  Progress progress(total_rows, total_work);
+  std::vector<ResultRow> rows;
+  int failures = 0;
+  for (const auto& [point, todo] : plan) {
+    const Variant* current = nullptr;
+    measure_point(
+        point, todo, config.measure,
+        [&](const ResultRow& row) {
+          if (writer) writer->write(row);
+          rows.push_back(row);
+          if (row.status == kStatusError) {
+            ++failures;
+            std::fprintf(stderr, "  error: %s\n", row.message.c_str());
+          } else if (row.status == kStatusSkipped) {
+            std::fprintf(stderr, "  skipped: %s\n", row.message.c_str());
+          }
+          progress.finish(work_of(*current, point));
+        },
+        [&](const Variant& v) {
+          current = &v;
+          progress.start(v.spec() + " " + point.to_string());
+        });
+  }
+
+  if (!writer) print_table(rows, std::cout);
+  else std::fprintf(stderr, "wrote %zu rows to %s\n", rows.size(), config.out.c_str());
+  int status = failures > 0 ? 1 : 0;
+  if (config.plot && writer && draw_plots(config.out) != 0) status = 1;
+  return status;
+}
+
+int export_pattern(const PatternConfig& config) {
+  const auto variant = make_variant(config.variant_spec);
+  const Point& p = config.point;
+  const InputTensors tensors = make_inputs(p.input, p.shape, p.seed, p.shared_qk);
+  const AttentionInputs inputs{tensors.q.view(), tensors.k.view(), tensors.v.view(), p.causal,
+                               p.effective_scale()};
+  const std::int64_t n = p.shape.seq_len, heads = p.shape.heads;
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(heads * n * n), 0);
+  std::vector<std::int64_t> keys;
+  for (std::int64_t h = 0; h < heads; ++h)
+    for (std::int64_t q = 0; q < n; ++q) {
+      variant->keys(inputs, 0, h, q, keys);
+      for (std::int64_t k : keys) mask[static_cast<std::size_t>((h * n + q) * n + k)] = 1;
+    }
+  const std::int64_t shape[] = {heads, n, n};
+  write_npy_u8(config.save, shape, mask);
+  std::fprintf(stderr, "wrote the key set of %s (%s) to %s\n", variant->spec().c_str(),
+               p.to_string().c_str(), config.save.c_str());
+  return 0;
+}
+
+}  // namespace attn::harness

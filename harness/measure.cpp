@@ -1,0 +1,164 @@
+#include "harness/measure.hpp"
+
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include <filesystem>
+#include <new>
+#include <stdexcept>
+
+#include "harness/accuracy.hpp"
+#include "harness/inputs.hpp"
+#include "harness/machine.hpp"
+#include "harness/npy.hpp"
+
+namespace attn::harness {
+namespace {
+
+ResultRow base_row(const Point& point, const Variant& variant) {
+  ResultRow row;
+  row.variant = variant.name();
+  row.params = variant.params();
+  row.batch = point.shape.batch;
+  row.heads = point.shape.heads;
+  row.seq_len = point.shape.seq_len;
+  row.head_dim = point.shape.head_dim;
+  row.causal = point.causal;
+  row.shared_qk = point.shared_qk;
+  row.input = point.input;
+  row.seed = point.seed;
+  row.scale = point.effective_scale();
+  row.threads = point.threads;
+  row.context = machine_context();
+  return row;
+}
+
+std::string format_bytes(std::int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1 << 30));
+  return buf;
+}
+
+void save_output(const std::string& dir, const Tensor& out) {
+  std::filesystem::create_directories(dir);
+  const Shape& s = out.shape();
+  const std::int64_t shape[] = {s.batch, s.heads, s.seq_len, s.head_dim};
+  write_npy_f32((std::filesystem::path(dir) / "out.npy").string(), shape, out.data());
+}
+
+// Measures one variant; throws on failure, which the caller turns into an error row.
+void measure_variant(const Variant& variant, const Point& point, const AttentionInputs& inputs,
+                     const ReferenceSample& reference, const MeasureOptions& options,
+                     bool save, tbb::task_arena& arena, ResultRow& row) {
+  variant.check(point.shape, point.causal);
+  Tensor out(point.shape);
+  // The first call is also the warm-up: its output is what accuracy is measured on.
+  arena.execute([&] { variant.forward(inputs, out.mutable_view()); });
+  const Accuracy accuracy = measure_accuracy(variant, inputs, out.view(), reference);
+  if (save) save_output(options.save_output_dir, out);
+  const std::int64_t pairs = variant.pairs(inputs);
+  const Timing timing = time_forward(
+      variant.spec() + "/" + point.to_string(),
+      [&] { arena.execute([&] { variant.forward(inputs, out.mutable_view()); }); },
+      options.timing);
+
+  row.reps = timing.reps;
+  row.time_ms = timing.median_ms;
+  row.time_ms_min = timing.min_ms;
+  row.time_ms_max = timing.max_ms;
+  row.pairs = pairs;
+  row.gflops = 4.0 * static_cast<double>(pairs) * static_cast<double>(point.shape.head_dim) /
+               (timing.median_ms * 1e6);
+  row.peak_bytes = timing.peak_bytes;
+  row.rss_delta_bytes = timing.rss_delta_bytes;
+  row.rel_err = accuracy.rel_err;
+  row.max_abs_err = accuracy.max_abs_err;
+  row.cos_sim_min = accuracy.cos_sim_min;
+  row.mass_recall = accuracy.mass_recall;
+  row.accuracy_rows = reference.rows_per_problem;
+  row.status = kStatusOk;
+}
+
+}  // namespace
+
+std::string Point::to_string() const {
+  std::string s = shape.to_string() + (causal ? " causal" : "") + (shared_qk ? " shared-qk" : "") +
+                  " input=" + input + " seed=" + std::to_string(seed) +
+                  " threads=" + std::to_string(threads);
+  if (scale) s += " scale=" + std::to_string(*scale);
+  return s;
+}
+
+std::int64_t point_tensor_bytes(const Shape& shape) {
+  return checked_product(checked_product(shape.elements(), 4, "tensor bytes"),
+                         static_cast<std::int64_t>(sizeof(float)), "tensor bytes");
+}
+
+void measure_point(const Point& point, const std::vector<const Variant*>& variants,
+                   const MeasureOptions& options,
+                   const std::function<void(const ResultRow&)>& emit,
+                   const std::function<void(const Variant&)>& before) {
+  const std::int64_t limit = options.memory_limit_bytes;
+  const std::int64_t tensor_bytes = point_tensor_bytes(point.shape);
+  auto emit_all = [&](const char* status, const std::string& message) {
+    for (const Variant* v : variants) {
+      if (before) before(*v);
+      ResultRow row = base_row(point, *v);
+      row.status = status;
+      row.message = message;
+      row.timestamp = utc_timestamp();
+      emit(row);
+    }
+  };
+  if (limit > 0 && tensor_bytes > limit) {
+    emit_all(kStatusSkipped, "Q, K, V and the output need " + format_bytes(tensor_bytes) +
+                                 ", over the memory limit of " + format_bytes(limit));
+    return;
+  }
+
+  InputTensors tensors;
+  ReferenceSample reference;
+  AttentionInputs inputs;
+  try {
+    tensors = make_inputs(point.input, point.shape, point.seed, point.shared_qk);
+    inputs = {tensors.q.view(), tensors.k.view(), tensors.v.view(), point.causal,
+              point.effective_scale()};
+    reference = sample_full_attention(inputs, options.accuracy_rows, point.seed);
+  } catch (const std::bad_alloc&) {
+    emit_all(kStatusError, "out of memory while building the inputs");
+    return;
+  }
+
+  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
+                                  static_cast<std::size_t>(point.threads));
+  tbb::task_arena arena(point.threads);
+  bool first = true;
+  for (const Variant* variant : variants) {
+    if (before) before(*variant);
+    ResultRow row = base_row(point, *variant);
+    const Cost cost = variant->cost(point.shape, point.causal, point.threads);
+    row.predicted_bytes = cost.workspace_bytes;
+    if (limit > 0 && tensor_bytes + cost.workspace_bytes > limit) {
+      row.status = kStatusSkipped;
+      row.message = "predicted " + format_bytes(tensor_bytes + cost.workspace_bytes) +
+                    " (inputs, output and workspace), over the memory limit of " +
+                    format_bytes(limit);
+    } else {
+      try {
+        measure_variant(*variant, point, inputs, reference, options,
+                        first && !options.save_output_dir.empty(), arena, row);
+      } catch (const std::bad_alloc&) {
+        row.status = kStatusError;
+        row.message = "out of memory";
+      } catch (const std::exception& e) {
+        row.status = kStatusError;
+        row.message = e.what();
+      }
+    }
+    first = false;
+    row.timestamp = utc_timestamp();
+    emit(row);
+  }
+}
+
+}  // namespace attn::harness

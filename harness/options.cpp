@@ -1,0 +1,409 @@
+#include "harness/options.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "attention/registry.hpp"
+#include "harness/inputs.hpp"
+#include "harness/machine.hpp"
+
+namespace po = boost::program_options;
+
+namespace attn::harness {
+namespace {
+
+constexpr std::int64_t kMaxSeqLen = std::int64_t{1} << 26;
+constexpr std::int64_t kMaxHeadDim = 512;
+constexpr int kMaxThreads = 256;
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+std::vector<std::string> split_list(const std::string& option, const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) items.push_back(trim(item));
+  if (!text.empty() && text.back() == ',') items.emplace_back();
+  if (items.empty() || std::any_of(items.begin(), items.end(), [](auto& s) { return s.empty(); }))
+    throw UsageError("--" + option + ": '" + text +
+                     "' is not a comma-separated list of values (empty item)");
+  return items;
+}
+
+// "4096", "4K" (×1024) or "1M" (×1024²).
+bool parse_scaled_integer(std::string text, std::int64_t& value) {
+  std::int64_t factor = 1;
+  if (!text.empty()) {
+    const char last = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
+    if (last == 'K') factor = 1 << 10;
+    if (last == 'M') factor = 1 << 20;
+    if (last == 'G') factor = 1 << 30;
+    if (factor != 1) text.pop_back();
+  }
+  std::int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) return false;
+  if (v != 0 && std::llabs(v) > std::numeric_limits<std::int64_t>::max() / factor) return false;
+  value = v * factor;
+  return true;
+}
+
+// Options shared by run, sweep and pattern. In `run` each takes one value; in `sweep` the
+// numeric ones and --input take comma-separated lists.
+struct RawOptions {
+  std::vector<std::string> variants;
+  std::string seq_len = "4096", batch = "1", heads = "8", head_dim = "64";
+  std::string causal = "false", shared_qk = "false", input = "gaussian", seed = "0";
+  std::string threads = std::to_string(available_cores());
+  std::string scale, reps = "5", min_time = "0.2", accuracy_rows = "256", memory_limit;
+  std::string out, save_output, config, save;
+  bool plot = false, resume = false;
+};
+
+po::options_description point_options(RawOptions& raw, bool lists) {
+  const std::string list = lists ? " (comma-separated list)" : "";
+  po::options_description d("Point options");
+  d.add_options()
+      ("variant", po::value(&raw.variants)->value_name("SPEC"),
+       "variant spec, e.g. sliding_window:left=128,right=0; repeat for several (default: "
+       "every registered variant with its default parameters; see 'attnbench list')")
+      ("seq-len", po::value(&raw.seq_len)->value_name("N"),
+       ("sequence length N, 4K and 1M suffixes allowed (default 4096)" + list).c_str())
+      ("batch", po::value(&raw.batch)->value_name("B"), ("batch size (default 1)" + list).c_str())
+      ("heads", po::value(&raw.heads)->value_name("H"), ("heads (default 8)" + list).c_str())
+      ("head-dim", po::value(&raw.head_dim)->value_name("D"),
+       ("head dimension, 1 to 512 (default 64)" + list).c_str())
+      ("causal", po::value(&raw.causal)->value_name("BOOL")->implicit_value("true"),
+       ("causal masking: --causal alone means true (default false)" + list).c_str())
+      ("shared-qk", po::value(&raw.shared_qk)->value_name("BOOL")->implicit_value("true"),
+       ("Reformer's shared query-key setting: K is the row-normalised Q, for every variant "
+        "(default false)" + list).c_str())
+      ("scale", po::value(&raw.scale)->value_name("S"),
+       "score scale (default 1/sqrt(head-dim))")
+      ("input", po::value(&raw.input)->value_name("GEN"),
+       ("input: gaussian, local, clustered, sinks, or npy:DIR with DIR/q.npy, k.npy, v.npy "
+        "(default gaussian)" + list).c_str())
+      ("seed", po::value(&raw.seed)->value_name("S"),
+       ("seed of the input generator and of the accuracy sample (default 0)" + list).c_str())
+      ("threads", po::value(&raw.threads)->value_name("T"),
+       ("worker threads (default: all cores, here " + std::to_string(available_cores()) + ")" +
+        list).c_str());
+  return d;
+}
+
+po::options_description measure_options(RawOptions& raw) {
+  po::options_description d("Measurement options");
+  d.add_options()
+      ("reps", po::value(&raw.reps)->value_name("R"),
+       "timed repetitions; the median, min and max go in the CSV (default 5)")
+      ("min-time", po::value(&raw.min_time)->value_name("SEC"),
+       "minimum seconds per repetition; fast points repeat the forward within it (default 0.2)")
+      ("accuracy-rows", po::value(&raw.accuracy_rows)->value_name("ROWS"),
+       "query rows per (batch, head) sampled for the fp64 accuracy reference; all rows when N "
+       "is smaller (default 256)")
+      ("memory-limit", po::value(&raw.memory_limit)->value_name("BYTES"),
+       "skip points predicted to need more, e.g. 12G (default 80% of the available memory)")
+      ("out", po::value(&raw.out)->value_name("FILE.csv"), "append rows to this CSV file");
+  return d;
+}
+
+std::int64_t one_int(const std::string& option, const std::string& text, std::int64_t min,
+                     std::int64_t max) {
+  const auto values = parse_int_list(option, text, min, max);
+  if (values.size() != 1)
+    throw UsageError("--" + option + " takes one value here, got '" + text +
+                     "'; lists are for 'attnbench sweep'");
+  return values[0];
+}
+
+double parse_positive_real(const std::string& option, const std::string& text, double max) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
+      !std::isfinite(v) || v <= 0 || v > max) {
+    std::ostringstream msg;
+    msg << "--" << option << " must be a number in (0, " << max << "], got '" << text << "'";
+    throw UsageError(msg.str());
+  }
+  return v;
+}
+
+// Parses args (and the config file, whose values the command line overrides).
+bool parse_into(const std::vector<std::string>& args, const po::options_description& visible,
+                const std::string& usage, std::string& help, bool allow_config,
+                po::variables_map& vm, std::string* config_path) {
+  po::options_description all = visible;
+  all.add_options()("help,h", "show this help");
+  try {
+    po::store(po::command_line_parser(args).options(all).run(), vm);
+    if (vm.count("help")) {
+      std::ostringstream text;
+      text << usage << "\n\n" << visible;
+      help = text.str();
+      return false;
+    }
+    if (allow_config && vm.count("config")) {
+      *config_path = vm["config"].as<std::string>();
+      std::ifstream file(*config_path);
+      if (!file) throw UsageError("--config: cannot read '" + *config_path + "'");
+      po::store(po::parse_config_file(file, visible), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::string where = config_path && !config_path->empty() ? " (in " + *config_path + ")" : "";
+    throw UsageError(std::string(e.what()) + where + "; see --help");
+  }
+  return true;
+}
+
+SweepConfig build_config(const RawOptions& raw, bool single) {
+  SweepConfig c;
+  auto ints = [&](const char* option, const std::string& text, std::int64_t min,
+                  std::int64_t max) {
+    return single ? std::vector<std::int64_t>{one_int(option, text, min, max)}
+                  : parse_int_list(option, text, min, max);
+  };
+  auto bools = [&](const char* option, const std::string& text) {
+    auto v = parse_bool_list(option, text);
+    if (single && v.size() != 1)
+      throw UsageError(std::string("--") + option + " takes one value here, got '" + text + "'");
+    return v;
+  };
+  c.variant_specs = raw.variants;
+  if (c.variant_specs.empty())
+    for (const auto* e : Registry::instance().entries()) c.variant_specs.push_back(e->info.name);
+  for (const auto& spec : c.variant_specs) {
+    try {
+      make_variant(spec);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--variant: ") + e.what());
+    }
+  }
+  c.seq_lens = ints("seq-len", raw.seq_len, 1, kMaxSeqLen);
+  c.batches = ints("batch", raw.batch, 1, 1 << 20);
+  c.heads = ints("heads", raw.heads, 1, 1 << 20);
+  c.head_dims = ints("head-dim", raw.head_dim, 1, kMaxHeadDim);
+  c.causal = bools("causal", raw.causal);
+  c.shared_qk = bools("shared-qk", raw.shared_qk);
+  c.inputs = single ? std::vector<std::string>{raw.input} : split_list("input", raw.input);
+  for (const auto& input : c.inputs) {
+    try {
+      check_input_name(input);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--input: ") + e.what());
+    }
+  }
+  for (auto s : ints("seed", raw.seed, 0, std::numeric_limits<std::int64_t>::max()))
+    c.seeds.push_back(static_cast<std::uint64_t>(s));
+  for (auto t : ints("threads", raw.threads, 1, kMaxThreads)) c.threads.push_back(static_cast<int>(t));
+  if (!raw.scale.empty())
+    c.scale = static_cast<float>(parse_positive_real("scale", raw.scale, 1e30));
+  c.measure.timing.reps = static_cast<int>(one_int("reps", raw.reps, 1, 1000));
+  c.measure.timing.min_time = parse_positive_real("min-time", raw.min_time, 3600);
+  c.measure.accuracy_rows = one_int("accuracy-rows", raw.accuracy_rows, 1, kMaxSeqLen);
+  c.measure.memory_limit_bytes =
+      raw.memory_limit.empty() ? available_memory_bytes() / 10 * 8
+                               : parse_bytes("memory-limit", raw.memory_limit);
+  c.measure.save_output_dir = raw.save_output;
+  c.out = raw.out;
+  c.plot = raw.plot;
+  c.resume = raw.resume;
+  return c;
+}
+
+// npy inputs fix the shape; shape options that disagree with the files are an error.
+void apply_npy_shapes(SweepConfig& c, const po::variables_map& vm) {
+  for (const auto& input : c.inputs) {
+    if (input.rfind("npy:", 0) != 0) continue;
+    Shape s;
+    try {
+      s = npy_input_shape(input.substr(4));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--input ") + input + ": " + e.what());
+    }
+    auto agree = [&](const char* option, std::vector<std::int64_t>& values, std::int64_t v) {
+      if (vm.count(option) && !vm[option].defaulted() && values != std::vector{v})
+        throw UsageError(std::string("--") + option + " disagrees with the shape " +
+                         s.to_string() + " of the tensors in " + input.substr(4) +
+                         "; leave it out, the files set it");
+      values = {v};
+    };
+    if (c.inputs.size() != 1)
+      throw UsageError("--input npy:DIR cannot be combined with other inputs in one sweep");
+    agree("seq-len", c.seq_lens, s.seq_len);
+    agree("batch", c.batches, s.batch);
+    agree("heads", c.heads, s.heads);
+    agree("head-dim", c.head_dims, s.head_dim);
+  }
+}
+
+// Every (point, variant) is checked before any work starts, so a typo never costs a sweep.
+void check_points(const SweepConfig& c) {
+  for (const Point& p : expand_points(c)) {
+    try {
+      p.shape.elements();
+    } catch (const std::exception& e) {
+      throw UsageError(p.shape.to_string() + ": " + e.what());
+    }
+    for (const auto& spec : c.variant_specs) {
+      try {
+        make_variant(spec)->check(p.shape, p.causal);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError("--variant " + spec + " at " + p.shape.to_string() + ": " + e.what());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::int64_t> parse_int_list(const std::string& option, const std::string& text,
+                                         std::int64_t min, std::int64_t max) {
+  std::vector<std::int64_t> out;
+  for (const auto& item : split_list(option, text)) {
+    std::int64_t v = 0;
+    if (!parse_scaled_integer(item, v) || v < min || v > max)
+      throw UsageError("--" + option + ": '" + item + "' is not an integer in [" +
+                       std::to_string(min) + ", " + std::to_string(max) + "]");
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<int> parse_bool_list(const std::string& option, const std::string& text) {
+  std::vector<int> out;
+  for (auto item : split_list(option, text)) {
+    std::transform(item.begin(), item.end(), item.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (item == "true" || item == "1" || item == "yes" || item == "on") {
+      out.push_back(1);
+    } else if (item == "false" || item == "0" || item == "no" || item == "off") {
+      out.push_back(0);
+    } else {
+      throw UsageError("--" + option + ": '" + item + "' is not true or false");
+    }
+  }
+  return out;
+}
+
+std::int64_t parse_bytes(const std::string& option, const std::string& text) {
+  std::int64_t v = 0;
+  if (!parse_scaled_integer(trim(text), v) || v < 1)
+    throw UsageError("--" + option + ": '" + text +
+                     "' is not a positive byte count such as 8589934592, 8192M or 8G");
+  return v;
+}
+
+std::vector<Point> expand_points(const SweepConfig& c) {
+  std::vector<Point> points;
+  for (auto n : c.seq_lens)
+    for (auto threads : c.threads)
+      for (const auto& input : c.inputs)
+        for (auto causal : c.causal)
+          for (auto shared : c.shared_qk)
+            for (auto seed : c.seeds)
+              for (auto b : c.batches)
+                for (auto h : c.heads)
+                  for (auto d : c.head_dims) {
+                    Point p;
+                    p.shape = {b, h, n, d};
+                    p.causal = causal != 0;
+                    p.shared_qk = shared != 0;
+                    p.input = input;
+                    p.seed = seed;
+                    p.scale = c.scale;
+                    p.threads = threads;
+                    points.push_back(p);
+                  }
+  return points;
+}
+
+std::optional<SweepConfig> parse_run_options(const std::vector<std::string>& args,
+                                             std::string& help) {
+  RawOptions raw;
+  po::options_description visible = point_options(raw, false);
+  visible.add(measure_options(raw));
+  visible.add_options()("save-output", po::value(&raw.save_output)->value_name("DIR"),
+                        "write the first variant's output to DIR/out.npy ([B,H,N,D] float32)");
+  po::variables_map vm;
+  if (!parse_into(args, visible,
+                  "Usage: attnbench run [options]\n"
+                  "Measures every --variant at one point. Without --out the rows are printed "
+                  "as a table.",
+                  help, false, vm, nullptr))
+    return std::nullopt;
+  SweepConfig c = build_config(raw, true);
+  apply_npy_shapes(c, vm);
+  check_points(c);
+  return c;
+}
+
+std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& args,
+                                               std::string& help) {
+  RawOptions raw;
+  po::options_description visible = point_options(raw, true);
+  visible.add(measure_options(raw));
+  visible.add_options()
+      ("plot", po::bool_switch(&raw.plot), "draw the plots next to the CSV when done")
+      ("resume", po::bool_switch(&raw.resume),
+       "skip points already in --out with status ok, so an interrupted sweep continues");
+  po::options_description cli = visible;
+  cli.add_options()("config", po::value(&raw.config)->value_name("FILE"),
+                    "read options from FILE (key = value lines, e.g. seq-len = 1K,2K); the "
+                    "command line overrides it");
+  po::variables_map vm;
+  if (!parse_into(args, cli,
+                  "Usage: attnbench sweep --out FILE.csv [options]\n"
+                  "Measures the cartesian product of the option lists, one CSV row per (point, "
+                  "variant), written as soon as it is measured.",
+                  help, true, vm, &raw.config))
+    return std::nullopt;
+  SweepConfig c = build_config(raw, false);
+  if (c.out.empty()) throw UsageError("sweep needs --out FILE.csv");
+  apply_npy_shapes(c, vm);
+  check_points(c);
+  return c;
+}
+
+std::optional<PatternConfig> parse_pattern_options(const std::vector<std::string>& args,
+                                                   std::string& help) {
+  RawOptions raw;
+  raw.heads = "1";
+  po::options_description visible("Pattern options");
+  visible.add(point_options(raw, false));
+  visible.add_options()("save", po::value(&raw.save)->value_name("FILE.npy"),
+                        "write the key set as uint8 [H, N, N] (1: the query attends the key)");
+  po::variables_map vm;
+  if (!parse_into(args, visible,
+                  "Usage: attnbench pattern --variant SPEC --seq-len N --save FILE.npy [options]\n"
+                  "Exports the keys each query attends (N up to 8192; --heads defaults to 1 "
+                  "here).",
+                  help, false, vm, nullptr))
+    return std::nullopt;
+  if (raw.variants.size() != 1) throw UsageError("pattern needs exactly one --variant SPEC");
+  if (raw.save.empty()) throw UsageError("pattern needs --save FILE.npy");
+  SweepConfig c = build_config(raw, true);
+  apply_npy_shapes(c, vm);
+  if (c.batches[0] != 1) throw UsageError("pattern exports batch 1 only; leave out --batch");
+  if (c.seq_lens[0] > 8192)
+    throw UsageError("--seq-len: pattern export takes N up to 8192, got " +
+                     std::to_string(c.seq_lens[0]));
+  check_points(c);
+  PatternConfig p;
+  p.variant_spec = c.variant_specs[0];
+  p.point = expand_points(c)[0];
+  p.save = raw.save;
+  return p;
+}
+
+}  // namespace attn::harness

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/measure.hpp"
+
+namespace attn::harness {
+
+// Bad user input: reported with exit status 2.
+class UsageError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// Everything `run` and `sweep` need, validated: lists are the sweep's axes (one value each for
+// `run`).
+struct SweepConfig {
+  std::vector<std::string> variant_specs;
+  std::vector<std::int64_t> seq_lens, batches, heads, head_dims;
+  std::vector<int> causal, shared_qk;  // 0 or 1
+  std::vector<std::string> inputs;
+  std::vector<std::uint64_t> seeds;
+  std::vector<int> threads;
+  std::optional<float> scale;
+  MeasureOptions measure;
+  std::string out;
+  bool plot = false;
+  bool resume = false;
+};
+
+// The measurement points of the cartesian product, smallest sequence length first.
+std::vector<Point> expand_points(const SweepConfig& config);
+
+// Option parsing for each command; `args` excludes the program and command names. Each throws
+// UsageError with a message naming the option, the value and what is allowed. `help` receives
+// the command's help text when --help is given (and the function returns std::nullopt).
+std::optional<SweepConfig> parse_run_options(const std::vector<std::string>& args,
+                                             std::string& help);
+std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& args,
+                                               std::string& help);
+
+struct PatternConfig {
+  std::string variant_spec;
+  Point point;
+  std::string save;
+};
+std::optional<PatternConfig> parse_pattern_options(const std::vector<std::string>& args,
+                                                   std::string& help);
+
+// Value parsers, exposed for tests. `option` names the option in messages.
+std::vector<std::int64_t> parse_int_list(const std::string& option, const std::string& text,
+                                         std::int64_t min, std::int64_t max);
+std::vector<int> parse_bool_list(const std::string& option, const std::string& text);
+std::int64_t parse_bytes(const std::string& option, const std::string& text);
+
+}  // namespace attn::harness

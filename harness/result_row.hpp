@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "harness/machine.hpp"
+
+namespace attn::harness {
+
+// One CSV row: one variant measured at one point. Measured fields are empty unless the
+// status is "ok"; a skipped or failed point still gets a row that says why.
+struct ResultRow {
+  // What was run: enough to reproduce it.
+  std::string variant;
+  std::string params;
+  std::int64_t batch = 0;
+  std::int64_t heads = 0;
+  std::int64_t seq_len = 0;
+  std::int64_t head_dim = 0;
+  bool causal = false;
+  bool shared_qk = false;
+  std::string input;
+  std::uint64_t seed = 0;
+  float scale = 0;
+  int threads = 0;
+
+  // What was measured.
+  std::optional<int> reps;
+  std::optional<double> time_ms;  // median over repetitions, real time per forward
+  std::optional<double> time_ms_min;
+  std::optional<double> time_ms_max;
+  std::optional<std::int64_t> pairs;  // computed (query, key) pairs over batch and heads
+  std::optional<double> gflops;       // 4 · pairs · head_dim / time
+  std::optional<std::int64_t> peak_bytes;
+  std::optional<std::int64_t> rss_delta_bytes;
+  std::optional<std::int64_t> predicted_bytes;
+  std::optional<double> rel_err;
+  std::optional<double> max_abs_err;
+  std::optional<double> cos_sim_min;
+  std::optional<double> mass_recall;
+  std::optional<std::int64_t> accuracy_rows;  // sampled query rows per (batch, head)
+
+  std::string status;  // "ok", "skipped" or "error"
+  std::string message;
+
+  MachineContext context;
+  std::string timestamp;
+
+  std::string spec() const { return params.empty() ? variant : variant + ":" + params; }
+};
+
+inline constexpr const char* kStatusOk = "ok";
+inline constexpr const char* kStatusSkipped = "skipped";
+inline constexpr const char* kStatusError = "error";
+
+}  // namespace attn::harness

@@ -1,0 +1,118 @@
+#include "harness/timing.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "harness/memory_counter.hpp"
+#include "harness/rss.hpp"
+
+namespace attn::harness {
+namespace {
+
+// Google Benchmark's hook around one extra run: peak live heap bytes above where it started.
+class CountingMemoryManager final : public benchmark::MemoryManager {
+ public:
+  void Start() override {
+    start_ = memory_snapshot();
+    reset_memory_peak();
+  }
+  void Stop(Result& result) override {
+    const MemorySnapshot end = memory_snapshot();
+    result.num_allocs = end.allocations - start_.allocations;
+    result.max_bytes_used = end.peak_bytes - start_.current_bytes;
+    result.total_allocated_bytes = end.allocated_bytes - start_.allocated_bytes;
+    result.net_heap_growth = end.current_bytes - start_.current_bytes;
+    peak_bytes = std::max(peak_bytes, result.max_bytes_used);
+  }
+  void Stop(Result* result) override { Stop(*result); }
+
+  // Kept here rather than read from Run::memory_result: Google Benchmark 1.7.1 stores those
+  // results in a growing vector, so the first repetition's pointer dangles.
+  std::int64_t peak_bytes = 0;
+
+ private:
+  MemorySnapshot start_;
+};
+
+// Collects the per-repetition runs instead of printing them.
+class CollectingReporter final : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.error_occurred) error = run.error_message;
+      if (run.run_type != Run::RT_Iteration) continue;
+      if (run.error_occurred) continue;
+      times_ms.push_back(run.GetAdjustedRealTime());
+    }
+  }
+
+  std::vector<double> times_ms;
+  std::string error;
+};
+
+void initialise_once() {
+  static const bool done = [] {
+    int argc = 1;
+    char name[] = "attnbench";
+    char* argv[] = {name, nullptr};
+    benchmark::Initialize(&argc, argv);
+    return true;
+  }();
+  (void)done;
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+Timing time_forward(const std::string& name, const std::function<void()>& forward,
+                    const TimingOptions& options) {
+  initialise_once();
+  CountingMemoryManager memory_manager;
+  benchmark::RegisterMemoryManager(&memory_manager);
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [&forward](benchmark::State& state) {
+                                 for (auto _ : state) {
+                                   try {
+                                     forward();
+                                   } catch (const std::exception& e) {
+                                     state.SkipWithError(e.what());
+                                     break;
+                                   }
+                                 }
+                               })
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond)
+      ->Repetitions(options.reps)
+      ->MinTime(options.min_time)
+      ->ReportAggregatesOnly(false);
+
+  reset_peak_rss();
+  const std::int64_t rss_before = current_rss_bytes();
+  CollectingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  const std::int64_t rss_peak = peak_rss_bytes();
+  benchmark::ClearRegisteredBenchmarks();
+  benchmark::RegisterMemoryManager(nullptr);
+
+  if (!reporter.error.empty()) throw std::runtime_error(reporter.error);
+  if (reporter.times_ms.empty()) throw std::runtime_error("the benchmark produced no timings");
+  Timing t;
+  t.reps = static_cast<int>(reporter.times_ms.size());
+  t.median_ms = median_of(reporter.times_ms);
+  t.min_ms = *std::min_element(reporter.times_ms.begin(), reporter.times_ms.end());
+  t.max_ms = *std::max_element(reporter.times_ms.begin(), reporter.times_ms.end());
+  t.peak_bytes = memory_manager.peak_bytes;
+  t.rss_delta_bytes = std::max<std::int64_t>(0, rss_peak - rss_before);
+  return t;
+}
+
+}  // namespace attn::harness
