@@ -281,7 +281,9 @@ class BigBird final : public PatternVariant {
               "global blocks: the first ceil(global/2) and the last floor(global/2)"},
              {"random", ParamKind::kInteger, 3, 0, kMaxBlocks,
               "random key blocks per query block and head"},
-             {"seed", ParamKind::kInteger, 0, 0, kMaxSeed, "seed of the random blocks"}}};
+             {"seed", ParamKind::kInteger, 0, 0, kMaxSeed, "seed of the random blocks"}},
+            {"bigbird:block=16,window=3,global=2,random=2,seed=5",
+             "bigbird:block=7,window=1,global=1,random=4,seed=1"}};
   }
   explicit BigBird(const VariantConfig& config)
       : PatternVariant(config),

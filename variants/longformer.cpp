@@ -142,7 +142,9 @@ class Longformer final : public PatternVariant {
              {"global", ParamKind::kInteger, 1, 0, kMaxGlobal,
               "global tokens: positions 0..global-1 (1 = a [CLS] token, as for classification)"},
              {"dilation", ParamKind::kInteger, 1, 1, kMaxDilation,
-              "gap between window keys (1 = plain sliding window)"}}};
+              "gap between window keys (1 = plain sliding window)"}},
+            {"longformer:left=8,right=8,global=3,dilation=1",
+             "longformer:left=4,right=6,global=2,dilation=3"}};
   }
   explicit Longformer(const VariantConfig& config)
       : PatternVariant(config),

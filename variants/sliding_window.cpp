@@ -89,7 +89,8 @@ class SlidingWindow final : public PatternVariant {
             {{"left", ParamKind::kInteger, 256, 0, kMaxWing,
               "keys before the query it attends (inclusive window edge)"},
              {"right", ParamKind::kInteger, 256, 0, kMaxWing,
-              "keys after the query it attends (ignored when causal)"}}};
+              "keys after the query it attends (ignored when causal)"}},
+            {"sliding_window:left=16,right=0", "sliding_window:left=5,right=70"}};
   }
   explicit SlidingWindow(const VariantConfig& config)
       : PatternVariant(config), left_(config.integer("left")), right_(config.integer("right")) {}
