@@ -24,6 +24,11 @@ std::int64_t current_rss_bytes() { return status_field_bytes("VmRSS:"); }
 std::int64_t peak_rss_bytes() { return status_field_bytes("VmHWM:"); }
 
 bool reset_peak_rss() {
+  // Large blocks come from mmap and go back to the kernel when freed (glibc would otherwise
+  // raise the threshold after the first free and keep later blocks resident), so every point
+  // starts from the same resident set.
+  static const bool fixed_threshold = mallopt(M_MMAP_THRESHOLD, 256 * 1024) == 1;
+  (void)fixed_threshold;
   malloc_trim(0);
   std::ofstream out("/proc/self/clear_refs");
   out << "5";
