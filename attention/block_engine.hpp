@@ -1,8 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <type_traits>
+#include <utility>
 
 #include "attention/block_pattern.hpp"
+#include "attention/tensor.hpp"
 #include "attention/variant.hpp"
 
 namespace attn {
@@ -16,5 +20,79 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
 
 // Bytes of workspace block_attention allocates at peak with `threads` workers.
 std::int64_t block_attention_workspace_bytes(std::int64_t head_dim, int threads);
+
+// ---- Lower level: the same kernel over caller-owned, gathered buffers ------------------------
+//
+// For variants that reorder tokens before attending (LSH sorts queries and keys by bucket):
+// the caller gathers its queries, keys and values into contiguous rows, describes which key
+// rows each block of query rows visits, and supplies its own element mask. attend_rows runs
+// the engine's online-softmax kernel on one such block on the calling thread; the caller
+// parallelises over blocks (one EngineWorkspace per thread, e.g. tbb::enumerable_thread_specific).
+
+// A non-owning reference to a mask callable with BlockPattern::mask_tile's contract, in the
+// caller's coordinates: mask(q_begin, q_end, k_begin, k_end, scores, ld) sets
+// scores[r * ld + c] = -inf wherever query q_begin + r may not attend key k_begin + c. Query
+// indices are RowBlock::first_query + row; key indices are the rows of RowBlock::k and v.
+// Cheap to copy; the callable must outlive the call.
+class TileMaskRef {
+ public:
+  TileMaskRef() = default;  // no mask: ranges flagged masked are then attended in full
+  template <class F>
+  requires(!std::is_same_v<std::remove_cvref_t<F>, TileMaskRef>)
+      TileMaskRef(const F& mask)  // NOLINT(google-explicit-constructor): used like a function_ref
+      : object_(&mask),
+        call_([](const void* object, std::int64_t q_begin, std::int64_t q_end, std::int64_t k_begin,
+                 std::int64_t k_end, float* scores, std::int64_t ld) {
+          (*static_cast<const F*>(object))(q_begin, q_end, k_begin, k_end, scores, ld);
+        }) {}
+
+  explicit operator bool() const { return call_ != nullptr; }
+  void operator()(std::int64_t q_begin, std::int64_t q_end, std::int64_t k_begin,
+                  std::int64_t k_end, float* scores, std::int64_t ld) const {
+    call_(object_, q_begin, q_end, k_begin, k_end, scores, ld);
+  }
+
+ private:
+  const void* object_ = nullptr;
+  void (*call_)(const void*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, float*,
+                std::int64_t) = nullptr;
+};
+
+// One block of gathered query rows and the key rows it visits.
+struct RowBlock {
+  const float* q = nullptr;  // rows × head_dim, row i at q + i * q_stride
+  std::int64_t q_stride = 0;
+  std::int64_t rows = 0;         // any count; the engine tiles it internally
+  std::int64_t first_query = 0;  // index of row 0 as the mask callback sees it
+  const float* k = nullptr;      // key row j at k + j * kv_stride, likewise v
+  const float* v = nullptr;
+  std::int64_t kv_stride = 0;
+  // Key rows every query of the block visits: ascending, non-overlapping; `masked` ranges are
+  // passed through the mask, unmasked ones attended in full by every row.
+  std::span<const KeyRange> ranges;
+  float* out = nullptr;  // rows × head_dim, row i at out + i * out_stride
+  std::int64_t out_stride = 0;
+  // Optional, `rows` values: ln Σ_j exp(scale · q·k_j) over the attended keys (-inf for a row
+  // with none), so that results over different key sets (hash rounds) can be merged exactly.
+  float* log_sum_exp = nullptr;
+};
+
+// Per-thread scratch of attend_rows: O(head_dim · tile) floats, independent of N.
+class EngineWorkspace {
+ public:
+  explicit EngineWorkspace(std::int64_t head_dim);
+  std::int64_t head_dim() const { return head_dim_; }
+  static std::int64_t bytes(std::int64_t head_dim);
+
+ private:
+  friend void attend_rows(const RowBlock&, float, TileMaskRef, EngineWorkspace&);
+  std::int64_t head_dim_ = 0;
+  std::int64_t padded_dim_ = 0;  // head_dim rounded up to the SIMD width
+  AlignedBuffer<float> queries_t_, scores_t_, mask_, acc_, values_, row_state_;
+};
+
+// Attention of block.rows query rows over block.ranges of the gathered keys, written to
+// block.out (zeros for a row with no allowed key). `scale` multiplies q·k.
+void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWorkspace& workspace);
 
 }  // namespace attn

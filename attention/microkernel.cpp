@@ -1,0 +1,240 @@
+#include "attention/microkernel.hpp"
+
+// Scalable-vector targets (SVE, RVV) cannot hold arrays of vectors, which the register-blocked
+// kernels need; excluding them makes an Arm build use NEON instead.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV)
+#endif
+#include <hwy/highway.h>
+
+#include <limits>
+
+namespace attn::kernel {
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using FloatTag = hn::ScalableTag<float>;
+using IntTag = hn::RebindToSigned<FloatTag>;
+using Vec = hn::Vec<FloatTag>;
+constexpr std::int64_t kLanes = HWY_LANES(float);
+
+// Register blocking, sized for 16 vector registers: 6 × 2 accumulators, two vector loads and
+// one broadcast per step.
+constexpr int kScoreKeys = 6;  // keys per score micro-kernel call
+constexpr int kScoreVecs = 2;  // query vectors per score micro-kernel call
+constexpr int kValueRows = 6;  // queries per accumulate micro-kernel call
+constexpr int kValueVecs = 2;  // head_dim vectors per accumulate micro-kernel call
+
+// Below this, 2^x is taken as 2^-125: still a normal float, so no denormal slow paths.
+constexpr float kExp2Floor = -125.0f;
+
+// 2^x for x <= 0: x = n + f with |f| <= 1/2, 2^f by a degree-6 polynomial (Cephes exp2f), 2^n
+// added to the exponent bits. Adding 1.5·2^23 rounds x to the integer n and leaves n in the
+// low mantissa bits, which saves the round/convert instructions.
+HWY_INLINE Vec exp2_vec(Vec x) {
+  const FloatTag df;
+  const IntTag di;
+  const Vec shifter = hn::Set(df, 12582912.0f);  // 1.5 · 2^23
+  x = hn::Max(x, hn::Set(df, kExp2Floor));
+  const Vec shifted = hn::Add(x, shifter);
+  const Vec f = hn::Sub(x, hn::Sub(shifted, shifter));
+  Vec p = hn::Set(df, 1.535336188319500e-4f);
+  p = hn::MulAdd(p, f, hn::Set(df, 1.339887440266574e-3f));
+  p = hn::MulAdd(p, f, hn::Set(df, 9.618437357674640e-3f));
+  p = hn::MulAdd(p, f, hn::Set(df, 5.550332471162809e-2f));
+  p = hn::MulAdd(p, f, hn::Set(df, 2.402264791363012e-1f));
+  p = hn::MulAdd(p, f, hn::Set(df, 6.931472028550421e-1f));
+  p = hn::MulAdd(p, f, hn::Set(df, 1.0f));
+  const auto exponent = hn::ShiftLeft<23>(hn::BitCast(di, shifted));
+  return hn::BitCast(df, hn::Add(hn::BitCast(di, p), exponent));
+}
+
+template <int Keys, int Vecs>
+HWY_INLINE void score_micro(const float* HWY_RESTRICT q_t, std::int64_t ld_q,
+                            const float* HWY_RESTRICT k, std::int64_t k_stride,
+                            std::int64_t head_dim, float* HWY_RESTRICT s_t, std::int64_t ld_s) {
+  const FloatTag df;
+  Vec acc[Keys][Vecs];
+  for (int i = 0; i < Keys; ++i)
+    for (int j = 0; j < Vecs; ++j) acc[i][j] = hn::Zero(df);
+  for (std::int64_t e = 0; e < head_dim; ++e) {
+    Vec q[Vecs];
+    for (int j = 0; j < Vecs; ++j) q[j] = hn::Load(df, q_t + e * ld_q + j * kLanes);
+    for (int i = 0; i < Keys; ++i) {
+      const Vec key = hn::Set(df, k[i * k_stride + e]);
+      for (int j = 0; j < Vecs; ++j) acc[i][j] = hn::MulAdd(key, q[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < Keys; ++i)
+    for (int j = 0; j < Vecs; ++j) hn::Store(acc[i][j], df, s_t + i * ld_s + j * kLanes);
+}
+
+template <int Vecs>
+HWY_INLINE void score_strip(const float* q_t, std::int64_t ld_q, const float* k,
+                            std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                            float* s_t, std::int64_t ld_s) {
+  std::int64_t c = 0;
+  for (; c + kScoreKeys <= cols; c += kScoreKeys)
+    score_micro<kScoreKeys, Vecs>(q_t, ld_q, k + c * k_stride, k_stride, head_dim, s_t + c * ld_s,
+                                  ld_s);
+  const float* kc = k + c * k_stride;
+  float* sc = s_t + c * ld_s;
+  switch (cols - c) {
+    case 5:
+      score_micro<5, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
+      break;
+    case 4:
+      score_micro<4, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
+      break;
+    case 3:
+      score_micro<3, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
+      break;
+    case 2:
+      score_micro<2, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
+      break;
+    case 1:
+      score_micro<1, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
+      break;
+    default:
+      break;
+  }
+}
+
+template <int Rows, int Vecs>
+HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, std::int64_t cols,
+                            const float* HWY_RESTRICT correction, const float* HWY_RESTRICT v,
+                            std::int64_t v_stride, float* HWY_RESTRICT acc, std::int64_t ld_acc) {
+  const FloatTag df;
+  Vec o[Rows][Vecs];
+  for (int r = 0; r < Rows; ++r) {
+    const Vec c = hn::Set(df, correction[r]);
+    for (int j = 0; j < Vecs; ++j)
+      o[r][j] = hn::Mul(hn::Load(df, acc + r * ld_acc + j * kLanes), c);
+  }
+  for (std::int64_t k = 0; k < cols; ++k) {
+    Vec value[Vecs];
+    for (int j = 0; j < Vecs; ++j) value[j] = hn::LoadU(df, v + k * v_stride + j * kLanes);
+    for (int r = 0; r < Rows; ++r) {
+      const Vec p = hn::Set(df, p_t[k * ld_s + r]);
+      for (int j = 0; j < Vecs; ++j) o[r][j] = hn::MulAdd(p, value[j], o[r][j]);
+    }
+  }
+  for (int r = 0; r < Rows; ++r)
+    for (int j = 0; j < Vecs; ++j) hn::Store(o[r][j], df, acc + r * ld_acc + j * kLanes);
+}
+
+template <int Rows>
+HWY_INLINE void value_rows(const float* p_t, std::int64_t ld_s, std::int64_t cols,
+                           const float* correction, const float* v, std::int64_t v_stride,
+                           std::int64_t padded_dim, float* acc, std::int64_t ld_acc) {
+  std::int64_t e = 0;
+  for (; e + kValueVecs * kLanes <= padded_dim; e += kValueVecs * kLanes)
+    value_micro<Rows, kValueVecs>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc);
+  for (; e < padded_dim; e += kLanes)
+    value_micro<Rows, 1>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc);
+}
+
+}  // namespace
+
+std::int64_t float_lanes() { return kLanes; }
+std::int64_t row_granularity() { return kScoreVecs * kLanes; }
+
+void exp2_nonpositive(float* x, std::int64_t n) {
+  const FloatTag df;
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) hn::StoreU(exp2_vec(hn::LoadU(df, x + i)), df, x + i);
+  if (i < n) {
+    HWY_ALIGN float tail[kLanes] = {};
+    for (std::int64_t j = i; j < n; ++j) tail[j - i] = x[j];
+    hn::Store(exp2_vec(hn::Load(df, tail)), df, tail);
+    for (std::int64_t j = i; j < n; ++j) x[j] = tail[j - i];
+  }
+}
+
+void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
+                  std::int64_t padded_rows, std::int64_t head_dim, float multiplier, float* q_t,
+                  std::int64_t ld_q) {
+  for (std::int64_t e = 0; e < head_dim; ++e) {
+    float* dst = q_t + e * ld_q;
+    for (std::int64_t r = 0; r < rows; ++r) dst[r] = q[r * q_stride + e] * multiplier;
+    for (std::int64_t r = rows; r < padded_rows; ++r) dst[r] = 0.0f;
+  }
+}
+
+void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, const float* k,
+                std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim, float* s_t,
+                std::int64_t ld_s) {
+  constexpr std::int64_t strip = kScoreVecs * kLanes;
+  for (std::int64_t r = 0; r < padded_rows; r += strip)
+    score_strip<kScoreVecs>(q_t + r, ld_q, k, k_stride, cols, head_dim, s_t + r, ld_s);
+}
+
+void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows,
+                  float* row_max, float* row_sum, float* correction) {
+  const FloatTag df;
+  const Vec neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
+  for (std::int64_t r = 0; r < padded_rows; r += kLanes) {
+    const Vec old_max = hn::Load(df, row_max + r);
+    Vec tile_max = neg_inf;
+    for (std::int64_t c = 0; c < cols; ++c)
+      tile_max = hn::Max(tile_max, hn::Load(df, s_t + c * ld_s + r));
+    const Vec new_max = hn::Max(old_max, tile_max);
+    // Queries that have seen no finite score yet subtract 0 rather than -inf (no NaN).
+    const Vec base = hn::IfThenZeroElse(hn::Eq(new_max, neg_inf), new_max);
+    const Vec corr = exp2_vec(hn::Sub(old_max, base));
+    Vec sum0 = hn::Zero(df), sum1 = hn::Zero(df);
+    std::int64_t c = 0;
+    for (; c + 2 <= cols; c += 2) {
+      float* s0 = s_t + c * ld_s + r;
+      float* s1 = s0 + ld_s;
+      const Vec p0 = exp2_vec(hn::Sub(hn::Load(df, s0), base));
+      const Vec p1 = exp2_vec(hn::Sub(hn::Load(df, s1), base));
+      hn::Store(p0, df, s0);
+      hn::Store(p1, df, s1);
+      sum0 = hn::Add(sum0, p0);
+      sum1 = hn::Add(sum1, p1);
+    }
+    if (c < cols) {
+      float* s0 = s_t + c * ld_s + r;
+      const Vec p0 = exp2_vec(hn::Sub(hn::Load(df, s0), base));
+      hn::Store(p0, df, s0);
+      sum0 = hn::Add(sum0, p0);
+    }
+    hn::Store(corr, df, correction + r);
+    hn::Store(hn::MulAdd(hn::Load(df, row_sum + r), corr, hn::Add(sum0, sum1)), df, row_sum + r);
+    hn::Store(new_max, df, row_max + r);
+  }
+}
+
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const float* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc) {
+  std::int64_t r = 0;
+  for (; r + kValueRows <= rows; r += kValueRows)
+    value_rows<kValueRows>(p_t + r, ld_s, cols, correction + r, v, v_stride, padded_dim,
+                           acc + r * ld_acc, ld_acc);
+  const float* pr = p_t + r;
+  const float* cr = correction + r;
+  float* ar = acc + r * ld_acc;
+  switch (rows - r) {
+    case 5:
+      value_rows<5>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      break;
+    case 4:
+      value_rows<4>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      break;
+    case 3:
+      value_rows<3>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      break;
+    case 2:
+      value_rows<2>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      break;
+    case 1:
+      value_rows<1>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace attn::kernel

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <cstdint>
+
+// The SIMD building blocks of the block engine, one call per tile so that the call overhead is
+// amortised over thousands of FMAs. Written once against Google Highway (static dispatch: the
+// build's -march decides AVX2, AVX-512, NEON, SSE4 or scalar), so the same source is the fast
+// path here and the portable fallback elsewhere. Exposed for the microbenchmarks and tests;
+// variants use block_engine.hpp.
+//
+// Layouts. A tile of queries is handled transposed: q_t[e * ld_q + r] holds dimension e of
+// query r, pre-multiplied by scale·log2(e), zero-padded to `padded_rows` columns. Scores are
+// transposed as well, s_t[c * ld_s + r] for key c and query r, so that the softmax runs across
+// queries with no horizontal reductions, and each column of the output tile is one query.
+namespace attn::kernel {
+
+// SIMD lanes of float in this build (8 with AVX2).
+std::int64_t float_lanes();
+// Queries are padded to a multiple of this: the score kernel's width in queries.
+std::int64_t row_granularity();
+
+// 2^x for x <= 0, in place (the engine's exp: relative error ~2e-7, inputs below -125 give
+// 2^-125, which the engine treats as zero weight).
+void exp2_nonpositive(float* x, std::int64_t n);
+
+// q_t[e * ld_q + r] = q[r * q_stride + e] * multiplier for r < rows, 0 for rows <= r <
+// padded_rows.
+void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
+                  std::int64_t padded_rows, std::int64_t head_dim, float multiplier, float* q_t,
+                  std::int64_t ld_q);
+
+// s_t[c * ld_s + r] = Σ_e q_t[e * ld_q + r] · k[c * k_stride + e] for c < cols, r <
+// padded_rows (a multiple of row_granularity()).
+void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, const float* k,
+                std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim, float* s_t,
+                std::int64_t ld_s);
+
+// One online-softmax step over a scored tile, per query r < padded_rows (a multiple of
+// float_lanes()): new max m' = max(m, max_c s), correction[r] = 2^(m - m'), s_t becomes
+// P = 2^(s - m'), l = l · correction + Σ_c P. A query with no finite score so far keeps
+// m = -inf (its weights are then ~2^-125 and are discarded at the end).
+void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows,
+                  float* row_max, float* row_sum, float* correction);
+
+// acc[r * ld_acc + e] = acc · correction[r] + Σ_c p_t[c * ld_s + r] · v[c * v_stride + e] for
+// r < rows, e < padded_dim (a multiple of float_lanes(); v rows must be readable that far).
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const float* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc);
+
+}  // namespace attn::kernel

@@ -1,0 +1,81 @@
+// The machine's ceilings: the FP32 FMA peak and OpenBLAS SGEMM at the attention shapes.
+#include <cblas.h>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include <hwy/highway.h>
+
+#include "attention/tensor.hpp"
+#include "harness/microbench/micro_common.hpp"
+
+namespace attn::micro {
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Enough independent accumulators to cover FMA latency × FMA ports (4 × 2 on Zen 3 and on
+// Intel cores), in the widest registers of the build (AVX2 ymm here).
+constexpr int kAccumulators = 12;
+constexpr int kInnerSteps = 1024;
+
+void BM_FmaPeak(benchmark::State& state) {
+  const hn::ScalableTag<float> df;
+  const double lanes = static_cast<double>(hn::Lanes(df));
+  hn::Vec<decltype(df)> acc[kAccumulators];
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = hn::Set(df, 0.001f * static_cast<float>(i));
+  auto x = hn::Set(df, 0.999999f);
+  auto y = hn::Set(df, 1e-7f);
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (int step = 0; step < kInnerSteps; ++step) {
+      for (int i = 0; i < kAccumulators; ++i) acc[i] = hn::MulAdd(acc[i], x, y);
+    }
+    // Every lane of every accumulator stays live in its register (no narrowing, no stores).
+    for (int i = 0; i < kAccumulators; ++i) asm volatile("" : "+x"(acc[i].raw));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  float sink = 0;
+  for (int i = 0; i < kAccumulators; ++i) sink += hn::GetLane(acc[i]);
+  benchmark::DoNotOptimize(sink);
+  const double flops = 2.0 * lanes * kAccumulators * kInnerSteps;
+  report_flops(state, flops);
+  if (state.thread_index() == 0 && state.threads() == 2)
+    measured_peak_flops() = flops * static_cast<double>(state.iterations()) / seconds * 2.0;
+}
+BENCHMARK(BM_FmaPeak)->Threads(1)->Threads(2)->UseRealTime();
+
+// C = A·op(B) with OpenBLAS's own threading at 2 threads, as the textbook variant would use it.
+void BM_OpenBlasSgemm(benchmark::State& state) {
+  const std::int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  const bool trans_b = state.range(3) != 0;
+  openblas_set_num_threads(2);
+  AlignedBuffer<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n)),
+      c(static_cast<std::size_t>(m * n));
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 7) * 0.01f;
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i % 5) * 0.01f;
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0f,
+                a.data(), static_cast<blasint>(k), b.data(), static_cast<blasint>(trans_b ? k : n),
+                0.0f, c.data(), static_cast<blasint>(n));
+    benchmark::ClobberMemory();
+  }
+  report_flops(state,
+               2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k));
+  state.SetLabel(openblas_get_corename());
+  openblas_set_num_threads(1);
+}
+// {m, n, k, trans_b}: S = Q·Kᵀ (4096×4096×64), O = P·V (4096×64×4096), and the square 4096³.
+BENCHMARK(BM_OpenBlasSgemm)
+    ->Args({4096, 4096, 64, 1})
+    ->Args({4096, 64, 4096, 0})
+    ->Args({4096, 4096, 4096, 0})
+    ->ArgNames({"m", "n", "k", "transB"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace attn::micro

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace attn::micro {
+
+// The 2-thread FMA peak (FLOP/s) measured earlier in this run, 0 until then; the engine
+// benchmarks report their share of it, so the ratio comes from one run on one machine state.
+inline std::atomic<double>& measured_peak_flops() {
+  static std::atomic<double> peak{0.0};
+  return peak;
+}
+
+// GFLOP/s as a rate counter: total flops over the run's real time.
+inline void report_flops(benchmark::State& state, double flops_per_iteration) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_iteration * static_cast<double>(state.iterations()) / 1e9,
+                         benchmark::Counter::kIsRate);
+}
+
+}  // namespace attn::micro

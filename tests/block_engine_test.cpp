@@ -1,0 +1,285 @@
+// The block engine against the fp64 reference over a pattern's own key set, for hand-written
+// patterns that exercise every path: unmasked and masked ranges, gaps, empty rows, odd block
+// sizes, odd N and head dims, several threads; plus flash against dense.
+#include <gtest/gtest.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attention/block_engine.hpp"
+#include "attention/microkernel.hpp"
+#include "attention/reference.hpp"
+#include "attention/registry.hpp"
+
+namespace attn {
+namespace {
+
+struct Problem {
+  Tensor q, k, v;
+  AttentionInputs inputs() const {
+    AttentionInputs in{q.view(), k.view(), v.view()};
+    in.scale = default_scale(q.shape().head_dim);
+    return in;
+  }
+};
+
+Problem random_problem(const Shape& shape, unsigned seed) {
+  Problem p{Tensor(shape), Tensor(shape), Tensor(shape)};
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (Tensor* t : {&p.q, &p.k, &p.v})
+    for (float& x : t->data()) x = normal(rng);
+  return p;
+}
+
+// A pattern given by a predicate, with ranges derived from a list of candidate key spans: keys
+// in a span are flagged unmasked only when every query of the block may attend all of them.
+class TestPattern final : public BlockPattern {
+ public:
+  using Allowed = std::function<bool(std::int64_t q, std::int64_t k)>;
+  TestPattern(std::int64_t n, std::int64_t block, Allowed allowed)
+      : n_(n), block_(block), allowed_(std::move(allowed)) {}
+
+  std::int64_t query_block() const override { return block_; }
+
+  void key_ranges(std::int64_t, std::int64_t, std::int64_t q_begin, std::int64_t q_end,
+                  std::vector<KeyRange>& out) const override {
+    out.clear();
+    // Maximal runs of keys some query of the block attends; a run is unmasked if all do.
+    std::int64_t k = 0;
+    while (k < n_) {
+      if (!any(q_begin, q_end, k)) {
+        ++k;
+        continue;
+      }
+      const std::int64_t begin = k;
+      bool full = true;
+      for (; k < n_ && any(q_begin, q_end, k); ++k) full = full && all(q_begin, q_end, k);
+      out.push_back({begin, k, !full});
+    }
+  }
+  bool allowed(std::int64_t, std::int64_t, std::int64_t q, std::int64_t k) const override {
+    return allowed_(q, k);
+  }
+
+ private:
+  bool any(std::int64_t q0, std::int64_t q1, std::int64_t k) const {
+    for (std::int64_t q = q0; q < q1; ++q)
+      if (allowed_(q, k)) return true;
+    return false;
+  }
+  bool all(std::int64_t q0, std::int64_t q1, std::int64_t k) const {
+    for (std::int64_t q = q0; q < q1; ++q)
+      if (!allowed_(q, k)) return false;
+    return true;
+  }
+  std::int64_t n_, block_;
+  Allowed allowed_;
+};
+
+// A pattern that visits every key as one masked range and masks everything.
+class AllMasked final : public BlockPattern {
+ public:
+  explicit AllMasked(std::int64_t n) : n_(n) {}
+  void key_ranges(std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                  std::vector<KeyRange>& out) const override {
+    out.assign({{0, n_, true}});
+  }
+  bool allowed(std::int64_t, std::int64_t, std::int64_t, std::int64_t) const override {
+    return false;
+  }
+
+ private:
+  std::int64_t n_;
+};
+
+double max_error_vs_reference(const AttentionInputs& in, const BlockPattern& pattern,
+                              const Tensor& out) {
+  const Shape& s = in.shape();
+  std::vector<std::int64_t> keys;
+  std::vector<double> expected(s.head_dim);
+  double worst = 0;
+  for (std::int64_t b = 0; b < s.batch; ++b)
+    for (std::int64_t h = 0; h < s.heads; ++h)
+      for (std::int64_t i = 0; i < s.seq_len; ++i) {
+        pattern.keys_of(b, h, i, keys);
+        reference_row(in, b, h, i, keys, expected);
+        const float* got = out.view().row(b, h, i);
+        for (std::int64_t e = 0; e < s.head_dim; ++e)
+          worst = std::max(worst, std::abs(got[e] - expected[e]));
+      }
+  return worst;
+}
+
+double run_and_compare(const Shape& shape, const BlockPattern& pattern, int threads,
+                       unsigned seed = 1) {
+  const Problem p = random_problem(shape, seed);
+  Tensor out(shape);
+  std::fill(out.data().begin(), out.data().end(), std::numeric_limits<float>::quiet_NaN());
+  tbb::task_arena arena(threads);
+  arena.execute([&] { block_attention(p.inputs(), pattern, out.mutable_view()); });
+  return max_error_vs_reference(p.inputs(), pattern, out);
+}
+
+constexpr double kTolerance = 2e-5;
+
+struct PatternCase {
+  std::string name;
+  std::function<bool(std::int64_t q, std::int64_t k, std::int64_t n)> allowed;
+};
+
+const std::vector<PatternCase>& pattern_cases() {
+  static const std::vector<PatternCase> cases = {
+      {"full", [](std::int64_t, std::int64_t, std::int64_t) { return true; }},
+      {"causal", [](std::int64_t q, std::int64_t k, std::int64_t) { return k <= q; }},
+      {"band", [](std::int64_t q, std::int64_t k, std::int64_t) { return std::abs(q - k) <= 5; }},
+      {"gaps",  // every third block of 16 keys, plus the query's own key: ranges with holes
+       [](std::int64_t q, std::int64_t k, std::int64_t) { return (k / 16) % 3 == 0 || k == q; }},
+      {"sparse_rows",  // odd rows attend nothing at all
+       [](std::int64_t q, std::int64_t k, std::int64_t n) { return q % 2 == 0 && k < n - q; }},
+  };
+  return cases;
+}
+
+TEST(BlockEngine, MatchesReferenceOnPatternsSizesAndBlocks) {
+  for (const PatternCase& pc : pattern_cases())
+    for (std::int64_t n : {1, 63, 64, 65, 300})
+      for (std::int64_t block : {0, 1, 7, 64, 100}) {
+        const Shape shape{1, 2, n, 64};
+        TestPattern pattern(n, block,
+                            [&](std::int64_t q, std::int64_t k) { return pc.allowed(q, k, n); });
+        EXPECT_LT(run_and_compare(shape, pattern, 2), kTolerance)
+            << pc.name << " N=" << n << " block=" << block;
+      }
+}
+
+TEST(BlockEngine, MatchesReferenceOnOddHeadDimsBatchHeadsAndThreads) {
+  for (std::int64_t d : {1, 3, 64, 80, 32, 128})
+    for (int threads : {1, 2})
+      for (const char* name : {"full", "causal", "band"}) {
+        const auto& pc = *std::find_if(pattern_cases().begin(), pattern_cases().end(),
+                                       [&](const PatternCase& c) { return c.name == name; });
+        const std::int64_t n = 65;
+        const Shape shape{2, 3, n, d};
+        TestPattern pattern(n, 0,
+                            [&](std::int64_t q, std::int64_t k) { return pc.allowed(q, k, n); });
+        EXPECT_LT(run_and_compare(shape, pattern, threads, 7), kTolerance)
+            << name << " D=" << d << " threads=" << threads;
+      }
+}
+
+TEST(BlockEngine, RowsWithNoAllowedKeyAreZero) {
+  const Shape shape{1, 2, 70, 3};
+  const AllMasked pattern(70);
+  const Problem p = random_problem(shape, 3);
+  Tensor out(shape);
+  block_attention(p.inputs(), pattern, out.mutable_view());
+  for (float x : out.data()) EXPECT_EQ(x, 0.0f);
+}
+
+TEST(BlockEngine, AttendRowsGivesLogSumExp) {
+  // Gathered buffers: 10 queries over keys 0..29 with keys 5..9 removed by the callback.
+  const std::int64_t d = 5, rows = 10, keys = 30;
+  const Problem p = random_problem({1, 1, keys, d}, 11);
+  const float scale = 0.7f;
+  const KeyRange ranges[] = {{0, 12, true}, {12, keys, false}};
+  const auto mask = [](std::int64_t q0, std::int64_t q1, std::int64_t k0, std::int64_t k1,
+                       float* scores, std::int64_t ld) {
+    for (std::int64_t q = q0; q < q1; ++q)
+      for (std::int64_t k = std::max<std::int64_t>(k0, 5); k < std::min<std::int64_t>(k1, 10); ++k)
+        scores[(q - q0) * ld + (k - k0)] = -std::numeric_limits<float>::infinity();
+  };
+  std::vector<float> out(rows * d), lse(rows);
+  EngineWorkspace ws(d);
+  const RowBlock block{.q = p.q.view().head(0, 0),
+                       .q_stride = d,
+                       .rows = rows,
+                       .first_query = 100,
+                       .k = p.k.view().head(0, 0),
+                       .v = p.v.view().head(0, 0),
+                       .kv_stride = d,
+                       .ranges = ranges,
+                       .out = out.data(),
+                       .out_stride = d,
+                       .log_sum_exp = lse.data()};
+  attend_rows(block, scale, mask, ws);
+  const float* q = p.q.view().head(0, 0);
+  const float* k = p.k.view().head(0, 0);
+  const float* v = p.v.view().head(0, 0);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double total = 0;
+    std::vector<double> o(d, 0.0);
+    for (std::int64_t j = 0; j < keys; ++j) {
+      if (j >= 5 && j < 10) continue;
+      double dot = 0;
+      for (std::int64_t e = 0; e < d; ++e) dot += double{q[r * d + e]} * k[j * d + e];
+      const double w = std::exp(scale * dot);
+      total += w;
+      for (std::int64_t e = 0; e < d; ++e) o[e] += w * v[j * d + e];
+    }
+    EXPECT_NEAR(lse[r], std::log(total), 1e-5);
+    for (std::int64_t e = 0; e < d; ++e) EXPECT_NEAR(out[r * d + e], o[e] / total, 1e-5);
+  }
+}
+
+TEST(BlockEngine, Exp2IsAccurate) {
+  std::vector<float> x;
+  for (float t = -124.0f; t <= 0.0f; t += 0.0137f) x.push_back(t);
+  std::vector<float> y = x;
+  kernel::exp2_nonpositive(y.data(), static_cast<std::int64_t>(y.size()));
+  for (std::size_t i = 0; i < x.size(); ++i)
+    EXPECT_NEAR(y[i] / std::exp2(double{x[i]}), 1.0, 5e-7) << x[i];
+}
+
+TEST(Flash, EqualsDenseAndReference) {
+  const auto flash = make_variant("flash");
+  const auto dense = make_variant("dense");
+  for (bool causal : {false, true})
+    for (std::int64_t n : {1, 63, 65, 300})
+      for (int threads : {1, 2}) {
+        const Shape shape{2, 3, n, 64};
+        const Problem p = random_problem(shape, 5);
+        AttentionInputs in = p.inputs();
+        in.causal = causal;
+        Tensor a(shape), b(shape);
+        tbb::task_arena arena(threads);
+        arena.execute([&] {
+          flash->forward(in, a.mutable_view());
+          dense->forward(in, b.mutable_view());
+        });
+        float worst = 0;
+        for (std::size_t i = 0; i < a.data().size(); ++i)
+          worst = std::max(worst, std::abs(a.data()[i] - b.data()[i]));
+        EXPECT_LT(worst, 2e-5f) << "N=" << n << " causal=" << causal;
+        std::vector<std::int64_t> keys, expected;
+        for (std::int64_t i = 0; i < n; i += 7) {
+          flash->keys(in, 1, 2, i, keys);
+          full_attention_keys(in, i, expected);
+          EXPECT_EQ(keys, expected);
+        }
+        const Cost cost = flash->cost(shape, causal, threads);
+        EXPECT_EQ(cost.pairs, 6 * dense_pairs_per_problem(n, causal));
+        EXPECT_EQ(cost.workspace_bytes, block_attention_workspace_bytes(64, threads));
+      }
+}
+
+TEST(Flash, BlockParameterKeepsResults) {
+  const Shape shape{1, 2, 130, 16};
+  const Problem p = random_problem(shape, 9);
+  AttentionInputs in = p.inputs();
+  in.causal = true;
+  Tensor a(shape), b(shape);
+  make_variant("flash")->forward(in, a.mutable_view());
+  make_variant("flash:block=7")->forward(in, b.mutable_view());
+  for (std::size_t i = 0; i < a.data().size(); ++i) EXPECT_NEAR(a.data()[i], b.data()[i], 1e-5);
+}
+
+}  // namespace
+}  // namespace attn
