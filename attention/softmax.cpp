@@ -1,22 +1,34 @@
 #include "attention/softmax.hpp"
 
-#include <cmath>
+#include <algorithm>
 #include <limits>
 
+#include "attention/microkernel.hpp"
+
 namespace attn {
+namespace {
+
+constexpr float kLog2e = 1.44269504088896341f;
+// The engine's exp2 clamps at 2^-125; such a weight (a masked score) is exactly zero here.
+constexpr float kNegligible = 0x1p-124f;
+
+}  // namespace
 
 void softmax_rows(float* data, std::int64_t rows, std::int64_t cols, std::int64_t ld) {
   for (std::int64_t r = 0; r < rows; ++r) {
     float* row = data + r * ld;
     float max_value = -std::numeric_limits<float>::infinity();
-    for (std::int64_t c = 0; c < cols; ++c) max_value = std::fmax(max_value, row[c]);
+    for (std::int64_t c = 0; c < cols; ++c) max_value = std::max(max_value, row[c]);
     if (max_value == -std::numeric_limits<float>::infinity()) {
-      for (std::int64_t c = 0; c < cols; ++c) row[c] = 0.0f;
+      std::fill(row, row + cols, 0.0f);
       continue;
     }
+    // exp(x - max) = 2^((x - max) · log2 e), with the vectorised exp2 of the block engine.
+    for (std::int64_t c = 0; c < cols; ++c) row[c] = (row[c] - max_value) * kLog2e;
+    kernel::exp2_nonpositive(row, cols);
     float sum = 0.0f;
     for (std::int64_t c = 0; c < cols; ++c) {
-      row[c] = std::exp(row[c] - max_value);
+      if (row[c] < kNegligible) row[c] = 0.0f;
       sum += row[c];
     }
     const float inv = 1.0f / sum;
