@@ -1,0 +1,108 @@
+// LSH attention stage by stage, B=1, H=8, D=64, 2 threads, the default lsh spec
+// (hashes=4, chunk=64, lookback=1): hashing (the rotation GEMMs and argmax), sorting (the
+// counting sorts), gathering (rows into the chunk buffers and the merge of each round's output
+// back), chunk attention (the engine on gathered buffers) and the whole forward. The share of
+// hashing + sorting + gathering is their sum over the total's time, read within one run.
+#include <tbb/task_arena.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attention/registry.hpp"
+#include "harness/inputs.hpp"
+#include "harness/microbench/micro_common.hpp"
+#include "variants/lsh_stages.hpp"
+
+namespace attn::micro {
+namespace {
+
+constexpr int kLshThreads = 2;
+constexpr const char* kLshSpec = "lsh:hashes=4,chunk=64,buckets=0,lookback=1,seed=0";
+
+// The inputs and the per-head hashing of one shape, built once per benchmark.
+struct LshSetup {
+  explicit LshSetup(std::int64_t n)
+      : shape{1, 8, n, 64},
+        tensors(harness::make_inputs("gaussian", shape, 0)),
+        inputs{tensors.q.view(), tensors.k.view(), tensors.v.view(), false,
+               default_scale(shape.head_dim)},
+        layout(lsh::Params{}, shape),
+        out(shape),
+        running(static_cast<std::size_t>(2 * n)),
+        pool(layout) {
+    for (std::int64_t h = 0; h < shape.heads; ++h) {
+      heads.emplace_back(layout);
+      arena.execute([&] {
+        lsh::hash_head(layout, inputs, 0, h, heads.back());
+        lsh::sort_head(layout, heads.back());
+      });
+    }
+  }
+
+  Shape shape;
+  harness::InputTensors tensors;
+  AttentionInputs inputs;
+  lsh::Layout layout;
+  Tensor out;
+  std::vector<float> running;
+  tbb::task_arena arena{kLshThreads};
+  lsh::ScratchPool pool;
+  std::vector<lsh::HeadHashing> heads;
+};
+
+template <class Stage>
+void run_stage(benchmark::State& state, Stage stage) {
+  LshSetup setup(state.range(0));
+  for (auto _ : state) {
+    setup.arena.execute([&] {
+      for (std::int64_t h = 0; h < setup.shape.heads; ++h) stage(setup, h);
+    });
+    benchmark::ClobberMemory();
+  }
+}
+
+void BM_LshHashing(benchmark::State& state) {
+  run_stage(state, [](LshSetup& s, std::int64_t h) {
+    lsh::hash_head(s.layout, s.inputs, 0, h, s.heads[static_cast<std::size_t>(h)]);
+  });
+}
+
+void BM_LshSorting(benchmark::State& state) {
+  run_stage(state, [](LshSetup& s, std::int64_t h) {
+    lsh::sort_head(s.layout, s.heads[static_cast<std::size_t>(h)]);
+  });
+}
+
+void BM_LshGathering(benchmark::State& state) {
+  run_stage(state, [](LshSetup& s, std::int64_t h) {
+    lsh::attend_head(s.layout, s.heads[static_cast<std::size_t>(h)], s.inputs, 0, h,
+                     s.out.mutable_view(), s.running, s.pool, lsh::kGather);
+  });
+}
+
+void BM_LshChunkAttention(benchmark::State& state) {
+  run_stage(state, [](LshSetup& s, std::int64_t h) {
+    lsh::attend_head(s.layout, s.heads[static_cast<std::size_t>(h)], s.inputs, 0, h,
+                     s.out.mutable_view(), s.running, s.pool, lsh::kAttend);
+  });
+}
+
+void BM_LshTotal(benchmark::State& state) {
+  LshSetup setup(state.range(0));
+  const auto variant = make_variant(kLshSpec);
+  for (auto _ : state) {
+    setup.arena.execute([&] { variant->forward(setup.inputs, setup.out.mutable_view()); });
+    benchmark::ClobberMemory();
+  }
+  report_flops(state, 4.0 * static_cast<double>(variant->pairs(setup.inputs)) * 64.0);
+}
+
+BENCHMARK(BM_LshHashing)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LshSorting)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LshGathering)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LshChunkAttention)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LshTotal)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace attn::micro

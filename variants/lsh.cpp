@@ -1,0 +1,620 @@
+// LSH attention (Kitaev, Kaiser and Levskaya, "Reformer", 2020) on the block engine.
+//
+// Hashing. For each of `hashes` rounds r, every query and every key is mapped to a bucket by
+// angular LSH: with a Gaussian matrix R_r shared by the queries and keys of a head, the bucket of
+// x is argmax([x·R_r ; -x·R_r]), which is invariant to the length of x, so x needs no
+// normalisation. R_r has buckets/2 columns when buckets <= 16 (Reformer's hash). More buckets
+// must be a power of two and are hashed as the product of k = ceil(log2(buckets) / 4) such
+// rotations of balanced power-of-two sizes <= 16 (the factorised n_buckets of Reformer's
+// reference code), the bucket being their mixed-radix combination with the first factor most
+// significant: hashing then costs O(N·D·log buckets) rather than O(N·D·buckets), which with the
+// default buckets ≈ N/chunk would be quadratic in N. The default is the power of two nearest to
+// N/chunk, at least 2. Queries and keys are hashed separately unless K and Q are the same storage.
+//
+// Entries of R are N(0, 1) from splitmix64 and Box–Muller (u1 = (top 53 bits + 1)·2^-53,
+// u2 = top 53 bits·2^-53, both outputs used), column by column, the stream of round r of head h
+// seeded with splitmix64(splitmix64(splitmix64(seed) ^ h) ^ r): every batch entry of a head uses
+// the same rotations, and a round's rotation does not depend on the number of rounds.
+//
+// Attention. In each round the queries and the keys are each sorted by (bucket, position) with
+// a counting sort and cut into chunks of `chunk`. Query chunk c attends the key chunks
+// c-lookback .. c of the sorted keys, all of them: no same-bucket mask (a chunk straddling a
+// bucket boundary also sees the neighbouring bucket, and with separate Q and K hashing the
+// query and key chunks at the same sorted position need not share a bucket). A query may attend
+// its own position. Causal: a query keeps only keys at original positions <= its own.
+//
+// Exactness over rounds. A query's key set, keys(), is the union over rounds of the keys it met.
+// Round r masks every key the same query already met in an earlier round (met in round r' means
+// 0 <= chunk_q(r') - chunk_k(r') <= lookback, and causally allowed), so each key of the union is
+// attended in exactly one round. Each round yields an output normalised over its own keys and
+// its log-sum-exp; merging the rounds with weights exp(lse_r - logsumexp_r lse_r) gives exact
+// softmax attention over the union, which is what the registry test checks against fp64.
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/parallel_reduce.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <numbers>
+#include <stdexcept>
+#include <string>
+
+#include "attention/gemm.hpp"
+#include "attention/registry.hpp"
+#include "variants/lsh_stages.hpp"
+
+namespace attn::lsh {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+// Rows per hashing GEMM: the projections of a block (rows × hashes · columns floats) stay in L2.
+constexpr std::int64_t kHashRows = 256;
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t hash64(std::uint64_t x) { return splitmix64(x); }
+
+std::size_t count(std::int64_t n) { return static_cast<std::size_t>(n); }
+
+// Rows gathered this far ahead are prefetched: the gathers are latency-bound random row reads.
+constexpr std::int64_t kPrefetchAhead = 8;
+
+void prefetch_row(const float* row, std::size_t bytes, bool write = false, bool to_l2 = false) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (std::size_t line = 0; line < bytes; line += 64) {
+    if (to_l2)
+      write ? __builtin_prefetch(p + line, 1, 2) : __builtin_prefetch(p + line, 0, 2);
+    else
+      write ? __builtin_prefetch(p + line, 1, 3) : __builtin_prefetch(p + line, 0, 3);
+  }
+}
+
+}  // namespace
+
+std::int64_t default_buckets(std::int64_t seq_len, std::int64_t chunk) {
+  const double ratio = static_cast<double>(seq_len) / static_cast<double>(chunk);
+  std::int64_t buckets = 2;
+  // Doubling while the next power is nearer to the ratio in log scale.
+  while (static_cast<double>(buckets * 2) <= ratio * std::numbers::sqrt2) buckets *= 2;
+  return buckets;
+}
+
+std::vector<std::int64_t> bucket_factors(std::int64_t buckets) {
+  if (buckets <= kMaxFactor) return {buckets};
+  const int bits = std::countr_zero(static_cast<std::uint64_t>(buckets));  // a power of two
+  const int max_bits = std::countr_zero(static_cast<std::uint64_t>(kMaxFactor));
+  const int parts = (bits + max_bits - 1) / max_bits;
+  std::vector<std::int64_t> factors;
+  for (int i = 0; i < parts; ++i)
+    factors.push_back(std::int64_t{1} << (bits / parts + (i < bits % parts ? 1 : 0)));
+  return factors;
+}
+
+Layout::Layout(const Params& p, const Shape& shape)
+    : params(p),
+      n(shape.seq_len),
+      head_dim(shape.head_dim),
+      buckets(p.buckets > 0 ? p.buckets : default_buckets(shape.seq_len, p.chunk)),
+      factors(bucket_factors(buckets)),
+      chunks((shape.seq_len + p.chunk - 1) / p.chunk),
+      max_rows(std::min(shape.seq_len, p.chunk)),
+      slots(std::min(1 + p.lookback, chunks)),
+      max_window(slots * max_rows) {
+  for (std::int64_t f : factors) columns_per_round += f / 2;
+}
+
+HeadHashing::HeadHashing(const Layout& layout)
+    : bucket_q(count(layout.params.hashes * layout.n)),
+      perm_q(bucket_q.size()),
+      chunk_q(bucket_q.size()) {}
+
+std::span<const std::int32_t> HeadHashing::perm_keys(const Layout& layout,
+                                                     std::int64_t round) const {
+  const auto& perm = shared ? perm_q : perm_k;
+  return {perm.data() + round * layout.n, count(layout.n)};
+}
+
+std::span<const std::int32_t> HeadHashing::chunk_keys(const Layout& layout,
+                                                      std::int64_t round) const {
+  const auto& chunk = shared ? chunk_q : chunk_k;
+  return {chunk.data() + round * layout.n, count(layout.n)};
+}
+
+AlignedBuffer<float> rotations(const Layout& layout, std::int64_t head) {
+  const std::int64_t d = layout.head_dim, columns = layout.columns_per_round;
+  AlignedBuffer<float> r(count(d * layout.params.hashes * columns));
+  for (std::int64_t round = 0; round < layout.params.hashes; ++round) {
+    std::uint64_t state =
+        hash64(hash64(hash64(layout.params.seed) ^ static_cast<std::uint64_t>(head)) ^
+               static_cast<std::uint64_t>(round));
+    float* column = r.data() + round * columns * d;
+    for (std::int64_t i = 0; i < columns * d; i += 2) {
+      const double u1 = static_cast<double>((splitmix64(state) >> 11) + 1) * 0x1p-53;
+      const double u2 = static_cast<double>(splitmix64(state) >> 11) * 0x1p-53;
+      const double radius = std::sqrt(-2.0 * std::log(u1));
+      column[i] = static_cast<float>(radius * std::cos(2.0 * std::numbers::pi * u2));
+      if (i + 1 < columns * d)
+        column[i + 1] = static_cast<float>(radius * std::sin(2.0 * std::numbers::pi * u2));
+    }
+  }
+  return r;
+}
+
+void hash_head(const Layout& layout, const AttentionInputs& in, std::int64_t b, std::int64_t h,
+               HeadHashing& out) {
+  use_single_threaded_blas();
+  const std::int64_t n = layout.n, d = layout.head_dim, hashes = layout.params.hashes;
+  const std::int64_t columns = layout.columns_per_round, stride = hashes * columns;
+  out.shared = in.q.data.data() == in.k.data.data();
+  if (!out.shared) {
+    out.bucket_k.resize(out.bucket_q.size());
+    out.perm_k.resize(out.bucket_q.size());
+    out.chunk_k.resize(out.bucket_q.size());
+  }
+  const AlignedBuffer<float> r = rotations(layout, h);
+  const std::int64_t blocks = (n + kHashRows - 1) / kHashRows;
+  const auto hash_rows = [&](const float* x, std::int32_t* buckets) {
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, blocks), [&](const auto& range) {
+      // Projections transposed, [column][row], so that the argmax runs across rows in SIMD.
+      AlignedBuffer<float> projections(count(stride * kHashRows));
+      AlignedBuffer<float> best_abs(count(kHashRows));
+      AlignedBuffer<std::int32_t> best(count(kHashRows)), bucket(count(kHashRows));
+      for (std::int64_t blk = range.begin(); blk < range.end(); ++blk) {
+        const std::int64_t first = blk * kHashRows, rows = std::min(kHashRows, n - first);
+        sgemm(true, stride, rows, d, 1.0f, r.data(), d, x + first * d, d, 0.0f, projections.data(),
+              kHashRows);
+        const float* p = projections.data();
+        for (std::int64_t round = 0; round < hashes; ++round) {
+          std::fill_n(bucket.data(), rows, 0);
+          for (std::int64_t factor : layout.factors) {
+            // argmax over [p; -p]: the largest |p_j| (the first on ties), in the first half
+            // when p_j >= 0.
+            const auto half = static_cast<std::int32_t>(factor / 2);
+            for (std::int64_t i = 0; i < rows; ++i) {
+              best_abs[count(i)] = std::abs(p[i]);
+              best[count(i)] = p[i] >= 0 ? 0 : half;
+            }
+            p += kHashRows;
+            for (std::int32_t j = 1; j < half; ++j, p += kHashRows)
+              for (std::int64_t i = 0; i < rows; ++i) {
+                const float a = std::abs(p[i]);
+                const bool larger = a > best_abs[count(i)];
+                best_abs[count(i)] = larger ? a : best_abs[count(i)];
+                best[count(i)] = larger ? (p[i] >= 0 ? j : j + half) : best[count(i)];
+              }
+            const auto radix = static_cast<std::int32_t>(factor);
+            for (std::int64_t i = 0; i < rows; ++i)
+              bucket[count(i)] = bucket[count(i)] * radix + best[count(i)];
+          }
+          std::copy_n(bucket.data(), rows, buckets + round * n + first);
+        }
+      }
+    });
+  };
+  hash_rows(in.q.head(b, h), out.bucket_q.data());
+  if (!out.shared) hash_rows(in.k.head(b, h), out.bucket_k.data());
+}
+
+void sort_head(const Layout& layout, HeadHashing& hashing) {
+  const std::int64_t n = layout.n, hashes = layout.params.hashes, chunk = layout.params.chunk;
+  const std::int64_t tasks = hashing.shared ? hashes : 2 * hashes;
+  tbb::parallel_for(std::int64_t{0}, tasks, [&](std::int64_t task) {
+    const bool keys = task >= hashes;
+    const std::int64_t offset = (task % hashes) * n;
+    const std::int32_t* bucket = (keys ? hashing.bucket_k : hashing.bucket_q).data() + offset;
+    std::int32_t* perm = (keys ? hashing.perm_k : hashing.perm_q).data() + offset;
+    std::int32_t* chunk_of = (keys ? hashing.chunk_k : hashing.chunk_q).data() + offset;
+    // Counting sort, stable, so that each bucket keeps position order.
+    std::vector<std::int32_t> start(count(layout.buckets + 1), 0);
+    for (std::int64_t i = 0; i < n; ++i) ++start[count(bucket[i] + 1)];
+    for (std::int64_t k = 0; k < layout.buckets; ++k) start[count(k + 1)] += start[count(k)];
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int32_t position = start[count(bucket[i])]++;
+      perm[position] = static_cast<std::int32_t>(i);
+      chunk_of[i] = static_cast<std::int32_t>(position / chunk);
+    }
+  });
+}
+
+ChunkScratch::ChunkScratch(const Layout& layout)
+    : workspace(layout.head_dim),
+      q(count(layout.max_rows * layout.head_dim)),
+      k(count(layout.max_window * layout.head_dim)),
+      v(k.size()),
+      out(q.size()),
+      log_sum_exp(count(layout.max_rows)),
+      q_pos(count(layout.max_rows)),
+      k_pos(count(layout.max_window)),
+      q_chunk(count(layout.params.hashes * layout.max_rows)),
+      k_chunk(count(layout.params.hashes * layout.max_window)),
+      slot_chunk(count(layout.slots)) {
+  ranges.reserve(count(layout.slots));
+}
+
+std::int64_t ChunkScratch::bytes(const Layout& layout) {
+  const std::int64_t rows = layout.max_rows, window = layout.max_window;
+  const std::int64_t floats = (2 * rows + 2 * window) * layout.head_dim + rows;
+  const std::int64_t ints = (1 + layout.params.hashes) * (rows + window) + 6 * layout.slots;
+  return EngineWorkspace::bytes(layout.head_dim) + 4 * (floats + ints);
+}
+
+void attend_head(const Layout& layout, const HeadHashing& hashing, const AttentionInputs& in,
+                 std::int64_t b, std::int64_t h, MutableTensorView out, std::span<float> running,
+                 ScratchPool& pool, unsigned stages) {
+  const std::int64_t n = layout.n, d = layout.head_dim, chunk = layout.params.chunk;
+  const std::int64_t lookback = layout.params.lookback;
+  const std::int64_t max_rows = layout.max_rows, max_window = layout.max_window;
+  const std::int64_t slots = layout.slots;
+  const float* q_head = in.q.head(b, h);
+  const float* k_head = in.k.head(b, h);
+  const float* v_head = in.v.head(b, h);
+  const std::size_t row_bytes = count(d) * sizeof(float);
+
+  for (std::int64_t round = 0; round < layout.params.hashes; ++round) {
+    const std::int32_t* perm_q = hashing.perm_q.data() + round * n;
+    const std::int32_t* perm_k = hashing.perm_keys(layout, round).data();
+    const bool masked = in.causal || round > 0;
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, layout.chunks), [&](const auto& range) {
+      ChunkScratch& s = pool.local();
+      std::fill(s.slot_chunk.begin(), s.slot_chunk.end(), -1);  // filled by another round or head
+      for (std::int64_t c = range.begin(); c < range.end(); ++c) {
+        const std::int64_t first = c * chunk, rows = std::min(chunk, n - first);
+
+        if (stages & kGather) {
+          for (std::int64_t i = 0; i < rows; ++i) {
+            if (i + kPrefetchAhead < rows)
+              prefetch_row(q_head + perm_q[first + i + kPrefetchAhead] * d, row_bytes);
+            const std::int32_t query = perm_q[first + i];
+            s.q_pos[count(i)] = query;
+            std::memcpy(s.q.data() + i * d, q_head + query * d, row_bytes);
+            for (std::int64_t earlier = 0; earlier < round; ++earlier)
+              s.q_chunk[count(earlier * max_rows + i)] =
+                  hashing.chunk_q[count(earlier * n + query)];
+          }
+          // Key chunks stay in their slot while later query chunks of this task still need them.
+          for (std::int64_t kc = std::max<std::int64_t>(0, c - lookback); kc <= c; ++kc) {
+            const std::int64_t slot = kc % slots;
+            if (s.slot_chunk[count(slot)] == kc) continue;
+            s.slot_chunk[count(slot)] = kc;
+            const std::int64_t from = kc * chunk, len = std::min(chunk, n - from);
+            const std::int64_t base = slot * max_rows;
+            for (std::int64_t j = 0; j < len; ++j) {
+              if (j + kPrefetchAhead < len) {
+                const std::int64_t ahead = perm_k[from + j + kPrefetchAhead] * d;
+                prefetch_row(k_head + ahead, row_bytes);
+                prefetch_row(v_head + ahead, row_bytes);
+              }
+              const std::int32_t key = perm_k[from + j];
+              s.k_pos[count(base + j)] = key;
+              std::memcpy(s.k.data() + (base + j) * d, k_head + key * d, row_bytes);
+              std::memcpy(s.v.data() + (base + j) * d, v_head + key * d, row_bytes);
+              for (std::int64_t earlier = 0; earlier < round; ++earlier)
+                s.k_chunk[count(earlier * max_window + base + j)] =
+                    hashing.chunk_keys(layout, earlier)[count(key)];
+            }
+          }
+        }
+
+        if ((stages & kGather) && c + 1 < layout.chunks) {
+          // The next chunk's rows are read while this one is attended: into L2, not L1.
+          const std::int64_t next = (c + 1) * chunk, next_rows = std::min(chunk, n - next);
+          for (std::int64_t i = 0; i < next_rows; ++i) {
+            prefetch_row(q_head + perm_q[next + i] * d, row_bytes, false, true);
+            prefetch_row(out.row(b, h, perm_q[next + i]), row_bytes, true, true);
+            prefetch_row(k_head + perm_k[next + i] * d, row_bytes, false, true);
+            prefetch_row(v_head + perm_k[next + i] * d, row_bytes, false, true);
+          }
+        }
+
+        if (stages & kAttend) {
+          // The window's slots as key ranges of the buffer (their order does not matter).
+          s.ranges.clear();
+          for (std::int64_t kc = std::max<std::int64_t>(0, c - lookback); kc <= c; ++kc) {
+            const std::int64_t begin = (kc % slots) * max_rows;
+            s.ranges.push_back({begin, begin + std::min(chunk, n - kc * chunk), masked});
+          }
+          std::sort(s.ranges.begin(), s.ranges.end(),
+                    [](const KeyRange& x, const KeyRange& y) { return x.begin < y.begin; });
+          const RowBlock block{.q = s.q.data(),
+                               .q_stride = d,
+                               .rows = rows,
+                               .first_query = 0,
+                               .k = s.k.data(),
+                               .v = s.v.data(),
+                               .kv_stride = d,
+                               .ranges = s.ranges,
+                               .out = s.out.data(),
+                               .out_stride = d,
+                               .log_sum_exp = s.log_sum_exp.data()};
+          // Drops keys after the query (causal) and keys the query met in an earlier round.
+          const auto mask = [&](std::int64_t q_begin, std::int64_t q_end, std::int64_t k_begin,
+                                std::int64_t k_end, float* scores, std::int64_t ld) {
+            const std::int32_t* k_pos = s.k_pos.data();
+            for (std::int64_t i = q_begin; i < q_end; ++i) {
+              float* row = scores + (i - q_begin) * ld - k_begin;
+              if (in.causal) {
+                const std::int32_t query = s.q_pos[count(i)];
+                for (std::int64_t j = k_begin; j < k_end; ++j)
+                  if (k_pos[j] > query) row[j] = kNegInf;
+              }
+              for (std::int64_t earlier = 0; earlier < round; ++earlier) {
+                const std::int32_t q_chunk = s.q_chunk[count(earlier * max_rows + i)];
+                const std::int32_t* k_chunk = s.k_chunk.data() + earlier * max_window;
+                for (std::int64_t j = k_begin; j < k_end; ++j)
+                  if (static_cast<std::uint32_t>(q_chunk - k_chunk[j]) <=
+                      static_cast<std::uint32_t>(lookback))
+                    row[j] = kNegInf;
+              }
+            }
+          };
+          if (masked)
+            attend_rows(block, in.scale, mask, s.workspace);
+          else
+            attend_rows(block, in.scale, {}, s.workspace);
+        }
+
+        if (stages & kGather) {
+          // Merge this round into the running result. Both are normalised over disjoint key
+          // sets, so the union's softmax weighs them by their Σ exp; the running state keeps
+          // the largest log-sum-exp so far and the sum relative to it (one exp per merge).
+          for (std::int64_t i = 0; i < rows; ++i) {
+            if (i + kPrefetchAhead < rows)
+              prefetch_row(out.row(b, h, s.q_pos[count(i + kPrefetchAhead)]), row_bytes, true);
+            const std::int32_t query = s.q_pos[count(i)];
+            const float* o = s.out.data() + i * d;
+            float* dst = out.row(b, h, query);
+            const float l = s.log_sum_exp[count(i)];
+            float& max = running[count(query)];
+            float& sum = running[count(n + query)];
+            if (round == 0 || (sum == 0 && l != kNegInf)) {
+              std::memcpy(dst, o, row_bytes);
+              max = l;
+              sum = l == kNegInf ? 0.0f : 1.0f;
+              continue;
+            }
+            if (l == kNegInf) continue;
+            float old_weight = sum, new_weight = 1.0f;
+            if (l > max) {
+              old_weight = sum * std::exp(max - l);
+              max = l;
+            } else {
+              new_weight = std::exp(l - max);
+            }
+            sum = old_weight + new_weight;
+            const float inv = 1.0f / sum;
+            for (std::int64_t e = 0; e < d; ++e)
+              dst[e] = (old_weight * dst[e] + new_weight * o[e]) * inv;
+          }
+        }
+      }
+    });
+  }
+}
+
+namespace {
+
+constexpr double kMaxHashes = 64;
+constexpr double kMaxChunk = 1 << 16;
+constexpr double kMaxBuckets = 1 << 24;
+constexpr double kMaxLookback = 1 << 16;
+constexpr double kMaxSeed = 4294967295.0;
+// keys() caches the hashing of this many recent heads: the harness asks for many rows of a
+// head in a row, from several threads.
+constexpr std::size_t kCachedHeads = 8;
+
+std::string str(std::int64_t value) { return std::to_string(value); }
+
+// Σ_{i=0}^{n-1} min(i + 1, cap): keys of n causal queries that each see at most `cap`.
+std::int64_t causal_capped(std::int64_t n, std::int64_t cap) {
+  const std::int64_t ramp = std::min(n, cap);
+  return ramp * (ramp + 1) / 2 + (n - ramp) * cap;
+}
+
+// A cheap fingerprint of a head's Q and K contents: with the storage address it tells apart
+// inputs that reuse freed memory, without reading all N·D values on every keys() call.
+std::uint64_t fingerprint(const AttentionInputs& in, std::int64_t b, std::int64_t h) {
+  const std::int64_t values = in.shape().seq_len * in.shape().head_dim;
+  const std::int64_t step = std::max<std::int64_t>(1, values / 64);
+  std::uint64_t state = 0;
+  for (const float* head : {in.q.head(b, h), in.k.head(b, h)})
+    for (std::int64_t i = 0; i < values; i += step) {
+      std::uint32_t bits = 0;
+      std::memcpy(&bits, head + i, sizeof bits);
+      state = hash64(state ^ bits);
+    }
+  return state;
+}
+
+class Lsh final : public Variant {
+ public:
+  static VariantInfo info() {
+    return {"lsh",
+            "Reformer LSH attention: per hash round, sort queries and keys by angular-LSH bucket, "
+            "chunk i attends key chunks i-lookback..i; exact softmax over the union of rounds",
+            {{"hashes", ParamKind::kInteger, 4, 1, kMaxHashes, "hash rounds"},
+             {"chunk", ParamKind::kInteger, 64, 1, kMaxChunk, "queries and keys per sorted chunk"},
+             {"buckets", ParamKind::kInteger, 0, 0, kMaxBuckets,
+              "buckets per round: even, a power of two above 16; 0 = the power of two nearest "
+              "N/chunk"},
+             {"lookback", ParamKind::kInteger, 1, 0, kMaxLookback,
+              "earlier key chunks each query chunk attends besides its own"},
+             {"seed", ParamKind::kInteger, 0, 0, kMaxSeed, "seed of the random rotations"}},
+            {"lsh:hashes=1,chunk=16,buckets=2,lookback=0,seed=0",
+             "lsh:hashes=2,chunk=16,buckets=8,lookback=1,seed=3",
+             "lsh:hashes=4,chunk=16,buckets=0,lookback=1,seed=7",
+             "lsh:hashes=2,chunk=16,buckets=16,lookback=2,seed=1"}};
+  }
+
+  explicit Lsh(const VariantConfig& config)
+      : Variant(config),
+        params_{config.integer("hashes"), config.integer("chunk"), config.integer("buckets"),
+                config.integer("lookback"), static_cast<std::uint64_t>(config.integer("seed"))} {
+    const std::int64_t buckets = params_.buckets;
+    if (buckets % 2 != 0)
+      throw std::invalid_argument("lsh: buckets=" + str(buckets) +
+                                  " must be even (argmax over [xR; -xR] gives an even count) "
+                                  "or 0 for the default");
+    if (buckets > kMaxFactor && !std::has_single_bit(static_cast<std::uint64_t>(buckets)))
+      throw std::invalid_argument(
+          "lsh: buckets=" + str(buckets) + " must be a power of two when above " + str(kMaxFactor) +
+          " (it is hashed as a product of rotations of at most " + str(kMaxFactor) +
+          " buckets); use " +
+          str(std::int64_t{1} << std::bit_width(static_cast<std::uint64_t>(buckets) / 2)) + " or " +
+          str(static_cast<std::int64_t>(std::bit_ceil(static_cast<std::uint64_t>(buckets)))));
+  }
+
+  void check(const Shape& shape, bool) const override {
+    if (shape.seq_len > std::numeric_limits<std::int32_t>::max())
+      throw std::invalid_argument("lsh: N=" + str(shape.seq_len) + " is above the 2^31-1 tokens " +
+                                  "its 32-bit index arrays hold");
+    if (params_.buckets > std::max(kMaxFactor, shape.seq_len))
+      throw std::invalid_argument("lsh: buckets=" + str(params_.buckets) +
+                                  " exceeds N=" + str(shape.seq_len) +
+                                  ": most buckets would be empty; use at most max(" +
+                                  str(kMaxFactor) + ", N) or buckets=0 for the default (" +
+                                  str(default_buckets(shape.seq_len, params_.chunk)) + ")");
+  }
+
+  void forward(const AttentionInputs& in, MutableTensorView out) const override {
+    check_inputs(in, out);
+    const Shape& s = in.shape();
+    check(s, in.causal);
+    const Layout layout(params_, s);
+    HeadHashing hashing(layout);
+    std::vector<float> running(count(2 * s.seq_len));
+    ScratchPool pool(layout);
+    // Heads one after another, each parallel inside: the per-head arrays are allocated once.
+    for (std::int64_t b = 0; b < s.batch; ++b)
+      for (std::int64_t h = 0; h < s.heads; ++h) {
+        hash_head(layout, in, b, h, hashing);
+        sort_head(layout, hashing);
+        attend_head(layout, hashing, in, b, h, out, running, pool);
+      }
+  }
+
+  void keys(const AttentionInputs& in, std::int64_t b, std::int64_t h, std::int64_t query,
+            std::vector<std::int64_t>& out) const override {
+    const Layout layout(params_, in.shape());
+    const auto hashing = hashing_for(layout, in, b, h);
+    const std::int64_t n = layout.n, chunk = params_.chunk;
+    out.clear();
+    for (std::int64_t round = 0; round < params_.hashes; ++round) {
+      const std::int64_t c = hashing->chunk_q[count(round * n + query)];
+      const std::int64_t begin = std::max<std::int64_t>(0, c - params_.lookback) * chunk;
+      const std::int64_t end = std::min(n, (c + 1) * chunk);
+      const auto perm = hashing->perm_keys(layout, round);
+      for (std::int64_t s = begin; s < end; ++s)
+        if (!in.causal || perm[count(s)] <= query) out.push_back(perm[count(s)]);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+  }
+
+  Cost cost(const Shape& s, bool causal, int threads) const override {
+    const Layout layout(params_, s);
+    const std::int64_t n = s.seq_len, hashes = params_.hashes;
+    const std::int64_t cap = std::min(n, hashes * layout.max_window);
+    const std::int64_t per_problem =
+        causal ? causal_capped(n, cap) : checked_product(n, cap, "pairs");
+    // Per head: buckets, permutations and chunk ids of Q and K, the running log-sum-exp, the
+    // rotations and a counting table per concurrent sort; per thread: the chunk buffers and a
+    // block of hashing projections.
+    const std::int64_t stride = hashes * layout.columns_per_round;
+    const std::int64_t per_head =
+        6 * 4 * checked_product(hashes, n, "index arrays") + 8 * n + 4 * s.head_dim * stride +
+        std::min<std::int64_t>(threads, 2 * hashes) * 4 * (layout.buckets + 1);
+    const std::int64_t per_thread = ChunkScratch::bytes(layout) + 4 * kHashRows * stride + 4096;
+    return {checked_product(s.problems(), per_problem, "pairs"), per_head + threads * per_thread};
+  }
+
+  std::int64_t pairs(const AttentionInputs& in) const override {
+    const Shape& s = in.shape();
+    const Layout layout(params_, s);
+    const std::int64_t n = s.seq_len, chunk = params_.chunk, lookback = params_.lookback;
+    HeadHashing hashing(layout);
+    std::int64_t total = 0;
+    for (std::int64_t b = 0; b < s.batch; ++b)
+      for (std::int64_t h = 0; h < s.heads; ++h) {
+        hash_head(layout, in, b, h, hashing);
+        sort_head(layout, hashing);
+        // The pairs attend_head computes: per round, the window keys not masked.
+        total += tbb::parallel_reduce(
+            tbb::blocked_range<std::int64_t>(0, params_.hashes * layout.chunks), std::int64_t{0},
+            [&](const auto& range, std::int64_t sum) {
+              for (std::int64_t task = range.begin(); task < range.end(); ++task) {
+                const std::int64_t round = task / layout.chunks, c = task % layout.chunks;
+                const std::int64_t first = c * chunk, last = std::min(n, first + chunk);
+                const std::int64_t begin = std::max<std::int64_t>(0, c - lookback) * chunk;
+                const auto perm_k = hashing.perm_keys(layout, round);
+                for (std::int64_t r = first; r < last; ++r) {
+                  const std::int32_t query = hashing.perm_q[count(round * n + r)];
+                  for (std::int64_t j = begin; j < last; ++j) {
+                    const std::int32_t key = perm_k[count(j)];
+                    bool counted = !in.causal || key <= query;
+                    for (std::int64_t earlier = 0; counted && earlier < round; ++earlier)
+                      counted = static_cast<std::uint32_t>(
+                                    hashing.chunk_q[count(earlier * n + query)] -
+                                    hashing.chunk_keys(layout, earlier)[count(key)]) >
+                                static_cast<std::uint32_t>(lookback);
+                    sum += counted ? 1 : 0;
+                  }
+                }
+              }
+              return sum;
+            },
+            std::plus<>());
+      }
+    return total;
+  }
+
+ private:
+  struct CacheEntry {
+    const float* q;
+    const float* k;
+    std::int64_t b, h;
+    Shape shape;
+    std::uint64_t fingerprint;
+    std::shared_ptr<const HeadHashing> hashing;
+  };
+
+  std::shared_ptr<const HeadHashing> hashing_for(const Layout& layout, const AttentionInputs& in,
+                                                 std::int64_t b, std::int64_t h) const {
+    const std::uint64_t print = fingerprint(in, b, h);
+    const auto matches = [&](const CacheEntry& e) {
+      return e.q == in.q.data.data() && e.k == in.k.data.data() && e.b == b && e.h == h &&
+             e.shape == in.shape() && e.fingerprint == print;
+    };
+    {
+      const std::lock_guard lock(cache_mutex_);
+      for (const CacheEntry& e : cache_)
+        if (matches(e)) return e.hashing;
+    }
+    auto hashing = std::make_shared<HeadHashing>(layout);
+    hash_head(layout, in, b, h, *hashing);
+    sort_head(layout, *hashing);
+    const std::lock_guard lock(cache_mutex_);
+    cache_.push_back({in.q.data.data(), in.k.data.data(), b, h, in.shape(), print, hashing});
+    if (cache_.size() > kCachedHeads) cache_.pop_front();
+    return hashing;
+  }
+
+  Params params_;
+  mutable std::mutex cache_mutex_;
+  mutable std::deque<CacheEntry> cache_;
+};
+
+const bool kRegistered = register_variant<Lsh>();
+
+}  // namespace
+}  // namespace attn::lsh
