@@ -8,14 +8,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
 
 namespace attn::harness {
 namespace {
@@ -164,12 +167,125 @@ const std::array<Column, kColumnCount>& columns() {
 #undef ATTN_BOOL_COLUMN
 #undef ATTN_CONTEXT_COLUMN
 
-std::string first_line_of(const std::string& path) {
-  std::ifstream in(path);
+// Splits one CSV line into fields, undoing double-quote escapes. `unclosed_field` is set to the
+// index of a field whose quote never closes, or -1.
+std::vector<std::string> split_csv_line(const std::string& line, int& unclosed_field) {
+  std::vector<std::string> fields(1);
+  unclosed_field = -1;
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c != '"') {
+        fields.back() += c;
+      } else if (i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else {
+        quoted = false;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else if (c != '\r') {
+      fields.back() += c;
+    }
+  }
+  if (quoted) unclosed_field = static_cast<int>(fields.size()) - 1;
+  return fields;
+}
+
+std::string column_label(std::size_t index) {
+  std::string label = "column " + std::to_string(index + 1);
+  if (index < kColumnCount) label += std::string(" (") + columns()[index].name + ")";
+  return label;
+}
+
+// What separates a header line from the suite's, or "" when it is the same.
+std::string header_difference(const std::string& line) {
+  int unclosed = -1;
+  const std::vector<std::string> got = split_csv_line(line, unclosed);
+  const std::vector<std::string>& want = csv_columns();
+  if (got == want) return "";
+  if (std::none_of(got.begin(), got.end(), [&](const std::string& name) {
+        return std::find(want.begin(), want.end(), name) != want.end();
+      }))
+    return "none of its columns is one of the suite's (expected '" + want[0] + "," + want[1] +
+           ",...')";
+  auto join_missing = [](const std::vector<std::string>& names,
+                         const std::vector<std::string>& from) {
+    std::string list;
+    for (const std::string& name : names)
+      if (std::find(from.begin(), from.end(), name) == from.end())
+        list += (list.empty() ? "" : ", ") + (name.empty() ? "(an empty name)" : name);
+    return list;
+  };
+  std::string difference;
+  if (const std::string missing = join_missing(want, got); !missing.empty())
+    difference += "missing " + missing;
+  if (const std::string extra = join_missing(got, want); !extra.empty())
+    difference += (difference.empty() ? "" : "; ") + std::string("unexpected ") + extra;
+  if (!difference.empty()) return difference;
+  for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i)
+    if (got[i] != want[i])
+      return "column " + std::to_string(i + 1) + " is '" + got[i] + "' where the suite has '" +
+             want[i] + "'";
+  return "it has " + std::to_string(got.size()) + " columns where the suite has " +
+         std::to_string(want.size()) + " (a repeated column)";
+}
+
+// Explains why line `line_number` (1-based) of `text` does not have the header's columns.
+std::string describe_malformed_line(std::string_view text, int line_number) {
   std::string line;
-  std::getline(in, line);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
+  for (int i = 0; i < line_number && !text.empty(); ++i) {
+    const std::size_t end = text.find('\n');
+    line = std::string(text.substr(0, end));
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+  }
+  int unclosed = -1;
+  const std::vector<std::string> fields = split_csv_line(line, unclosed);
+  if (unclosed >= 0)
+    return column_label(static_cast<std::size_t>(unclosed)) +
+           ": a quoted field is not closed on its line";
+  if (fields.size() == kColumnCount) return "malformed row";
+  if (fields.size() < kColumnCount)
+    return std::to_string(fields.size()) + " fields where the header has " +
+           std::to_string(kColumnCount) + "; " + column_label(fields.size()) +
+           " and the ones after it are missing";
+  return std::to_string(fields.size()) + " fields where the header has " +
+         std::to_string(kColumnCount) + "; " + column_label(kColumnCount) +
+         " and the ones after it are extra (an unquoted comma?)";
+}
+
+std::string_view without_cr(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   return line;
+}
+
+// Closes a descriptor unless released; keeps the constructor's error paths from leaking it.
+struct FdGuard {
+  int fd;
+  ~FdGuard() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() { return std::exchange(fd, -1); }
+};
+
+std::string read_all(int fd, const std::string& path) {
+  std::string text;
+  char buf[1 << 16];
+  for (off_t offset = 0;;) {
+    const ssize_t n = ::pread(fd, buf, sizeof buf, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      throw std::runtime_error("reading results file '" + path +
+                               "' failed: " + std::strerror(errno));
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    offset += n;
+  }
+  return text;
 }
 
 }  // namespace
@@ -199,20 +315,40 @@ std::string csv_line(const ResultRow& row) {
 }
 
 CsvWriter::CsvWriter(const std::string& path) : path_(path) {
-  struct stat st {};
-  const bool has_content = ::stat(path.c_str(), &st) == 0 && st.st_size > 0;
-  if (has_content) {
-    const std::string header = first_line_of(path);
-    if (header != csv_header_line())
-      throw std::invalid_argument("results file '" + path +
-                                  "' exists with another header; choose a new --out file or "
-                                  "move the old one away");
-  }
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0)
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw std::invalid_argument("results file '" + path + "' is not a regular file");
+  FdGuard fd{::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644)};
+  if (fd.fd < 0)
     throw std::invalid_argument("cannot open results file '" + path +
                                 "' for writing: " + std::strerror(errno));
-  if (!has_content) write_line(csv_header_line());
+  const std::string text = read_all(fd.fd, path);
+  const std::string header = csv_header_line();
+  const std::size_t first_end = text.find('\n');
+  std::size_t keep = text.size();
+  if (first_end == std::string::npos) {
+    // No whole line: a header cut off by a kill as the file was created, or another file.
+    if (!header.starts_with(text))
+      throw std::invalid_argument("results file '" + path + "' exists with another header (" +
+                                  header_difference(text) +
+                                  "); choose a new --out file or move the old one away");
+    keep = 0;
+  } else {
+    const std::string_view first = without_cr(std::string_view(text).substr(0, first_end));
+    if (first != header)
+      throw std::invalid_argument("results file '" + path + "' exists with another header (" +
+                                  header_difference(std::string(first)) +
+                                  "); choose a new --out file or move the old one away");
+    keep = text.rfind('\n') + 1;
+  }
+  if (keep < text.size()) {
+    if (::ftruncate(fd.fd, static_cast<off_t>(keep)) != 0)
+      throw std::runtime_error("cannot cut the torn last line of '" + path +
+                               "': " + std::strerror(errno));
+    dropped_torn_bytes_ = text.size() - keep;
+  }
+  fd_ = fd.release();
+  if (keep == 0) write_line(header);
 }
 
 CsvWriter::~CsvWriter() {
@@ -236,10 +372,30 @@ void CsvWriter::write_line(const std::string& line) {
   ::fdatasync(fd_);
 }
 
-std::vector<ResultRow> read_results_csv(const std::string& path) {
+std::vector<ResultRow> parse_results_csv(std::string_view text, const std::string& name,
+                                         std::size_t* torn_tail_bytes) {
+  // Every row ends with '\n' (one write() each): bytes after the last one are a torn row.
+  const std::size_t last_newline = text.rfind('\n');
+  const std::size_t whole = last_newline == std::string_view::npos ? 0 : last_newline + 1;
+  if (torn_tail_bytes) *torn_tail_bytes = text.size() - whole;
+  const std::string header = csv_header_line();
+  if (whole == 0) {
+    if (header.starts_with(text)) return {};  // empty, or a header torn at creation
+    throw std::invalid_argument("results file '" + name + "' has another header (" +
+                                header_difference(std::string(text)) +
+                                "); expected an attnbench results CSV");
+  }
+  text = text.substr(0, whole);
+  const std::string_view first = without_cr(text.substr(0, text.find('\n')));
+  if (first != header)
+    throw std::invalid_argument("results file '" + name + "' has another header (" +
+                                header_difference(std::string(first)) +
+                                "); expected an attnbench results CSV");
+
   std::vector<ResultRow> rows;
   try {
-    io::CSVReader<kColumnCount, io::trim_chars<>, io::double_quote_escape<',', '"'>> reader(path);
+    io::CSVReader<kColumnCount, io::trim_chars<>, io::double_quote_escape<',', '"'>> reader(
+        name, text.data(), text.data() + text.size());
     std::array<std::string, kColumnCount> names;
     for (std::size_t i = 0; i < kColumnCount; ++i) names[i] = columns()[i].name;
     std::apply([&](auto&... n) { reader.read_header(io::ignore_no_column, n...); }, names);
@@ -249,15 +405,34 @@ std::vector<ResultRow> read_results_csv(const std::string& path) {
       try {
         for (std::size_t i = 0; i < kColumnCount; ++i) columns()[i].set(row, fields[i]);
       } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("'" + path + "' line " +
+        throw std::invalid_argument("results file '" + name + "' line " +
                                     std::to_string(reader.get_file_line()) + ": " + e.what());
       }
       rows.push_back(std::move(row));
     }
   } catch (const io::error::base& e) {
-    throw std::invalid_argument(std::string("malformed results file: ") + e.what());
+    const auto* at = dynamic_cast<const io::error::with_file_line*>(&e);
+    if (at == nullptr || at->file_line <= 0)
+      throw std::invalid_argument("malformed results file '" + name + "': " + e.what());
+    std::string why = describe_malformed_line(text, at->file_line);
+    if (why == "malformed row") why = e.what();
+    throw std::invalid_argument("results file '" + name + "' line " +
+                                std::to_string(at->file_line) + ": " + why);
   }
   return rows;
+}
+
+std::vector<ResultRow> read_results_csv(const std::string& path, std::size_t* torn_tail_bytes) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status))
+    throw std::invalid_argument("results file '" + path + "': no such file");
+  if (!std::filesystem::is_regular_file(status))
+    throw std::invalid_argument("results file '" + path + "' is not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw std::invalid_argument("cannot read results file '" + path + "'");
+  return parse_results_csv(text, path, torn_tail_bytes);
 }
 
 }  // namespace attn::harness

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "harness/result_row.hpp"
@@ -16,7 +17,9 @@ std::string csv_line(const ResultRow& row);
 
 // Appends rows to a results CSV, one whole line per write and flushed at once, so an
 // interrupted sweep keeps every row it finished. Writes the header if the file is new or empty;
-// throws std::invalid_argument if an existing file has another header.
+// throws std::invalid_argument if an existing file has another header or is not a regular file.
+// A last line without its '\n' is a row torn by a kill in the middle of its write: it is cut
+// off before appending (dropped_torn_bytes() says how much), so it never glues onto a new row.
 class CsvWriter {
  public:
   explicit CsvWriter(const std::string& path);
@@ -26,16 +29,24 @@ class CsvWriter {
 
   void write(const ResultRow& row);
   const std::string& path() const { return path_; }
+  std::size_t dropped_torn_bytes() const { return dropped_torn_bytes_; }
 
  private:
   void write_line(const std::string& line);
 
   std::string path_;
   int fd_ = -1;
+  std::size_t dropped_torn_bytes_ = 0;
 };
 
-// Reads a results CSV written by CsvWriter. Throws std::invalid_argument naming the file and
-// line when the header differs or a row is malformed.
-std::vector<ResultRow> read_results_csv(const std::string& path);
+// Reads a results CSV written by CsvWriter. Throws std::invalid_argument naming the file (and
+// the line) when it is missing or not a regular file, has another header, or a row is
+// malformed. A last line without its '\n' (torn by a kill) is not parsed; its size goes to
+// `torn_tail_bytes` when given.
+std::vector<ResultRow> read_results_csv(const std::string& path,
+                                        std::size_t* torn_tail_bytes = nullptr);
+// The same on the file's contents; `name` is used in messages.
+std::vector<ResultRow> parse_results_csv(std::string_view text, const std::string& name,
+                                         std::size_t* torn_tail_bytes = nullptr);
 
 }  // namespace attn::harness

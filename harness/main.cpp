@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "harness/commands.hpp"
+#include "harness/compare.hpp"
+#include "harness/merge.hpp"
 
 namespace {
 
@@ -19,6 +21,8 @@ constexpr const char* kUsage =
     "  run       measure variants at one point (time, memory, accuracy vs full attention)\n"
     "  sweep     measure the cartesian product of option lists into one CSV\n"
     "  pattern   export a variant's key set as a uint8 [H, N, N] .npy file\n"
+    "  compare   time ratios and accuracy changes between two results CSVs, flags regressions\n"
+    "  merge     concatenate results CSVs with the suite's header into one\n"
     "\n"
     "'attnbench <command> --help' lists a command's options.\n";
 
@@ -46,7 +50,10 @@ int dispatch(const std::string& command, const std::vector<std::string>& args) {
     }
     return export_pattern(*config);
   }
-  throw UsageError("unknown command '" + command + "'; commands: list, run, sweep, pattern");
+  if (command == "compare") return compare_command(args, std::cout);
+  if (command == "merge") return merge_command(args, std::cout);
+  throw UsageError("unknown command '" + command +
+                   "'; commands: list, run, sweep, pattern, compare, merge");
 }
 
 }  // namespace

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "harness/result_row.hpp"
+
+namespace attn::harness {
+
+// What identifies a measurement across results files: every input of the run, no result.
+using ResultKey = std::tuple<std::string, std::string, std::int64_t, std::int64_t, std::int64_t,
+                             std::int64_t, bool, bool, std::string, std::uint64_t, float, int>;
+ResultKey result_key(const ResultRow& row);
+
+// The point of a row in a few words, e.g. "N=4096 B1 H8 D64 causal local seed=42 T2".
+std::string point_summary(const ResultRow& row);
+
+// `attnbench compare BASE.csv NEW.csv [options]`: joins the two files' ok rows on their
+// ResultKey and prints time ratios and accuracy changes to `out`. Returns 0, or 1 with
+// --fail-on-regression when a row is slower beyond the threshold. Throws UsageError for bad
+// options and std::invalid_argument for unreadable or malformed files. `args` excludes the
+// program and command names.
+int compare_command(const std::vector<std::string>& args, std::ostream& out);
+
+// Threshold text: a percentage ("5%") or a fraction below 1 ("0.05"). Exposed for tests.
+double parse_threshold(const std::string& text);
+
+}  // namespace attn::harness

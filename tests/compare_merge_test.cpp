@@ -1,0 +1,392 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "harness/compare.hpp"
+#include "harness/csv.hpp"
+#include "harness/merge.hpp"
+#include "harness/options.hpp"
+
+namespace attn::harness {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test, so tests never see each other's files.
+std::string temp_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path dir = fs::temp_directory_path() /
+                       ("attnbench_compare_merge_" + std::to_string(::getpid())) /
+                       (std::string(info->test_suite_name()) + "." + info->name());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+ResultRow ok_row(const std::string& variant, std::int64_t seq_len, double time_ms) {
+  ResultRow r;
+  r.variant = variant;
+  r.params = variant == "sliding_window" ? "window=256" : "";
+  r.batch = 1, r.heads = 8, r.seq_len = seq_len, r.head_dim = 64;
+  r.causal = true;
+  r.input = "gaussian";
+  r.seed = 42;
+  r.scale = 0.125f;
+  r.threads = 1;
+  r.reps = 5;
+  r.time_ms = time_ms, r.time_ms_min = time_ms, r.time_ms_max = time_ms;
+  r.gflops = 100 / time_ms;
+  r.rel_err = 1e-3, r.mass_recall = 0.95;
+  r.status = kStatusOk;
+  return r;
+}
+
+ResultRow skipped_row(const std::string& variant, std::int64_t seq_len) {
+  ResultRow r = ok_row(variant, seq_len, 1);
+  r.time_ms.reset(), r.time_ms_min.reset(), r.time_ms_max.reset(), r.gflops.reset();
+  r.rel_err.reset(), r.mass_recall.reset(), r.reps.reset();
+  r.status = kStatusSkipped;
+  r.message = "over the memory limit";
+  return r;
+}
+
+std::string write_csv(const std::string& path, const std::vector<ResultRow>& rows) {
+  CsvWriter writer(path);
+  for (const ResultRow& row : rows) writer.write(row);
+  return path;
+}
+
+struct CompareRun {
+  int status = -1;
+  std::string output;
+};
+
+CompareRun compare(const std::vector<std::string>& args) {
+  std::ostringstream out;
+  CompareRun run;
+  run.status = compare_command(args, out);
+  run.output = out.str();
+  return run;
+}
+
+// The output line of the table row or list entry that mentions `needle`.
+std::string line_with(const std::string& text, const std::string& needle) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find(needle) != std::string::npos) return line;
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+TEST(CompareTest, PrintsTheRatioAndChangeOfEachJoinedRow) {
+  const std::string dir = temp_dir();
+  const auto base = write_csv(dir + "/base.csv", {ok_row("dense", 4096, 10.0)});
+  const auto fresh = write_csv(dir + "/new.csv", {ok_row("dense", 4096, 8.0)});
+  const CompareRun run = compare({base, fresh});
+  EXPECT_EQ(run.status, 0);
+  const std::string row = line_with(run.output, "dense  ");
+  EXPECT_TRUE(contains(row, "N=4096 B1 H8 D64 causal gaussian seed=42 T1")) << run.output;
+  EXPECT_TRUE(contains(row, "10.000")) << row;
+  EXPECT_TRUE(contains(row, "8.000")) << row;
+  EXPECT_TRUE(contains(row, "0.800")) << row;
+  EXPECT_TRUE(contains(row, "-20.0%")) << row;
+  EXPECT_TRUE(contains(row, "10.0 -> 12.5")) << row;  // GFLOP/s base -> new
+  EXPECT_TRUE(contains(row, "improvement")) << row;
+  EXPECT_TRUE(contains(run.output,
+                       "1 compared, 0 regressions, 1 improvement, geometric-mean "
+                       "ratio 0.800 (-20.0%)"))
+      << run.output;
+}
+
+TEST(CompareTest, MarksRowsBeyondTheThresholdOnly) {
+  const std::string dir = temp_dir();
+  const auto base = write_csv(
+      dir + "/base.csv",
+      {ok_row("dense", 1024, 10), ok_row("flash", 1024, 10), ok_row("sliding_window", 1024, 10)});
+  const auto fresh = write_csv(
+      dir + "/new.csv",
+      {ok_row("dense", 1024, 10.4), ok_row("flash", 1024, 11), ok_row("sliding_window", 1024, 9)});
+  const CompareRun at_5 = compare({base, fresh, "--threshold", "5%"});
+  EXPECT_FALSE(contains(line_with(at_5.output, "dense  "), "REGRESSION")) << at_5.output;
+  EXPECT_TRUE(contains(line_with(at_5.output, "flash  "), "REGRESSION")) << at_5.output;
+  EXPECT_TRUE(contains(line_with(at_5.output, "sliding_window:window=256"), "improvement"))
+      << at_5.output;
+  EXPECT_TRUE(contains(at_5.output, "3 compared, 1 regression, 1 improvement")) << at_5.output;
+
+  // 0.03 as a fraction: the 4% slower row becomes a regression too.
+  const CompareRun at_3 = compare({base, fresh, "--threshold", "0.03"});
+  EXPECT_TRUE(contains(line_with(at_3.output, "dense  "), "REGRESSION")) << at_3.output;
+  EXPECT_TRUE(contains(at_3.output, "3 compared, 2 regressions, 1 improvement")) << at_3.output;
+
+  const CompareRun at_20 = compare({base, fresh, "--threshold", "20%"});
+  EXPECT_TRUE(contains(at_20.output, "3 compared, 0 regressions, 0 improvements")) << at_20.output;
+}
+
+TEST(CompareTest, ThresholdAcceptsAPercentageOrAFraction) {
+  EXPECT_DOUBLE_EQ(parse_threshold("5%"), 0.05);
+  EXPECT_DOUBLE_EQ(parse_threshold("0.05"), 0.05);
+  EXPECT_DOUBLE_EQ(parse_threshold("150%"), 1.5);
+  EXPECT_DOUBLE_EQ(parse_threshold("0"), 0.0);
+  for (const std::string bad : {"5", "-1%", "abc", "%", "", "5 %", "nan", "0.05x"}) {
+    try {
+      parse_threshold(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const UsageError& e) {
+      EXPECT_TRUE(contains(e.what(), "--threshold")) << e.what();
+      EXPECT_TRUE(contains(e.what(), "like 5%")) << e.what();
+    }
+  }
+}
+
+TEST(CompareTest, RejectsBadOptionsAsUsageErrors) {
+  const std::string dir = temp_dir();
+  const auto file = write_csv(dir + "/a.csv", {ok_row("dense", 1024, 1)});
+  EXPECT_THROW(compare({file, file, "--threshold", "fast"}), UsageError);
+  EXPECT_THROW(compare({file, file, "--min-time-ms", "-1"}), UsageError);
+  EXPECT_THROW(compare({file, file, "--no-such-option"}), UsageError);
+  EXPECT_THROW(compare({file}), UsageError);
+  EXPECT_THROW(compare({file, file, file}), UsageError);
+  EXPECT_THROW(compare({file, dir + "/missing.csv"}), std::invalid_argument);
+}
+
+TEST(CompareTest, HelpPrintsUsageAndReturnsZero) {
+  const CompareRun run = compare({"--help"});
+  EXPECT_EQ(run.status, 0);
+  EXPECT_TRUE(contains(run.output, "Usage: attnbench compare BASE.csv NEW.csv")) << run.output;
+  EXPECT_TRUE(contains(run.output, "--fail-on-regression")) << run.output;
+}
+
+TEST(CompareTest, RowsUnderTheAbsoluteFloorAreNeverRegressions) {
+  const std::string dir = temp_dir();
+  // 0.010 -> 0.020 ms is twice as slow but microseconds: noise, not a regression.
+  const auto base =
+      write_csv(dir + "/base.csv", {ok_row("dense", 64, 0.010), ok_row("flash", 64, 0.04)});
+  const auto fresh =
+      write_csv(dir + "/new.csv", {ok_row("dense", 64, 0.020), ok_row("flash", 64, 0.08)});
+  const CompareRun run = compare({base, fresh, "--fail-on-regression"});
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_TRUE(contains(line_with(run.output, "dense  "), "slower, under the floor")) << run.output;
+  EXPECT_TRUE(contains(run.output, "2 compared, 0 regressions")) << run.output;
+
+  // With the floor lowered below both flash times (but not dense's base), flash counts.
+  const CompareRun low = compare({base, fresh, "--min-time-ms", "0.02", "--fail-on-regression"});
+  EXPECT_EQ(low.status, 1) << low.output;
+  EXPECT_TRUE(contains(line_with(low.output, "flash  "), "REGRESSION")) << low.output;
+  EXPECT_FALSE(contains(line_with(low.output, "dense  "), "REGRESSION")) << low.output;
+}
+
+TEST(CompareTest, FailOnRegressionDecidesTheExitStatus) {
+  const std::string dir = temp_dir();
+  const auto base = write_csv(dir + "/base.csv", {ok_row("dense", 1024, 10)});
+  const auto slower = write_csv(dir + "/slower.csv", {ok_row("dense", 1024, 12)});
+  const auto faster = write_csv(dir + "/faster.csv", {ok_row("dense", 1024, 8)});
+  EXPECT_EQ(compare({base, slower}).status, 0);
+  EXPECT_EQ(compare({base, slower, "--fail-on-regression"}).status, 1);
+  EXPECT_EQ(compare({base, faster, "--fail-on-regression"}).status, 0);
+  EXPECT_EQ(compare({base, slower, "--fail-on-regression", "--threshold", "25%"}).status, 0);
+}
+
+TEST(CompareTest, ListsRowsInOneFileOnlyAndRowsNotOk) {
+  const std::string dir = temp_dir();
+  const auto base = write_csv(
+      dir + "/base.csv",
+      {ok_row("dense", 1024, 10), ok_row("dense", 2048, 40), ok_row("flash", 65536, 900)});
+  const auto fresh = write_csv(
+      dir + "/new.csv",
+      {ok_row("dense", 1024, 10), skipped_row("flash", 65536), ok_row("dense", 4096, 160)});
+  const CompareRun run = compare({base, fresh, "--fail-on-regression"});
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_TRUE(contains(run.output, "only in " + base + " (1):")) << run.output;
+  EXPECT_TRUE(contains(line_with(run.output, "N=2048"), "dense")) << run.output;
+  EXPECT_TRUE(contains(run.output, "only in " + fresh + " (1):")) << run.output;
+  EXPECT_TRUE(contains(line_with(run.output, "N=4096"), "dense")) << run.output;
+  EXPECT_TRUE(contains(run.output, "not compared: status not ok in one or both files (1):"))
+      << run.output;
+  EXPECT_TRUE(
+      contains(line_with(run.output, "N=65536"), "base ok, new skipped (over the memory limit)"))
+      << run.output;
+  EXPECT_TRUE(contains(run.output, "1 compared, 0 regressions, 0 improvements")) << run.output;
+}
+
+TEST(CompareTest, ARepeatedPointUsesItsLastRowAndSaysSo) {
+  const std::string dir = temp_dir();
+  const auto base = write_csv(dir + "/base.csv", {ok_row("dense", 1024, 10)});
+  // Appended twice: the rerun (12 ms) is the one compared.
+  const auto fresh =
+      write_csv(dir + "/new.csv", {ok_row("dense", 1024, 10), ok_row("dense", 1024, 12)});
+  const CompareRun run = compare({base, fresh});
+  EXPECT_TRUE(contains(line_with(run.output, "dense  "), "1.200")) << run.output;
+  EXPECT_TRUE(contains(run.output, "note: " + fresh + " repeats 1 point(s); the last row"))
+      << run.output;
+  EXPECT_TRUE(contains(run.output, "1 compared, 1 regression")) << run.output;
+}
+
+TEST(CompareTest, GeometricMeanOfTheRatios) {
+  const std::string dir = temp_dir();
+  const auto base =
+      write_csv(dir + "/base.csv", {ok_row("dense", 1024, 10), ok_row("flash", 1024, 10)});
+  const auto fresh =
+      write_csv(dir + "/new.csv", {ok_row("dense", 1024, 20), ok_row("flash", 1024, 5)});
+  const CompareRun run = compare({base, fresh});
+  EXPECT_TRUE(contains(run.output, "geometric-mean ratio 1.000 (+0.0%)")) << run.output;
+}
+
+// Runs the real program: the exit status is what a CI job sees.
+int run_binary(const std::string& arguments, const std::string& log) {
+  const std::string command =
+      std::string("'") + ATTNBENCH_BINARY + "' " + arguments + " > '" + log + "' 2>&1";
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(CompareBinaryTest, FailOnRegressionExitStatusEndToEnd) {
+  const std::string dir = temp_dir();
+  const auto base = write_csv(dir + "/base.csv", {ok_row("dense", 1024, 10)});
+  const auto slower = write_csv(dir + "/slower.csv", {ok_row("dense", 1024, 12)});
+  const std::string log = dir + "/log.txt";
+  EXPECT_EQ(run_binary("compare '" + base + "' '" + slower + "'", log), 0);
+  EXPECT_EQ(run_binary("compare '" + base + "' '" + slower + "' --fail-on-regression", log), 1);
+  std::ifstream in(log);
+  const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(contains(output, "1 compared, 1 regression")) << output;
+  EXPECT_EQ(run_binary("compare '" + base + "' '" + slower + "' --threshold 5", log), 2);
+  EXPECT_EQ(run_binary("compare '" + base + "' '" + dir + "/missing.csv'", log), 2);
+}
+
+TEST(MergeTest, ConcatenatesRowsInInputOrder) {
+  const std::string dir = temp_dir();
+  const auto a = write_csv(dir + "/a.csv", {ok_row("dense", 1024, 1), ok_row("dense", 2048, 2)});
+  const auto b = write_csv(dir + "/b.csv", {skipped_row("flash", 65536)});
+  const auto c = write_csv(dir + "/c.csv", {ok_row("flash", 1024, 3)});
+  std::ostringstream out;
+  EXPECT_EQ(merge_command({c, a, b, "--out", dir + "/all.csv"}, out), 0);
+  EXPECT_TRUE(contains(out.str(), "merged 4 rows from 3 files")) << out.str();
+  const auto rows = read_results_csv(dir + "/all.csv");
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(csv_line(rows[0]), csv_line(ok_row("flash", 1024, 3)));
+  EXPECT_EQ(csv_line(rows[1]), csv_line(ok_row("dense", 1024, 1)));
+  EXPECT_EQ(csv_line(rows[2]), csv_line(ok_row("dense", 2048, 2)));
+  EXPECT_EQ(csv_line(rows[3]), csv_line(skipped_row("flash", 65536)));
+}
+
+TEST(MergeTest, RejectsAnInputWithAnotherHeaderNamingTheFileAndTheDifference) {
+  const std::string dir = temp_dir();
+  const auto a = write_csv(dir + "/a.csv", {ok_row("dense", 1024, 1)});
+  const std::string other = dir + "/other.csv";
+  std::string header = csv_header_line();
+  header.replace(header.find(",timestamp"), 10, ",when");
+  std::ofstream(other) << header << "\n";
+  const std::string out_path = dir + "/all.csv";
+  std::ostringstream out;
+  try {
+    merge_command({a, other, "--out", out_path}, out);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    EXPECT_TRUE(contains(m, other)) << m;
+    EXPECT_TRUE(contains(m, "missing timestamp")) << m;
+    EXPECT_TRUE(contains(m, "unexpected when")) << m;
+  }
+  EXPECT_FALSE(fs::exists(out_path)) << "a rejected merge must not write --out";
+
+  // Same columns, another order: the message names the first column out of place.
+  header = csv_header_line();
+  header.replace(0, std::string("variant,params").size(), "params,variant");
+  std::ofstream(other) << header << "\n";
+  try {
+    merge_command({other, "--out", out_path}, out);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_TRUE(contains(e.what(), "column 1 is 'params' where the suite has 'variant'"))
+        << e.what();
+  }
+}
+
+TEST(MergeTest, RefusesAnOutputThatIsAlsoAnInput) {
+  const std::string dir = temp_dir();
+  const auto a = write_csv(dir + "/a.csv", {ok_row("dense", 1024, 1)});
+  const auto b = write_csv(dir + "/b.csv", {ok_row("dense", 2048, 1)});
+  std::ostringstream out;
+  EXPECT_THROW(merge_command({a, b, "--out", b}, out), UsageError);
+  // Another spelling of the same file.
+  EXPECT_THROW(merge_command({a, b, "--out", dir + "/./a.csv"}, out), UsageError);
+  EXPECT_EQ(read_results_csv(b).size(), 1u);
+  EXPECT_THROW(merge_command({a, b}, out), UsageError);                     // no --out
+  EXPECT_THROW(merge_command({"--out", dir + "/x.csv"}, out), UsageError);  // no input
+}
+
+// Merges `bad` and returns the error message.
+std::string merge_error(const std::string& dir, const std::string& bad) {
+  std::ostringstream out;
+  try {
+    merge_command({bad, "--out", dir + "/all.csv"}, out);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "no exception";
+}
+
+TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
+  const std::string dir = temp_dir();
+  const std::string good = csv_line(ok_row("dense", 1024, 1));
+
+  const auto not_a_number = write_csv(dir + "/number.csv", {ok_row("dense", 1024, 1)});
+  std::string line = good;
+  line.replace(line.find(",1024,"), 6, ",10x4,");
+  std::ofstream(not_a_number, std::ios::app) << line << "\n";
+  std::string m = merge_error(dir, not_a_number);
+  EXPECT_TRUE(contains(m, not_a_number)) << m;
+  EXPECT_TRUE(contains(m, "line 3")) << m;
+  EXPECT_TRUE(contains(m, "column 'seq_len'")) << m;
+
+  const auto short_row = write_csv(dir + "/short.csv", {});
+  line = good.substr(0, good.find(",gaussian,"));  // ends after column 8, shared_qk
+  std::ofstream(short_row, std::ios::app) << line << "\n";
+  m = merge_error(dir, short_row);
+  EXPECT_TRUE(contains(m, short_row)) << m;
+  EXPECT_TRUE(contains(m, "line 2")) << m;
+  EXPECT_TRUE(contains(m, "8 fields where the header has 34; column 9 (input)")) << m;
+
+  const auto long_row = write_csv(dir + "/long.csv", {});
+  std::ofstream(long_row, std::ios::app) << good << ",extra\n";
+  m = merge_error(dir, long_row);
+  EXPECT_TRUE(contains(m, "line 2")) << m;
+  EXPECT_TRUE(contains(m, "column 35")) << m;
+
+  const auto open_quote = write_csv(dir + "/quote.csv", {ok_row("dense", 1024, 1)});
+  line = good;
+  line.replace(line.find(",gaussian,"), 10, ",\"gaussian,");
+  std::ofstream(open_quote, std::ios::app) << line << "\n";
+  m = merge_error(dir, open_quote);
+  EXPECT_TRUE(contains(m, "line 3")) << m;
+  EXPECT_TRUE(contains(m, "column 9 (input): a quoted field is not closed")) << m;
+
+  EXPECT_FALSE(fs::exists(dir + "/all.csv"));
+}
+
+TEST(MergeTest, AnEmptyInputOrATornLastRowAddsNoRowsAndTheTornRowIsReported) {
+  const std::string dir = temp_dir();
+  const std::string empty = dir + "/empty.csv";
+  std::ofstream{empty};
+  const auto torn = write_csv(dir + "/torn.csv", {ok_row("dense", 1024, 1)});
+  const std::string half_row = csv_line(ok_row("dense", 2048, 1)).substr(0, 20);
+  std::ofstream(torn, std::ios::app) << half_row;  // a kill in the middle of a write
+  std::ostringstream out;
+  EXPECT_EQ(merge_command({empty, torn, "--out", dir + "/all.csv"}, out), 0);
+  EXPECT_EQ(read_results_csv(dir + "/all.csv").size(), 1u);
+  EXPECT_TRUE(contains(out.str(), "merged 1 row from 2 files")) << out.str();
+  EXPECT_TRUE(contains(out.str(), torn + " ends in a row torn by an interrupted write (20 bytes"))
+      << out.str();
+}
+
+}  // namespace
+}  // namespace attn::harness
