@@ -11,6 +11,7 @@
 #include "attention/registry.hpp"
 #include "harness/csv.hpp"
 #include "harness/inputs.hpp"
+#include "harness/interrupt.hpp"
 #include "harness/npy.hpp"
 #include "harness/progress.hpp"
 
@@ -94,13 +95,23 @@ int run_sweep(const SweepConfig& config) {
   }
   const std::vector<Point> points = expand_points(config);
 
+  // Installed before the CSV is touched: from here on SIGINT and SIGTERM stop cleanly.
+  const InterruptGuard interrupt_guard;
+
   std::set<RowKey> finished;
   if (config.resume && std::filesystem::exists(config.out))
     for (const ResultRow& r : read_results_csv(config.out))
       if (r.status == kStatusOk) finished.insert(key_of(r));
 
   std::unique_ptr<CsvWriter> writer;
-  if (!config.out.empty()) writer = std::make_unique<CsvWriter>(config.out);
+  if (!config.out.empty()) {
+    writer = std::make_unique<CsvWriter>(config.out);
+    if (writer->dropped_torn_bytes() > 0)
+      std::fprintf(stderr,
+                   "warning: %s ended in a torn row (%zu bytes without a newline: a write cut "
+                   "short by a kill); it was removed, --resume measures that point again\n",
+                   config.out.c_str(), writer->dropped_torn_bytes());
+  }
 
   // Work estimates for the ETA, and the plan after --resume.
   auto work_of = [](const Variant& v, const Point& p) {
@@ -134,7 +145,11 @@ int run_sweep(const SweepConfig& config) {
   Progress progress(total_rows, total_work);
   std::vector<ResultRow> rows;
   int failures = 0;
-  for (const auto& [point, todo] : plan) {
+  // Named references rather than a structured binding: clang 14 cannot capture bindings.
+  for (const auto& step : plan) {
+    const Point& point = step.first;
+    const std::vector<const Variant*>& todo = step.second;
+    if (interrupt_requested()) break;
     const Variant* current = nullptr;
     measure_point(
         point, todo, config.measure,
@@ -156,7 +171,20 @@ int run_sweep(const SweepConfig& config) {
   }
 
   if (!writer) print_table(rows, std::cout);
-  else std::fprintf(stderr, "wrote %zu rows to %s\n", rows.size(), config.out.c_str());
+  if (interrupt_requested()) {
+    std::fprintf(stderr, "attnbench: stopped by %s after %zu of %lld rows", interrupt_signal_name(),
+                 rows.size(), static_cast<long long>(total_rows));
+    if (writer && !config.resume_command.empty()) {
+      std::fprintf(stderr, "; they are in %s. To measure the rest, run:\n  %s\n",
+                   config.out.c_str(), config.resume_command.c_str());
+    } else if (writer) {
+      std::fprintf(stderr, "; they are in %s\n", config.out.c_str());
+    } else {
+      std::fprintf(stderr, "\n");
+    }
+    return interrupted_exit_status();
+  }
+  if (writer) std::fprintf(stderr, "wrote %zu rows to %s\n", rows.size(), config.out.c_str());
   int status = failures > 0 ? 1 : 0;
   if (config.plot && writer && draw_plots(config.out) != 0) status = 1;
   return status;

@@ -9,6 +9,7 @@
 
 #include "harness/accuracy.hpp"
 #include "harness/inputs.hpp"
+#include "harness/interrupt.hpp"
 #include "harness/machine.hpp"
 #include "harness/npy.hpp"
 
@@ -116,37 +117,72 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
     return;
   }
 
+  // Each variant's predicted bytes first: when none fits, no inputs are built (at long N the
+  // inputs and the fp64 reference sample alone take minutes).
+  struct Decision {
+    std::optional<std::int64_t> predicted_bytes;
+    const char* status = nullptr;  // kStatusSkipped or kStatusError; nullptr: measure it
+    std::string message;
+  };
+  std::vector<Decision> decisions(variants.size());
+  bool any_measured = false;
+  for (std::size_t i = 0; i < variants.size(); ++i) {
+    Decision& d = decisions[i];
+    try {
+      const Cost cost = variants[i]->cost(point.shape, point.causal, point.threads);
+      d.predicted_bytes = cost.workspace_bytes;
+      if (limit > 0 && tensor_bytes + cost.workspace_bytes > limit) {
+        d.status = kStatusSkipped;
+        d.message = "predicted " + format_bytes(tensor_bytes + cost.workspace_bytes) +
+                    " (inputs, output and workspace), over the memory limit of " +
+                    format_bytes(limit);
+      }
+    } catch (const std::exception& e) {
+      d.status = kStatusError;
+      d.message = e.what();
+    }
+    any_measured = any_measured || d.status == nullptr;
+  }
+
   InputTensors tensors;
   ReferenceSample reference;
   AttentionInputs inputs;
-  try {
-    tensors = make_inputs(point.input, point.shape, point.seed, point.shared_qk);
-    inputs = {tensors.q.view(), tensors.k.view(), tensors.v.view(), point.causal,
-              point.effective_scale()};
-    reference = sample_full_attention(inputs, options.accuracy_rows, point.seed);
-  } catch (const std::bad_alloc&) {
-    emit_all(kStatusError, "out of memory while building the inputs");
-    return;
+  if (any_measured) {
+    try {
+      tensors = make_inputs(point.input, point.shape, point.seed, point.shared_qk);
+      inputs = {tensors.q.view(), tensors.k.view(), tensors.v.view(), point.causal,
+                point.effective_scale()};
+      reference = sample_full_attention(inputs, options.accuracy_rows, point.seed);
+    } catch (const std::bad_alloc&) {
+      emit_all(kStatusError, "out of memory while building the inputs");
+      return;
+    } catch (const std::exception& e) {
+      emit_all(kStatusError, std::string("building the inputs failed: ") + e.what());
+      return;
+    }
   }
 
   tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
                                   static_cast<std::size_t>(point.threads));
   tbb::task_arena arena(point.threads);
   bool first = true;
-  for (const Variant* variant : variants) {
+  for (std::size_t i = 0; i < variants.size(); ++i) {
+    // Stop between measurements; the rows emitted so far are complete.
+    if (interrupt_requested()) return;
+    const Variant* variant = variants[i];
+    const Decision& decision = decisions[i];
     if (before) before(*variant);
     ResultRow row = base_row(point, *variant);
-    const Cost cost = variant->cost(point.shape, point.causal, point.threads);
-    row.predicted_bytes = cost.workspace_bytes;
-    if (limit > 0 && tensor_bytes + cost.workspace_bytes > limit) {
-      row.status = kStatusSkipped;
-      row.message = "predicted " + format_bytes(tensor_bytes + cost.workspace_bytes) +
-                    " (inputs, output and workspace), over the memory limit of " +
-                    format_bytes(limit);
+    row.predicted_bytes = decision.predicted_bytes;
+    if (decision.status != nullptr) {
+      row.status = decision.status;
+      row.message = decision.message;
     } else {
       try {
         measure_variant(*variant, point, inputs, reference, options,
                         first && !options.save_output_dir.empty(), arena, row);
+      } catch (const Interrupted&) {
+        return;  // abandoned: no row, so --resume measures it again
       } catch (const std::bad_alloc&) {
         row.status = kStatusError;
         row.message = "out of memory";

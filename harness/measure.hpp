@@ -39,7 +39,8 @@ std::int64_t point_tensor_bytes(const Shape& shape);
 // Measures each variant at the point and hands every row to `emit` as soon as it is complete:
 // inputs and the fp64 reference sample are built once and shared. A variant that would not fit
 // in the memory limit gets a "skipped" row, one that fails an "error" row; the others go on.
-// `before` is called as each variant starts.
+// `before` is called as each variant starts. After an interrupt (interrupt.hpp) it returns
+// early: the variant in progress is abandoned without a row, the rest are not started.
 void measure_point(const Point& point, const std::vector<const Variant*>& variants,
                    const MeasureOptions& options,
                    const std::function<void(const ResultRow&)>& emit,

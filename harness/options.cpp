@@ -6,6 +6,8 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -56,6 +58,17 @@ bool parse_scaled_integer(std::string text, std::int64_t& value) {
   if (v != 0 && std::llabs(v) > std::numeric_limits<std::int64_t>::max() / factor) return false;
   value = v * factor;
   return true;
+}
+
+// `text` as one shell word, for the resume command printed after an interrupt.
+std::string shell_quote(const std::string& text) {
+  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::strchr("-_=.,:/+@%", c) != nullptr;
+  });
+  if (plain) return text;
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
 }
 
 // Options shared by run, sweep and pattern. In `run` each takes one value; in `sweep` the
@@ -154,6 +167,9 @@ bool parse_into(const std::vector<std::string>& args, const po::options_descript
     }
     if (allow_config && vm.count("config")) {
       *config_path = vm["config"].as<std::string>();
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(*config_path, ec))
+        throw UsageError("--config: '" + *config_path + "' is not a readable file");
       std::ifstream file(*config_path);
       if (!file) throw UsageError("--config: cannot read '" + *config_path + "'");
       po::store(po::parse_config_file(file, visible), vm);
@@ -215,6 +231,11 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
       raw.memory_limit.empty() ? available_memory_bytes() / 10 * 8
                                : parse_bytes("memory-limit", raw.memory_limit);
   c.measure.save_output_dir = raw.save_output;
+  if (std::error_code ec; !raw.save_output.empty() &&
+                          std::filesystem::exists(raw.save_output, ec) &&
+                          !std::filesystem::is_directory(raw.save_output, ec))
+    throw UsageError("--save-output: '" + raw.save_output +
+                     "' exists and is not a directory; give a directory for out.npy");
   c.out = raw.out;
   c.plot = raw.plot;
   c.resume = raw.resume;
@@ -370,6 +391,9 @@ std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& a
     return std::nullopt;
   SweepConfig c = build_config(raw, false);
   if (c.out.empty()) throw UsageError("sweep needs --out FILE.csv");
+  c.resume_command = "attnbench sweep";
+  for (const auto& arg : args) c.resume_command += " " + shell_quote(arg);
+  if (!c.resume) c.resume_command += " --resume";
   apply_npy_shapes(c, vm);
   check_points(c);
   return c;

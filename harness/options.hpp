@@ -29,6 +29,7 @@ struct SweepConfig {
   std::string out;
   bool plot = false;
   bool resume = false;
+  std::string resume_command;  // the sweep's command line with --resume, shown after an interrupt
 };
 
 // The measurement points of the cartesian product, smallest sequence length first.

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "harness/interrupt.hpp"
 #include "harness/memory_counter.hpp"
 #include "harness/rss.hpp"
 
@@ -90,6 +91,12 @@ Timing time_forward(const std::string& name, const std::function<void()>& forwar
   benchmark::RegisterBenchmark(name.c_str(),
                                [&forward](benchmark::State& state) {
                                  for (auto _ : state) {
+                                   // An interrupt abandons the timing between forwards; the
+                                   // remaining repetitions stop at their first iteration.
+                                   if (interrupt_requested()) {
+                                     state.SkipWithError("interrupted");
+                                     break;
+                                   }
                                    try {
                                      forward();
                                    } catch (const std::exception& e) {
@@ -112,6 +119,8 @@ Timing time_forward(const std::string& name, const std::function<void()>& forwar
   benchmark::ClearRegisteredBenchmarks();
   benchmark::RegisterMemoryManager(nullptr);
 
+  // A timing cut short by an interrupt is abandoned (no row); a complete one is kept.
+  if (!reporter.error.empty() && interrupt_requested()) throw Interrupted();
   if (!reporter.error.empty()) throw std::runtime_error(reporter.error);
   if (reporter.times_ms.empty()) throw std::runtime_error("the benchmark produced no timings");
   Timing t;
