@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The README's second command: install what is missing, build with warnings as errors, and run
-# every test (ctest runs the GoogleTest suite and the plot script's tests).
+# The README's second command: install what is missing, build with warnings as errors, run every
+# test (ctest: the GoogleTest suite and the plot script's tests), then the whole suite again under
+# AddressSanitizer + UndefinedBehaviorSanitizer and each fuzz target for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-harness/install-deps.sh
+# clang and its runtime build the libFuzzer targets; llvm symbolises sanitizer reports.
+harness/install-deps.sh clang libclang-rt-dev llvm
 cmake --preset ci >/dev/null
 cmake --build --preset ci
 ctest --preset ci -j2
+tests/run-sanitizers.sh asan fuzz
