@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "attention/gemm.hpp"
+#include "git_revision.hpp"  // generated at build time
 
 namespace attn::harness {
 namespace {
