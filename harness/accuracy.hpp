@@ -20,8 +20,8 @@ struct ReferenceSample {
 
 // Samples `rows_per_problem` query rows per (batch, head) without replacement (all rows when N
 // is not larger), reproducibly from `seed`, and computes full attention for them.
-ReferenceSample sample_full_attention(const AttentionInputs& inputs,
-                                      std::int64_t rows_per_problem, std::uint64_t seed);
+ReferenceSample sample_full_attention(const AttentionInputs& inputs, std::int64_t rows_per_problem,
+                                      std::uint64_t seed);
 
 // How far a variant's output is from full attention, on the sampled rows.
 struct Accuracy {

@@ -48,11 +48,11 @@ void print_table(const std::vector<ResultRow>& rows, std::ostream& out) {
 }
 
 // What identifies a measurement for --resume: everything in the row but the results.
-using RowKey = std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                          bool, bool, std::string, std::uint64_t, float, int>;
+using RowKey = std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool,
+                          bool, std::string, std::uint64_t, float, int>;
 RowKey key_of(const ResultRow& r) {
-  return {r.spec(), r.batch, r.heads, r.seq_len, r.head_dim, r.causal, r.shared_qk,
-          r.input,  r.seed,  r.scale, r.threads};
+  return {r.spec(),    r.batch, r.heads, r.seq_len, r.head_dim, r.causal,
+          r.shared_qk, r.input, r.seed,  r.scale,   r.threads};
 }
 
 std::string python_interpreter() {
@@ -61,8 +61,7 @@ std::string python_interpreter() {
 }
 
 int draw_plots(const std::string& csv) {
-  const std::string command =
-      python_interpreter() + " '" + ATTN_PLOT_SCRIPT + "' '" + csv + "'";
+  const std::string command = python_interpreter() + " '" + ATTN_PLOT_SCRIPT + "' '" + csv + "'";
   std::fprintf(stderr, "plotting: %s\n", command.c_str());
   const int status = std::system(command.c_str());
   if (status != 0) {

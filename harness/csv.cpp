@@ -88,34 +88,35 @@ struct Column {
   std::function<void(ResultRow&, const std::string&)> set;
 };
 
-#define ATTN_TEXT_COLUMN(field)                                    \
-  Column {                                                         \
-    #field, [](const ResultRow& r) { return r.field; },            \
-        [](ResultRow& r, const std::string& s) { r.field = s; }    \
+#define ATTN_TEXT_COLUMN(field)                                                                   \
+  Column {                                                                                        \
+#field, [](const ResultRow& r) { return r.field; }, [](ResultRow & r,                         \
+                                                           const std::string& s) { r.field = s; } \
   }
-#define ATTN_NUMBER_COLUMN(field)                                                     \
-  Column {                                                                            \
-    #field, [](const ResultRow& r) { return std::to_string(r.field); },               \
+#define ATTN_NUMBER_COLUMN(field)                                                   \
+  Column {                                                                          \
+#field, [](const ResultRow& r) { return std::to_string(r.field); },               \
         [](ResultRow& r, const std::string& s) {                                      \
           r.field = parse_number<decltype(r.field)>(s, #field);                       \
-        }                                                                             \
+        } \
   }
-#define ATTN_OPTIONAL_COLUMN(field)                                                        \
-  Column {                                                                                 \
-    #field, [](const ResultRow& r) { return format_optional(r.field); },                   \
+#define ATTN_OPTIONAL_COLUMN(field)                                                      \
+  Column {                                                                               \
+#field, [](const ResultRow& r) { return format_optional(r.field); },                   \
         [](ResultRow& r, const std::string& s) {                                           \
           r.field = parse_optional<typename decltype(r.field)::value_type>(s, #field);     \
-        }                                                                                  \
+        } \
   }
-#define ATTN_BOOL_COLUMN(field)                                                             \
-  Column {                                                                                  \
-    #field, [](const ResultRow& r) { return std::string(r.field ? "true" : "false"); },     \
-        [](ResultRow& r, const std::string& s) { r.field = parse_bool(s, #field); }         \
+#define ATTN_BOOL_COLUMN(field)                                                           \
+  Column {                                                                                \
+#field, [](const ResultRow& r) { return std::string(r.field ? "true" : "false"); },     \
+        [](ResultRow& r, const std::string& s) { r.field = parse_bool(s, #field); } \
   }
-#define ATTN_CONTEXT_COLUMN(field)                                          \
-  Column {                                                                  \
-    #field, [](const ResultRow& r) { return r.context.field; },             \
-        [](ResultRow& r, const std::string& s) { r.context.field = s; }     \
+#define ATTN_CONTEXT_COLUMN(field)                                                                 \
+  Column {                                                                                         \
+#field, [](const ResultRow& r) { return r.context.field; }, [](ResultRow & r,                  \
+                                                                   const std::string&              \
+                                                                       s) { r.context.field = s; } \
   }
 
 constexpr std::size_t kColumnCount = 34;

@@ -35,7 +35,8 @@ int dispatch(const std::string& command, const std::vector<std::string>& args) {
     return list_variants(std::cout);
   }
   if (command == "run" || command == "sweep") {
-    auto config = command == "run" ? parse_run_options(args, help) : parse_sweep_options(args, help);
+    auto config =
+        command == "run" ? parse_run_options(args, help) : parse_sweep_options(args, help);
     if (!config) {
       std::cout << help;
       return 0;

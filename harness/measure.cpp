@@ -49,8 +49,8 @@ void save_output(const std::string& dir, const Tensor& out) {
 
 // Measures one variant; throws on failure, which the caller turns into an error row.
 void measure_variant(const Variant& variant, const Point& point, const AttentionInputs& inputs,
-                     const ReferenceSample& reference, const MeasureOptions& options,
-                     bool save, tbb::task_arena& arena, ResultRow& row) {
+                     const ReferenceSample& reference, const MeasureOptions& options, bool save,
+                     tbb::task_arena& arena, ResultRow& row) {
   variant.check(point.shape, point.causal);
   Tensor out(point.shape);
   // The first call is also the warm-up: its output is what accuracy is measured on.
@@ -60,8 +60,7 @@ void measure_variant(const Variant& variant, const Point& point, const Attention
   const std::int64_t pairs = variant.pairs(inputs);
   const Timing timing = time_forward(
       variant.spec() + "/" + point.to_string(),
-      [&] { arena.execute([&] { variant.forward(inputs, out.mutable_view()); }); },
-      options.timing);
+      [&] { arena.execute([&] { variant.forward(inputs, out.mutable_view()); }); }, options.timing);
 
   row.reps = timing.reps;
   row.time_ms = timing.median_ms;
@@ -96,8 +95,7 @@ std::int64_t point_tensor_bytes(const Shape& shape) {
 }
 
 void measure_point(const Point& point, const std::vector<const Variant*>& variants,
-                   const MeasureOptions& options,
-                   const std::function<void(const ResultRow&)>& emit,
+                   const MeasureOptions& options, const std::function<void(const ResultRow&)>& emit,
                    const std::function<void(const Variant&)>& before) {
   const std::int64_t limit = options.memory_limit_bytes;
   const std::int64_t tensor_bytes = point_tensor_bytes(point.shape);

@@ -28,7 +28,7 @@ struct Point {
 
 struct MeasureOptions {
   TimingOptions timing;
-  std::int64_t accuracy_rows = 256;    // sampled query rows per (batch, head)
+  std::int64_t accuracy_rows = 256;     // sampled query rows per (batch, head)
   std::int64_t memory_limit_bytes = 0;  // 0: no limit
   std::string save_output_dir;          // non-empty: write the first variant's output there
 };
@@ -42,8 +42,7 @@ std::int64_t point_tensor_bytes(const Shape& shape);
 // `before` is called as each variant starts. After an interrupt (interrupt.hpp) it returns
 // early: the variant in progress is abandoned without a row, the rest are not started.
 void measure_point(const Point& point, const std::vector<const Variant*>& variants,
-                   const MeasureOptions& options,
-                   const std::function<void(const ResultRow&)>& emit,
+                   const MeasureOptions& options, const std::function<void(const ResultRow&)>& emit,
                    const std::function<void(const Variant&)>& before = {});
 
 }  // namespace attn::harness

@@ -86,47 +86,49 @@ struct RawOptions {
 po::options_description point_options(RawOptions& raw, bool lists) {
   const std::string list = lists ? " (comma-separated list)" : "";
   po::options_description d("Point options");
-  d.add_options()
-      ("variant", po::value(&raw.variants)->value_name("SPEC"),
-       "variant spec, e.g. sliding_window:left=128,right=0; repeat for several (default: "
-       "every registered variant with its default parameters; see 'attnbench list')")
-      ("seq-len", po::value(&raw.seq_len)->value_name("N"),
-       ("sequence length N, 4K and 1M suffixes allowed (default 4096)" + list).c_str())
-      ("batch", po::value(&raw.batch)->value_name("B"), ("batch size (default 1)" + list).c_str())
-      ("heads", po::value(&raw.heads)->value_name("H"), ("heads (default 8)" + list).c_str())
-      ("head-dim", po::value(&raw.head_dim)->value_name("D"),
-       ("head dimension, 1 to 512 (default 64)" + list).c_str())
-      ("causal", po::value(&raw.causal)->value_name("BOOL")->implicit_value("true"),
-       ("causal masking: --causal alone means true (default false)" + list).c_str())
-      ("shared-qk", po::value(&raw.shared_qk)->value_name("BOOL")->implicit_value("true"),
-       ("Reformer's shared query-key setting: K is the row-normalised Q, for every variant "
-        "(default false)" + list).c_str())
-      ("scale", po::value(&raw.scale)->value_name("S"),
-       "score scale (default 1/sqrt(head-dim))")
-      ("input", po::value(&raw.input)->value_name("GEN"),
-       ("input: gaussian, local, clustered, sinks, or npy:DIR with DIR/q.npy, k.npy, v.npy "
-        "(default gaussian)" + list).c_str())
-      ("seed", po::value(&raw.seed)->value_name("S"),
-       ("seed of the input generator and of the accuracy sample (default 0)" + list).c_str())
-      ("threads", po::value(&raw.threads)->value_name("T"),
-       ("worker threads (default: all cores, here " + std::to_string(available_cores()) + ")" +
-        list).c_str());
+  d.add_options()(
+      "variant", po::value(&raw.variants)->value_name("SPEC"),
+      "variant spec, e.g. sliding_window:left=128,right=0; repeat for several (default: "
+      "every registered variant with its default parameters; see 'attnbench list')")(
+      "seq-len", po::value(&raw.seq_len)->value_name("N"),
+      ("sequence length N, 4K and 1M suffixes allowed (default 4096)" + list).c_str())(
+      "batch", po::value(&raw.batch)->value_name("B"), ("batch size (default 1)" + list).c_str())(
+      "heads", po::value(&raw.heads)->value_name("H"), ("heads (default 8)" + list).c_str())(
+      "head-dim", po::value(&raw.head_dim)->value_name("D"),
+      ("head dimension, 1 to 512 (default 64)" + list).c_str())(
+      "causal", po::value(&raw.causal)->value_name("BOOL")->implicit_value("true"),
+      ("causal masking: --causal alone means true (default false)" + list).c_str())(
+      "shared-qk", po::value(&raw.shared_qk)->value_name("BOOL")->implicit_value("true"),
+      ("Reformer's shared query-key setting: K is the row-normalised Q, for every variant "
+       "(default false)" +
+       list)
+          .c_str())("scale", po::value(&raw.scale)->value_name("S"),
+                    "score scale (default 1/sqrt(head-dim))")(
+      "input", po::value(&raw.input)->value_name("GEN"),
+      ("input: gaussian, local, clustered, sinks, or npy:DIR with DIR/q.npy, k.npy, v.npy "
+       "(default gaussian)" +
+       list)
+          .c_str())(
+      "seed", po::value(&raw.seed)->value_name("S"),
+      ("seed of the input generator and of the accuracy sample (default 0)" + list).c_str())(
+      "threads", po::value(&raw.threads)->value_name("T"),
+      ("worker threads (default: all cores, here " + std::to_string(available_cores()) + ")" + list)
+          .c_str());
   return d;
 }
 
 po::options_description measure_options(RawOptions& raw) {
   po::options_description d("Measurement options");
-  d.add_options()
-      ("reps", po::value(&raw.reps)->value_name("R"),
-       "timed repetitions; the median, min and max go in the CSV (default 5)")
-      ("min-time", po::value(&raw.min_time)->value_name("SEC"),
-       "minimum seconds per repetition; fast points repeat the forward within it (default 0.2)")
-      ("accuracy-rows", po::value(&raw.accuracy_rows)->value_name("ROWS"),
-       "query rows per (batch, head) sampled for the fp64 accuracy reference; all rows when N "
-       "is smaller (default 256)")
-      ("memory-limit", po::value(&raw.memory_limit)->value_name("BYTES"),
-       "skip points predicted to need more, e.g. 12G (default 80% of the available memory)")
-      ("out", po::value(&raw.out)->value_name("FILE.csv"), "append rows to this CSV file");
+  d.add_options()("reps", po::value(&raw.reps)->value_name("R"),
+                  "timed repetitions; the median, min and max go in the CSV (default 5)")(
+      "min-time", po::value(&raw.min_time)->value_name("SEC"),
+      "minimum seconds per repetition; fast points repeat the forward within it (default 0.2)")(
+      "accuracy-rows", po::value(&raw.accuracy_rows)->value_name("ROWS"),
+      "query rows per (batch, head) sampled for the fp64 accuracy reference; all rows when N "
+      "is smaller (default 256)")(
+      "memory-limit", po::value(&raw.memory_limit)->value_name("BYTES"),
+      "skip points predicted to need more, e.g. 12G (default 80% of the available memory)")(
+      "out", po::value(&raw.out)->value_name("FILE.csv"), "append rows to this CSV file");
   return d;
 }
 
@@ -142,8 +144,8 @@ std::int64_t one_int(const std::string& option, const std::string& text, std::in
 double parse_positive_real(const std::string& option, const std::string& text, double max) {
   double v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
-      !std::isfinite(v) || v <= 0 || v > max) {
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(v) ||
+      v <= 0 || v > max) {
     std::ostringstream msg;
     msg << "--" << option << " must be a number in (0, " << max << "], got '" << text << "'";
     throw UsageError(msg.str());
@@ -184,8 +186,7 @@ bool parse_into(const std::vector<std::string>& args, const po::options_descript
 
 SweepConfig build_config(const RawOptions& raw, bool single) {
   SweepConfig c;
-  auto ints = [&](const char* option, const std::string& text, std::int64_t min,
-                  std::int64_t max) {
+  auto ints = [&](const char* option, const std::string& text, std::int64_t min, std::int64_t max) {
     return single ? std::vector<std::int64_t>{one_int(option, text, min, max)}
                   : parse_int_list(option, text, min, max);
   };
@@ -221,15 +222,16 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
   }
   for (auto s : ints("seed", raw.seed, 0, std::numeric_limits<std::int64_t>::max()))
     c.seeds.push_back(static_cast<std::uint64_t>(s));
-  for (auto t : ints("threads", raw.threads, 1, kMaxThreads)) c.threads.push_back(static_cast<int>(t));
+  for (auto t : ints("threads", raw.threads, 1, kMaxThreads))
+    c.threads.push_back(static_cast<int>(t));
   if (!raw.scale.empty())
     c.scale = static_cast<float>(parse_positive_real("scale", raw.scale, 1e30));
   c.measure.timing.reps = static_cast<int>(one_int("reps", raw.reps, 1, 1000));
   c.measure.timing.min_time = parse_positive_real("min-time", raw.min_time, 3600);
   c.measure.accuracy_rows = one_int("accuracy-rows", raw.accuracy_rows, 1, kMaxSeqLen);
-  c.measure.memory_limit_bytes =
-      raw.memory_limit.empty() ? available_memory_bytes() / 10 * 8
-                               : parse_bytes("memory-limit", raw.memory_limit);
+  c.measure.memory_limit_bytes = raw.memory_limit.empty()
+                                     ? available_memory_bytes() / 10 * 8
+                                     : parse_bytes("memory-limit", raw.memory_limit);
   c.measure.save_output_dir = raw.save_output;
   if (std::error_code ec; !raw.save_output.empty() &&
                           std::filesystem::exists(raw.save_output, ec) &&
@@ -254,8 +256,8 @@ void apply_npy_shapes(SweepConfig& c, const po::variables_map& vm) {
     }
     auto agree = [&](const char* option, std::vector<std::int64_t>& values, std::int64_t v) {
       if (vm.count(option) && !vm[option].defaulted() && values != std::vector{v})
-        throw UsageError(std::string("--") + option + " disagrees with the shape " +
-                         s.to_string() + " of the tensors in " + input.substr(4) +
+        throw UsageError(std::string("--") + option + " disagrees with the shape " + s.to_string() +
+                         " of the tensors in " + input.substr(4) +
                          "; leave it out, the files set it");
       values = {v};
     };
@@ -374,10 +376,10 @@ std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& a
   RawOptions raw;
   po::options_description visible = point_options(raw, true);
   visible.add(measure_options(raw));
-  visible.add_options()
-      ("plot", po::bool_switch(&raw.plot), "draw the plots next to the CSV when done")
-      ("resume", po::bool_switch(&raw.resume),
-       "skip points already in --out with status ok, so an interrupted sweep continues");
+  visible.add_options()("plot", po::bool_switch(&raw.plot),
+                        "draw the plots next to the CSV when done")(
+      "resume", po::bool_switch(&raw.resume),
+      "skip points already in --out with status ok, so an interrupted sweep continues");
   po::options_description cli = visible;
   cli.add_options()("config", po::value(&raw.config)->value_name("FILE"),
                     "read options from FILE (key = value lines, e.g. seq-len = 1K,2K); the "

@@ -14,7 +14,7 @@ struct TimingOptions {
 struct Timing {
   int reps = 0;
   double median_ms = 0, min_ms = 0, max_ms = 0;  // real time per call
-  std::int64_t peak_bytes = 0;       // peak heap bytes above the start, during one call
+  std::int64_t peak_bytes = 0;                   // peak heap bytes above the start, during one call
   std::int64_t rss_delta_bytes = 0;  // peak resident-set growth over the whole measurement
 };
 

@@ -9,8 +9,8 @@ namespace attn::harness {
 namespace {
 
 std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("attnbench_csv_test_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("attnbench_csv_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = dir / name;
   std::filesystem::remove(path);
@@ -43,13 +43,13 @@ ResultRow sample_row() {
 
 TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
   const std::vector<std::string> expected = {
-      "variant",     "params",      "batch",       "heads",        "seq_len",
-      "head_dim",    "causal",      "shared_qk",   "input",        "seed",
-      "scale",       "threads",     "reps",        "time_ms",      "time_ms_min",
-      "time_ms_max", "pairs",       "gflops",      "peak_bytes",   "rss_delta_bytes",
-      "predicted_bytes", "rel_err", "max_abs_err", "cos_sim_min",  "mass_recall",
-      "accuracy_rows", "status",    "message",     "git_revision", "cpu",
-      "blas_core",   "compiler",    "build_type",  "timestamp"};
+      "variant",         "params",   "batch",       "heads",        "seq_len",
+      "head_dim",        "causal",   "shared_qk",   "input",        "seed",
+      "scale",           "threads",  "reps",        "time_ms",      "time_ms_min",
+      "time_ms_max",     "pairs",    "gflops",      "peak_bytes",   "rss_delta_bytes",
+      "predicted_bytes", "rel_err",  "max_abs_err", "cos_sim_min",  "mass_recall",
+      "accuracy_rows",   "status",   "message",     "git_revision", "cpu",
+      "blas_core",       "compiler", "build_type",  "timestamp"};
   EXPECT_EQ(csv_columns(), expected);
 }
 

@@ -38,8 +38,7 @@ INSTANTIATE_TEST_SUITE_P(Sizes, DenseMatchesReference, ::testing::ValuesIn(dense
                                   std::to_string(c.shape.heads) + "N" +
                                   std::to_string(c.shape.seq_len) + "D" +
                                   std::to_string(c.shape.head_dim) +
-                                  (c.causal ? "Causal" : "Full") + "T" +
-                                  std::to_string(c.threads);
+                                  (c.causal ? "Causal" : "Full") + "T" + std::to_string(c.threads);
                          });
 
 TEST(Dense, KeysAreAllOrThePast) {

@@ -9,9 +9,8 @@
 namespace attn {
 namespace {
 
-const float kTokens[6][3] = {{0.43f, 0.15f, 0.89f}, {0.55f, 0.87f, 0.66f},
-                             {0.57f, 0.85f, 0.64f}, {0.22f, 0.58f, 0.33f},
-                             {0.77f, 0.25f, 0.10f}, {0.05f, 0.80f, 0.55f}};
+const float kTokens[6][3] = {{0.43f, 0.15f, 0.89f}, {0.55f, 0.87f, 0.66f}, {0.57f, 0.85f, 0.64f},
+                             {0.22f, 0.58f, 0.33f}, {0.77f, 0.25f, 0.10f}, {0.05f, 0.80f, 0.55f}};
 
 class Golden : public ::testing::Test {
  protected:

@@ -30,8 +30,7 @@ TEST(MemoryCounter, CountsAlignedAllocations) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(buffer.data()) % kTensorAlignment, 0u);
 }
 
-std::vector<ResultRow> measure(const std::vector<std::string>& specs, std::int64_t n,
-                               int threads) {
+std::vector<ResultRow> measure(const std::vector<std::string>& specs, std::int64_t n, int threads) {
   std::vector<std::unique_ptr<Variant>> owned;
   std::vector<const Variant*> variants;
   for (const auto& s : specs) {
