@@ -4,6 +4,27 @@
 
 namespace attn {
 
+void append_key_range(std::vector<KeyRange>& out, std::int64_t begin, std::int64_t end,
+                      bool masked) {
+  if (begin >= end) return;
+  if (!out.empty() && out.back().end == begin && out.back().masked == masked) {
+    out.back().end = end;
+    return;
+  }
+  out.push_back({begin, end, masked});
+}
+
+void append_band(std::vector<KeyRange>& out, std::int64_t lo, std::int64_t hi,
+                 std::int64_t inner_lo, std::int64_t inner_hi) {
+  if (inner_lo >= inner_hi) {
+    append_key_range(out, lo, hi, true);
+    return;
+  }
+  append_key_range(out, lo, inner_lo, true);
+  append_key_range(out, inner_lo, inner_hi, false);
+  append_key_range(out, inner_hi, hi, true);
+}
+
 void BlockPattern::mask_tile(std::int64_t b, std::int64_t h, std::int64_t q_begin,
                              std::int64_t q_end, std::int64_t k_begin, std::int64_t k_end,
                              float* scores, std::int64_t ld) const {

@@ -14,6 +14,16 @@ struct KeyRange {
   bool masked = false;
 };
 
+// Appends [begin, end) to `out` (nothing if empty), merged into the last range when the two
+// touch and agree on masking, so the engine sees as few ranges as possible.
+void append_key_range(std::vector<KeyRange>& out, std::int64_t begin, std::int64_t end,
+                      bool masked);
+
+// Appends a band of keys [lo, hi) of which every query of the block attends [inner_lo, inner_hi)
+// in full: the interior unmasked, the ragged edges masked (all masked if the interior is empty).
+void append_band(std::vector<KeyRange>& out, std::int64_t lo, std::int64_t hi,
+                 std::int64_t inner_lo, std::int64_t inner_hi);
+
 // A sparsity pattern for one shape: which keys each query attends. The block engine asks it,
 // per block of queries, for the key ranges to visit, and applies the element mask inside the
 // ranges flagged `masked`.

@@ -47,17 +47,6 @@ std::uint64_t hash64(std::uint64_t x) { return splitmix64(x); }
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-// Appends [begin, end) unless empty, merging it into the previous range when they touch and agree
-// on `masked`, so the engine sees as few (and as long) ranges as possible.
-void push_range(std::vector<KeyRange>& out, std::int64_t begin, std::int64_t end, bool masked) {
-  if (begin >= end) return;
-  if (!out.empty() && out.back().end == begin && out.back().masked == masked) {
-    out.back().end = end;
-    return;
-  }
-  out.push_back({begin, end, masked});
-}
-
 struct BigBirdParams {
   std::int64_t block, window, global, random;
   std::uint64_t seed;
@@ -216,12 +205,12 @@ class BigBirdPattern final : public BlockPattern {
     const std::int64_t begin = s.begin * block_;
     std::int64_t end = std::min(n_, s.end * block_);
     if (!causal_) {
-      push_range(out, begin, end, masked);
+      append_key_range(out, begin, end, masked);
       return;
     }
     end = std::min(end, q_end);
-    push_range(out, begin, std::min(end, q_begin), masked);
-    push_range(out, std::max(begin, q_begin), end, true);
+    append_key_range(out, begin, std::min(end, q_begin), masked);
+    append_key_range(out, std::max(begin, q_begin), end, true);
   }
 
   // Fills the random blocks of (h, qb): Floyd's algorithm over the candidate blocks, which are

@@ -35,17 +35,6 @@ std::int64_t sum_of_capped_steps(std::int64_t count, std::int64_t cap, std::int6
   return step * (full * (full - 1) / 2) + rest * full + (count - ramp) * cap;
 }
 
-// Appends [begin, end) unless empty, merging it into the previous range when they touch and agree
-// on `masked`, so the engine sees as few (and as long) ranges as possible.
-void push_range(std::vector<KeyRange>& out, std::int64_t begin, std::int64_t end, bool masked) {
-  if (begin >= end) return;
-  if (!out.empty() && out.back().end == begin && out.back().masked == masked) {
-    out.back().end = end;
-    return;
-  }
-  out.push_back({begin, end, masked});
-}
-
 class LongformerPattern final : public BlockPattern {
  public:
   LongformerPattern(std::int64_t seq_len, std::int64_t left, std::int64_t right,
@@ -67,26 +56,20 @@ class LongformerPattern final : public BlockPattern {
       const std::int64_t end = causal_ ? q_end : n_;
       const std::int64_t shared = last < global_ ? (causal_ ? q_begin + 1 : n_)
                                                  : std::min(global_, causal_ ? q_begin + 1 : n_);
-      push_range(out, 0, shared, false);
-      push_range(out, shared, end, true);
+      append_key_range(out, 0, shared, false);
+      append_key_range(out, shared, end, true);
       return;
     }
-    push_range(out, 0, global_, false);  // global keys precede every non-global query
+    append_key_range(out, 0, global_, false);  // global keys precede every non-global query
     const std::int64_t lo = std::max(global_, q_begin - dilation_ * left_);
     const std::int64_t hi = std::min(n_, last + dilation_ * right_ + 1);
     if (dilation_ > 1) {
-      push_range(out, lo, hi, true);
+      append_key_range(out, lo, hi, true);
       return;
     }
     const std::int64_t inner_lo = std::max(lo, last - left_);
     const std::int64_t inner_hi = std::min(hi, q_begin + right_ + 1);
-    if (inner_lo >= inner_hi) {
-      push_range(out, lo, hi, true);
-      return;
-    }
-    push_range(out, lo, inner_lo, true);
-    push_range(out, inner_lo, inner_hi, false);
-    push_range(out, inner_hi, hi, true);
+    append_band(out, lo, hi, inner_lo, inner_hi);
   }
 
   bool allowed(std::int64_t, std::int64_t, std::int64_t q, std::int64_t k) const override {

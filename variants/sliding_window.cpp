@@ -25,17 +25,6 @@ std::int64_t sum_of_capped(std::int64_t count, std::int64_t cap) {
   return ramp * (ramp - 1) / 2 + (count - ramp) * cap;
 }
 
-// Appends [begin, end) unless empty, merging it into the previous range when they touch and agree
-// on `masked`, so the engine sees as few (and as long) ranges as possible.
-void push_range(std::vector<KeyRange>& out, std::int64_t begin, std::int64_t end, bool masked) {
-  if (begin >= end) return;
-  if (!out.empty() && out.back().end == begin && out.back().masked == masked) {
-    out.back().end = end;
-    return;
-  }
-  out.push_back({begin, end, masked});
-}
-
 class WindowPattern final : public BlockPattern {
  public:
   WindowPattern(std::int64_t seq_len, std::int64_t left, std::int64_t right)
@@ -50,13 +39,7 @@ class WindowPattern final : public BlockPattern {
     // Keys inside every query's window: from the last query's left edge to the first's right edge.
     const std::int64_t inner_lo = std::max(lo, last - left_);
     const std::int64_t inner_hi = std::min(hi, q_begin + right_ + 1);
-    if (inner_lo >= inner_hi) {
-      push_range(out, lo, hi, true);
-      return;
-    }
-    push_range(out, lo, inner_lo, true);
-    push_range(out, inner_lo, inner_hi, false);
-    push_range(out, inner_hi, hi, true);
+    append_band(out, lo, hi, inner_lo, inner_hi);
   }
 
   bool allowed(std::int64_t, std::int64_t, std::int64_t q, std::int64_t k) const override {
