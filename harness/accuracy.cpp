@@ -8,7 +8,7 @@
 #include <mutex>
 #include <unordered_set>
 
-#include "harness/random.hpp"
+#include "attention/random.hpp"
 
 namespace attn::harness {
 namespace {

@@ -10,6 +10,7 @@
 #include <span>
 #include <stdexcept>
 
+#include "attention/random.hpp"
 #include "harness/npy.hpp"
 
 // The generative models. Every generator draws V iid N(0, 1); they differ in Q and K. The
@@ -73,13 +74,6 @@ constexpr double kSinkMargin = 1.5;  // sink logit above ln((N - S)/S)
 
 // Stream ids: one random stream per tensor and one for the shared structure of a problem.
 enum class Stream : std::uint64_t { kQ = 1, kK = 2, kV = 3, kStructure = 4 };
-
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // xoshiro256** (Blackman and Vigna) with N(0, 1) draws by the Box–Muller transform: both fully
 // specified here, unlike std::normal_distribution, so a seed gives the same bits everywhere.

@@ -23,6 +23,7 @@
 
 #include "attention/block_engine.hpp"
 #include "attention/pattern_variant.hpp"
+#include "attention/random.hpp"
 #include "attention/registry.hpp"
 
 namespace attn {
@@ -34,16 +35,6 @@ constexpr double kMaxSeed = 4294967295.0;
 // The random table holds heads · blocks · min(random, blocks) entries; beyond this it is not a
 // sparse pattern any more but a memory hazard.
 constexpr std::int64_t kMaxRandomEntries = std::int64_t{1} << 27;
-
-// splitmix64 (Steele, Lea and Flood, 2014): advances `state` and returns the next output.
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-std::uint64_t hash64(std::uint64_t x) { return splitmix64(x); }
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 

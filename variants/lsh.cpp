@@ -46,6 +46,7 @@
 #include <string>
 
 #include "attention/gemm.hpp"
+#include "attention/random.hpp"
 #include "attention/registry.hpp"
 #include "variants/lsh_stages.hpp"
 
@@ -55,15 +56,6 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Rows per hashing GEMM: the projections of a block (rows × hashes · columns floats) stay in L2.
 constexpr std::int64_t kHashRows = 256;
-
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-std::uint64_t hash64(std::uint64_t x) { return splitmix64(x); }
 
 std::size_t count(std::int64_t n) { return static_cast<std::size_t>(n); }
 
