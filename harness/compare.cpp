@@ -14,6 +14,7 @@
 
 #include "attention/variant.hpp"
 #include "harness/csv.hpp"
+#include "harness/file_arguments.hpp"
 #include "harness/options.hpp"
 
 namespace attn::harness {
@@ -76,22 +77,8 @@ std::optional<CompareOptions> parse_compare_options(const std::vector<std::strin
           "microsecond noise does not count (default 0.05)")(
           "fail-on-regression", po::bool_switch(&options.fail_on_regression),
           "exit with status 1 when any row is a regression")("help,h", "show this help");
-  po::options_description all = visible;
   std::vector<std::string> files;
-  all.add_options()("file", po::value(&files));
-  po::positional_options_description positional;
-  positional.add("file", -1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(std::string(e.what()) + "; see --help");
-  }
-  if (vm.count("help")) {
-    out << kUsage << "\n\n" << visible;
-    return std::nullopt;
-  }
+  if (!parse_options_and_files(args, visible, kUsage, files, out)) return std::nullopt;
   if (files.size() != 2)
     throw UsageError("compare takes two files, BASE.csv and NEW.csv; got " +
                      std::to_string(files.size()));

@@ -9,6 +9,7 @@
 
 #include "harness/compare.hpp"
 #include "harness/csv.hpp"
+#include "harness/file_arguments.hpp"
 #include "harness/options.hpp"
 
 namespace attn::harness {
@@ -34,21 +35,7 @@ std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& 
   visible.add_options()  //
       ("out", po::value(&options.out)->value_name("ALL.csv"),
        "the results file to write; must not be one of the inputs")("help,h", "show this help");
-  po::options_description all = visible;
-  all.add_options()("file", po::value(&options.inputs));
-  po::positional_options_description positional;
-  positional.add("file", -1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(std::string(e.what()) + "; see --help");
-  }
-  if (vm.count("help")) {
-    out << kUsage << "\n\n" << visible;
-    return std::nullopt;
-  }
+  if (!parse_options_and_files(args, visible, kUsage, options.inputs, out)) return std::nullopt;
   if (options.inputs.empty()) throw UsageError("merge needs at least one input file");
   if (options.out.empty()) throw UsageError("merge needs --out ALL.csv");
   return options;
