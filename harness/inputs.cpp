@@ -309,15 +309,6 @@ void share_qk(InputTensors& t) {
   });
 }
 
-std::string shape_string(const std::vector<std::int64_t>& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 // The [B,H,N,D] shape an .npy array stands for, or an error naming the file.
 Shape npy_shape_as_inputs(const std::string& path, const std::vector<std::int64_t>& dims) {
   Shape shape;

@@ -36,15 +36,6 @@ using File = std::unique_ptr<std::FILE, FileCloser>;
   throw std::invalid_argument(path + ": " + what);
 }
 
-std::string shape_string(const std::vector<std::int64_t>& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 // The C-order multi-index of flat index `flat` in `shape`, e.g. "(2, 17)".
 std::string position_string(const std::vector<std::int64_t>& shape, std::size_t flat) {
   std::vector<std::int64_t> index(shape.size());
@@ -360,6 +351,15 @@ void write_npy(const std::string& path, std::string_view descr, std::span<const 
 }
 
 }  // namespace
+
+std::string shape_string(const std::vector<std::int64_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
 
 NpyArray read_npy_f32(const std::string& path) {
   std::error_code ec;

@@ -27,6 +27,9 @@ struct NpyArray {
 // makes it read out of bounds or allocate more than the file size.
 NpyArray read_npy_f32(const std::string& path);
 
+// A shape as NumPy prints it, "(4096, 64)" or "(7,)", for messages about .npy files.
+std::string shape_string(const std::vector<std::int64_t>& shape);
+
 // Writes a C-order .npy file (format 1.0, header padded so the data starts at a multiple of 64
 // bytes, as NumPy does). Throws std::invalid_argument if `shape` is negative or does not match
 // data.size(), and std::runtime_error naming the path if the file cannot be written completely
