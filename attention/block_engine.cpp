@@ -80,13 +80,21 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         kernel::score_tile(q_t, kRowTile, padded_rows, block.k + k0 * block.kv_stride,
                            block.kv_stride, cols, d, s_t, kRowTile);
         if (range.masked && mask) {
-          // The mask contract is row-major [query][key]; scores here are [key][query].
-          float* m = ws.mask_.data();
-          std::fill_n(m, rows * kKeyTile, 0.0f);
-          mask(block.first_query + r0, block.first_query + r0 + rows, k0, k0 + cols, m, kKeyTile);
-          for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t c = 0; c < cols; ++c)
-              if (m[r * kKeyTile + c] == kNegInf) s_t[c * kRowTile + r] = kNegInf;
+          const std::int64_t q_begin = block.first_query + r0;
+          if (mask.layout() == MaskLayout::kKeyMajor) {
+            mask(q_begin, q_begin + rows, k0, k0 + cols, s_t, kRowTile);
+          } else {
+            // A query-major mask is written to scratch, then transposed onto the [key][query]
+            // scores with a select per element (no branch, so it vectorises).
+            float* m = ws.mask_.data();
+            std::fill_n(m, rows * kKeyTile, 0.0f);
+            mask(q_begin, q_begin + rows, k0, k0 + cols, m, kKeyTile);
+            for (std::int64_t c = 0; c < cols; ++c) {
+              float* scores = s_t + c * kRowTile;
+              for (std::int64_t r = 0; r < rows; ++r)
+                scores[r] = m[r * kKeyTile + c] == kNegInf ? kNegInf : scores[r];
+            }
+          }
         }
         kernel::softmax_tile(s_t, kRowTile, cols, padded_rows, row_max, row_sum, correction);
         const float* v = block.v + k0 * block.kv_stride;

@@ -30,23 +30,31 @@ std::int64_t block_attention_workspace_bytes(std::int64_t head_dim, int threads)
 // parallelises over blocks (one EngineWorkspace per thread, e.g. tbb::enumerable_thread_specific).
 
 // A non-owning reference to a mask callable with BlockPattern::mask_tile's contract, in the
-// caller's coordinates: mask(q_begin, q_end, k_begin, k_end, scores, ld) sets
-// scores[r * ld + c] = -inf wherever query q_begin + r may not attend key k_begin + c. Query
+// caller's coordinates: mask(q_begin, q_end, k_begin, k_end, scores, ld) sets the score of
+// query q_begin + r and key k_begin + c to -inf wherever that pair may not attend. Query
 // indices are RowBlock::first_query + row; key indices are the rows of RowBlock::k and v.
+// A query-major mask writes scores[r * ld + c] (BlockPattern's layout); a key-major mask writes
+// scores[c * ld + r] straight into the engine's own score tile, which saves a transposing pass
+// and lets the mask vectorise across queries (LSH masks every tile of its later rounds).
 // Cheap to copy; the callable must outlive the call.
+enum class MaskLayout { kQueryMajor, kKeyMajor };
+
 class TileMaskRef {
  public:
   TileMaskRef() = default;  // no mask: ranges flagged masked are then attended in full
   template <class F>
   requires(!std::is_same_v<std::remove_cvref_t<F>, TileMaskRef>)
-      TileMaskRef(const F& mask)  // NOLINT(google-explicit-constructor): used like a function_ref
+      TileMaskRef(const F& mask,  // NOLINT(google-explicit-constructor): used like a function_ref
+                  MaskLayout layout = MaskLayout::kQueryMajor)
       : object_(&mask),
         call_([](const void* object, std::int64_t q_begin, std::int64_t q_end, std::int64_t k_begin,
                  std::int64_t k_end, float* scores, std::int64_t ld) {
           (*static_cast<const F*>(object))(q_begin, q_end, k_begin, k_end, scores, ld);
-        }) {}
+        }),
+        layout_(layout) {}
 
   explicit operator bool() const { return call_ != nullptr; }
+  MaskLayout layout() const { return layout_; }
   void operator()(std::int64_t q_begin, std::int64_t q_end, std::int64_t k_begin,
                   std::int64_t k_end, float* scores, std::int64_t ld) const {
     call_(object_, q_begin, q_end, k_begin, k_end, scores, ld);
@@ -56,6 +64,7 @@ class TileMaskRef {
   const void* object_ = nullptr;
   void (*call_)(const void*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, float*,
                 std::int64_t) = nullptr;
+  MaskLayout layout_ = MaskLayout::kQueryMajor;
 };
 
 // One block of gathered query rows and the key rows it visits.

@@ -184,48 +184,54 @@ TEST(BlockEngine, RowsWithNoAllowedKeyAreZero) {
   for (float x : out.data()) EXPECT_EQ(x, 0.0f);
 }
 
-TEST(BlockEngine, AttendRowsGivesLogSumExp) {
-  // Gathered buffers: 10 queries over keys 0..29 with keys 5..9 removed by the callback.
+TEST(BlockEngine, AttendRowsGivesLogSumExpWithEitherMaskLayout) {
+  // Gathered buffers: 10 queries over keys 0..29 with keys 5..9 removed by the callback, which
+  // writes the same mask query-major or key-major.
   const std::int64_t d = 5, rows = 10, keys = 30;
   const Problem p = random_problem({1, 1, keys, d}, 11);
   const float scale = 0.7f;
   const KeyRange ranges[] = {{0, 12, true}, {12, keys, false}};
-  const auto mask = [](std::int64_t q0, std::int64_t q1, std::int64_t k0, std::int64_t k1,
-                       float* scores, std::int64_t ld) {
-    for (std::int64_t q = q0; q < q1; ++q)
-      for (std::int64_t k = std::max<std::int64_t>(k0, 5); k < std::min<std::int64_t>(k1, 10); ++k)
-        scores[(q - q0) * ld + (k - k0)] = -std::numeric_limits<float>::infinity();
-  };
-  std::vector<float> out(rows * d), lse(rows);
-  EngineWorkspace ws(d);
-  const RowBlock block{.q = p.q.view().head(0, 0),
-                       .q_stride = d,
-                       .rows = rows,
-                       .first_query = 100,
-                       .k = p.k.view().head(0, 0),
-                       .v = p.v.view().head(0, 0),
-                       .kv_stride = d,
-                       .ranges = ranges,
-                       .out = out.data(),
-                       .out_stride = d,
-                       .log_sum_exp = lse.data()};
-  attend_rows(block, scale, mask, ws);
-  const float* q = p.q.view().head(0, 0);
-  const float* k = p.k.view().head(0, 0);
-  const float* v = p.v.view().head(0, 0);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    double total = 0;
-    std::vector<double> o(d, 0.0);
-    for (std::int64_t j = 0; j < keys; ++j) {
-      if (j >= 5 && j < 10) continue;
-      double dot = 0;
-      for (std::int64_t e = 0; e < d; ++e) dot += double{q[r * d + e]} * k[j * d + e];
-      const double w = std::exp(scale * dot);
-      total += w;
-      for (std::int64_t e = 0; e < d; ++e) o[e] += w * v[j * d + e];
+  for (const MaskLayout layout : {MaskLayout::kQueryMajor, MaskLayout::kKeyMajor}) {
+    const auto mask = [&](std::int64_t q0, std::int64_t q1, std::int64_t k0, std::int64_t k1,
+                          float* scores, std::int64_t ld) {
+      for (std::int64_t q = q0; q < q1; ++q)
+        for (std::int64_t k = std::max<std::int64_t>(k0, 5); k < std::min<std::int64_t>(k1, 10);
+             ++k)
+          scores[layout == MaskLayout::kQueryMajor ? (q - q0) * ld + (k - k0)
+                                                   : (k - k0) * ld + (q - q0)] =
+              -std::numeric_limits<float>::infinity();
+    };
+    std::vector<float> out(rows * d), lse(rows);
+    EngineWorkspace ws(d);
+    const RowBlock block{.q = p.q.view().head(0, 0),
+                         .q_stride = d,
+                         .rows = rows,
+                         .first_query = 100,
+                         .k = p.k.view().head(0, 0),
+                         .v = p.v.view().head(0, 0),
+                         .kv_stride = d,
+                         .ranges = ranges,
+                         .out = out.data(),
+                         .out_stride = d,
+                         .log_sum_exp = lse.data()};
+    attend_rows(block, scale, TileMaskRef(mask, layout), ws);
+    const float* q = p.q.view().head(0, 0);
+    const float* k = p.k.view().head(0, 0);
+    const float* v = p.v.view().head(0, 0);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double total = 0;
+      std::vector<double> o(d, 0.0);
+      for (std::int64_t j = 0; j < keys; ++j) {
+        if (j >= 5 && j < 10) continue;
+        double dot = 0;
+        for (std::int64_t e = 0; e < d; ++e) dot += double{q[r * d + e]} * k[j * d + e];
+        const double w = std::exp(scale * dot);
+        total += w;
+        for (std::int64_t e = 0; e < d; ++e) o[e] += w * v[j * d + e];
+      }
+      EXPECT_NEAR(lse[r], std::log(total), 1e-5);
+      for (std::int64_t e = 0; e < d; ++e) EXPECT_NEAR(out[r * d + e], o[e] / total, 1e-5);
     }
-    EXPECT_NEAR(lse[r], std::log(total), 1e-5);
-    for (std::int64_t e = 0; e < d; ++e) EXPECT_NEAR(out[r * d + e], o[e] / total, 1e-5);
   }
 }
 
