@@ -45,7 +45,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "attention/gemm.hpp"
+#include "attention/microkernel.hpp"
 #include "attention/random.hpp"
 #include "attention/registry.hpp"
 #include "variants/lsh_stages.hpp"
@@ -54,22 +54,20 @@ namespace attn::lsh {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-// Rows per hashing GEMM: the projections of a block (rows × hashes · columns floats) stay in L2.
-constexpr std::int64_t kHashRows = 256;
+// Hashing runs the engine's score kernel on tiles of kHashRows vectors × kHashColumns rotation
+// columns (its tile shape): about twice OpenBLAS's speed on these thin products.
+constexpr std::int64_t kHashRows = 64;
+constexpr std::int64_t kHashColumns = 128;
 
 std::size_t count(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 // Rows gathered this far ahead are prefetched: the gathers are latency-bound random row reads.
 constexpr std::int64_t kPrefetchAhead = 8;
 
-void prefetch_row(const float* row, std::size_t bytes, bool write = false, bool to_l2 = false) {
+void prefetch_row(const float* row, std::size_t bytes, bool write = false) {
   const char* p = reinterpret_cast<const char*>(row);
-  for (std::size_t line = 0; line < bytes; line += 64) {
-    if (to_l2)
-      write ? __builtin_prefetch(p + line, 1, 2) : __builtin_prefetch(p + line, 0, 2);
-    else
-      write ? __builtin_prefetch(p + line, 1, 3) : __builtin_prefetch(p + line, 0, 3);
-  }
+  for (std::size_t line = 0; line < bytes; line += 64)
+    write ? __builtin_prefetch(p + line, 1, 3) : __builtin_prefetch(p + line, 0, 3);
 }
 
 }  // namespace
@@ -117,12 +115,6 @@ std::span<const std::int32_t> HeadHashing::perm_keys(const Layout& layout,
   return {perm.data() + round * layout.n, count(layout.n)};
 }
 
-std::span<const std::int32_t> HeadHashing::chunk_keys(const Layout& layout,
-                                                      std::int64_t round) const {
-  const auto& chunk = shared ? chunk_q : chunk_k;
-  return {chunk.data() + round * layout.n, count(layout.n)};
-}
-
 AlignedBuffer<float> rotations(const Layout& layout, std::int64_t head) {
   const std::int64_t d = layout.head_dim, columns = layout.columns_per_round;
   AlignedBuffer<float> r(count(d * layout.params.hashes * columns));
@@ -145,7 +137,6 @@ AlignedBuffer<float> rotations(const Layout& layout, std::int64_t head) {
 
 void hash_head(const Layout& layout, const AttentionInputs& in, std::int64_t b, std::int64_t h,
                HeadHashing& out) {
-  use_single_threaded_blas();
   const std::int64_t n = layout.n, d = layout.head_dim, hashes = layout.params.hashes;
   const std::int64_t columns = layout.columns_per_round, stride = hashes * columns;
   out.shared = in.q.data.data() == in.k.data.data();
@@ -156,16 +147,23 @@ void hash_head(const Layout& layout, const AttentionInputs& in, std::int64_t b, 
   }
   const AlignedBuffer<float> r = rotations(layout, h);
   const std::int64_t blocks = (n + kHashRows - 1) / kHashRows;
+  const std::int64_t granularity = kernel::row_granularity();
   const auto hash_rows = [&](const float* x, std::int32_t* buckets) {
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, blocks), [&](const auto& range) {
-      // Projections transposed, [column][row], so that the argmax runs across rows in SIMD.
+      // The projections come out of the engine's score kernel transposed, [column][row], so
+      // the argmax runs across rows in SIMD; R's columns play the keys.
+      AlignedBuffer<float> x_t(count(d * kHashRows));
       AlignedBuffer<float> projections(count(stride * kHashRows));
       AlignedBuffer<float> best_abs(count(kHashRows));
       AlignedBuffer<std::int32_t> best(count(kHashRows)), bucket(count(kHashRows));
       for (std::int64_t blk = range.begin(); blk < range.end(); ++blk) {
         const std::int64_t first = blk * kHashRows, rows = std::min(kHashRows, n - first);
-        sgemm(true, stride, rows, d, 1.0f, r.data(), d, x + first * d, d, 0.0f, projections.data(),
-              kHashRows);
+        const std::int64_t padded_rows = (rows + granularity - 1) / granularity * granularity;
+        kernel::pack_queries(x + first * d, d, rows, padded_rows, d, 1.0f, x_t.data(), kHashRows);
+        for (std::int64_t c0 = 0; c0 < stride; c0 += kHashColumns)
+          kernel::score_tile(x_t.data(), kHashRows, padded_rows, r.data() + c0 * d, d,
+                             std::min(kHashColumns, stride - c0), d,
+                             projections.data() + c0 * kHashRows, kHashRows);
         const float* p = projections.data();
         for (std::int64_t round = 0; round < hashes; ++round) {
           std::fill_n(bucket.data(), rows, 0);
@@ -200,21 +198,26 @@ void hash_head(const Layout& layout, const AttentionInputs& in, std::int64_t b, 
 
 void sort_head(const Layout& layout, HeadHashing& hashing) {
   const std::int64_t n = layout.n, hashes = layout.params.hashes, chunk = layout.params.chunk;
-  const std::int64_t tasks = hashing.shared ? hashes : 2 * hashes;
-  tbb::parallel_for(std::int64_t{0}, tasks, [&](std::int64_t task) {
-    const bool keys = task >= hashes;
-    const std::int64_t offset = (task % hashes) * n;
-    const std::int32_t* bucket = (keys ? hashing.bucket_k : hashing.bucket_q).data() + offset;
-    std::int32_t* perm = (keys ? hashing.perm_k : hashing.perm_q).data() + offset;
-    std::int32_t* chunk_of = (keys ? hashing.chunk_k : hashing.chunk_q).data() + offset;
-    // Counting sort, stable, so that each bucket keeps position order.
-    std::vector<std::int32_t> start(count(layout.buckets + 1), 0);
-    for (std::int64_t i = 0; i < n; ++i) ++start[count(bucket[i] + 1)];
-    for (std::int64_t k = 0; k < layout.buckets; ++k) start[count(k + 1)] += start[count(k)];
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::int32_t position = start[count(bucket[i])]++;
-      perm[position] = static_cast<std::int32_t>(i);
-      chunk_of[i] = static_cast<std::int32_t>(position / chunk);
+  // One task per array (queries, keys), its rounds in turn: chunk_* is position-major, so two
+  // rounds sorted at once would write the same cache lines.
+  tbb::parallel_for(0, hashing.shared ? 1 : 2, [&](int task) {
+    const bool keys = task == 1;
+    const std::int32_t* buckets = (keys ? hashing.bucket_k : hashing.bucket_q).data();
+    std::int32_t* perms = (keys ? hashing.perm_k : hashing.perm_q).data();
+    std::int32_t* chunk_of = (keys ? hashing.chunk_k : hashing.chunk_q).data();
+    std::vector<std::int32_t> start(count(layout.buckets + 1));
+    for (std::int64_t round = 0; round < hashes; ++round) {
+      const std::int32_t* bucket = buckets + round * n;
+      std::int32_t* perm = perms + round * n;
+      // Counting sort, stable, so that each bucket keeps position order.
+      std::fill(start.begin(), start.end(), 0);
+      for (std::int64_t i = 0; i < n; ++i) ++start[count(bucket[i] + 1)];
+      for (std::int64_t k = 0; k < layout.buckets; ++k) start[count(k + 1)] += start[count(k)];
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int32_t position = start[count(bucket[i])]++;
+        perm[position] = static_cast<std::int32_t>(i);
+        chunk_of[count(i * hashes + round)] = static_cast<std::int32_t>(position / chunk);
+      }
     }
   });
 }
@@ -252,6 +255,8 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
   const float* k_head = in.k.head(b, h);
   const float* v_head = in.v.head(b, h);
   const std::size_t row_bytes = count(d) * sizeof(float);
+  const std::int64_t hashes = layout.params.hashes;
+  const std::int32_t* key_chunks = hashing.key_chunks();
 
   for (std::int64_t round = 0; round < layout.params.hashes; ++round) {
     const std::int32_t* perm_q = hashing.perm_q.data() + round * n;
@@ -270,9 +275,9 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
             const std::int32_t query = perm_q[first + i];
             s.q_pos[count(i)] = query;
             std::memcpy(s.q.data() + i * d, q_head + query * d, row_bytes);
+            const std::int32_t* chunks = hashing.chunk_q.data() + query * hashes;
             for (std::int64_t earlier = 0; earlier < round; ++earlier)
-              s.q_chunk[count(earlier * max_rows + i)] =
-                  hashing.chunk_q[count(earlier * n + query)];
+              s.q_chunk[count(earlier * max_rows + i)] = chunks[earlier];
           }
           // Key chunks stay in their slot while later query chunks of this task still need them.
           for (std::int64_t kc = std::max<std::int64_t>(0, c - lookback); kc <= c; ++kc) {
@@ -291,21 +296,10 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
               s.k_pos[count(base + j)] = key;
               std::memcpy(s.k.data() + (base + j) * d, k_head + key * d, row_bytes);
               std::memcpy(s.v.data() + (base + j) * d, v_head + key * d, row_bytes);
+              const std::int32_t* chunks = key_chunks + key * hashes;
               for (std::int64_t earlier = 0; earlier < round; ++earlier)
-                s.k_chunk[count(earlier * max_window + base + j)] =
-                    hashing.chunk_keys(layout, earlier)[count(key)];
+                s.k_chunk[count(earlier * max_window + base + j)] = chunks[earlier];
             }
-          }
-        }
-
-        if ((stages & kGather) && c + 1 < layout.chunks) {
-          // The next chunk's rows are read while this one is attended: into L2, not L1.
-          const std::int64_t next = (c + 1) * chunk, next_rows = std::min(chunk, n - next);
-          for (std::int64_t i = 0; i < next_rows; ++i) {
-            prefetch_row(q_head + perm_q[next + i] * d, row_bytes, false, true);
-            prefetch_row(out.row(b, h, perm_q[next + i]), row_bytes, true, true);
-            prefetch_row(k_head + perm_k[next + i] * d, row_bytes, false, true);
-            prefetch_row(v_head + perm_k[next + i] * d, row_bytes, false, true);
           }
         }
 
@@ -330,28 +324,32 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
                                .out_stride = d,
                                .log_sum_exp = s.log_sum_exp.data()};
           // Drops keys after the query (causal) and keys the query met in an earlier round.
+          // Key-major: each inner loop runs over contiguous queries with a select, so it
+          // vectorises (every tile of a later round is masked).
           const auto mask = [&](std::int64_t q_begin, std::int64_t q_end, std::int64_t k_begin,
                                 std::int64_t k_end, float* scores, std::int64_t ld) {
-            const std::int32_t* k_pos = s.k_pos.data();
-            for (std::int64_t i = q_begin; i < q_end; ++i) {
-              float* row = scores + (i - q_begin) * ld - k_begin;
+            const std::int64_t q_rows = q_end - q_begin;
+            const std::int32_t* q_pos = s.q_pos.data() + q_begin;
+            for (std::int64_t j = k_begin; j < k_end; ++j) {
+              float* column = scores + (j - k_begin) * ld;
               if (in.causal) {
-                const std::int32_t query = s.q_pos[count(i)];
-                for (std::int64_t j = k_begin; j < k_end; ++j)
-                  if (k_pos[j] > query) row[j] = kNegInf;
+                const std::int32_t key = s.k_pos[count(j)];
+                for (std::int64_t i = 0; i < q_rows; ++i)
+                  column[i] = key > q_pos[i] ? kNegInf : column[i];
               }
               for (std::int64_t earlier = 0; earlier < round; ++earlier) {
-                const std::int32_t q_chunk = s.q_chunk[count(earlier * max_rows + i)];
-                const std::int32_t* k_chunk = s.k_chunk.data() + earlier * max_window;
-                for (std::int64_t j = k_begin; j < k_end; ++j)
-                  if (static_cast<std::uint32_t>(q_chunk - k_chunk[j]) <=
-                      static_cast<std::uint32_t>(lookback))
-                    row[j] = kNegInf;
+                const std::int32_t key_chunk = s.k_chunk[count(earlier * max_window + j)];
+                const std::int32_t* q_chunk = s.q_chunk.data() + earlier * max_rows + q_begin;
+                for (std::int64_t i = 0; i < q_rows; ++i)
+                  column[i] = static_cast<std::uint32_t>(q_chunk[i] - key_chunk) <=
+                                      static_cast<std::uint32_t>(lookback)
+                                  ? kNegInf
+                                  : column[i];
               }
             }
           };
           if (masked)
-            attend_rows(block, in.scale, mask, s.workspace);
+            attend_rows(block, in.scale, TileMaskRef(mask, MaskLayout::kKeyMajor), s.workspace);
           else
             attend_rows(block, in.scale, {}, s.workspace);
         }
@@ -502,7 +500,7 @@ class Lsh final : public Variant {
     const std::int64_t n = layout.n, chunk = params_.chunk;
     out.clear();
     for (std::int64_t round = 0; round < params_.hashes; ++round) {
-      const std::int64_t c = hashing->chunk_q[count(round * n + query)];
+      const std::int64_t c = hashing->chunk_q[count(query * params_.hashes + round)];
       const std::int64_t begin = std::max<std::int64_t>(0, c - params_.lookback) * chunk;
       const std::int64_t end = std::min(n, (c + 1) * chunk);
       const auto perm = hashing->perm_keys(layout, round);
@@ -523,10 +521,11 @@ class Lsh final : public Variant {
     // rotations and a counting table per concurrent sort; per thread: the chunk buffers and a
     // block of hashing projections.
     const std::int64_t stride = hashes * layout.columns_per_round;
-    const std::int64_t per_head =
-        6 * 4 * checked_product(hashes, n, "index arrays") + 8 * n + 4 * s.head_dim * stride +
-        std::min<std::int64_t>(threads, 2 * hashes) * 4 * (layout.buckets + 1);
-    const std::int64_t per_thread = ChunkScratch::bytes(layout) + 4 * kHashRows * stride + 4096;
+    const std::int64_t per_head = 6 * 4 * checked_product(hashes, n, "index arrays") + 8 * n +
+                                  4 * s.head_dim * stride +
+                                  std::min<std::int64_t>(threads, 2) * 4 * (layout.buckets + 1);
+    const std::int64_t per_thread =
+        ChunkScratch::bytes(layout) + 4 * kHashRows * (stride + s.head_dim) + 4096;
     return {checked_product(s.problems(), per_problem, "pairs"), per_head + threads * per_thread};
   }
 
@@ -534,6 +533,7 @@ class Lsh final : public Variant {
     const Shape& s = in.shape();
     const Layout layout(params_, s);
     const std::int64_t n = s.seq_len, chunk = params_.chunk, lookback = params_.lookback;
+    const std::int64_t hashes = params_.hashes;
     HeadHashing hashing(layout);
     std::int64_t total = 0;
     for (std::int64_t b = 0; b < s.batch; ++b)
@@ -554,10 +554,10 @@ class Lsh final : public Variant {
                   for (std::int64_t j = begin; j < last; ++j) {
                     const std::int32_t key = perm_k[count(j)];
                     bool counted = !in.causal || key <= query;
+                    const std::int32_t* q_chunks = hashing.chunk_q.data() + query * hashes;
+                    const std::int32_t* k_chunks = hashing.key_chunks() + key * hashes;
                     for (std::int64_t earlier = 0; counted && earlier < round; ++earlier)
-                      counted = static_cast<std::uint32_t>(
-                                    hashing.chunk_q[count(earlier * n + query)] -
-                                    hashing.chunk_keys(layout, earlier)[count(key)]) >
+                      counted = static_cast<std::uint32_t>(q_chunks[earlier] - k_chunks[earlier]) >
                                 static_cast<std::uint32_t>(lookback);
                     sum += counted ? 1 : 0;
                   }

@@ -49,9 +49,11 @@ struct Layout {
   std::int64_t max_window = 0;         // key rows of the window buffer: slots · max_rows
 };
 
-// The hashing and sorting of one (batch, head) problem. Arrays are [hashes][n]; round r of
-// perm_* lists the original indices in (bucket, position) order, chunk_* gives each original
-// index the chunk its sorted position falls in.
+// The hashing and sorting of one (batch, head) problem. bucket_* and perm_* are round-major,
+// [hashes][n]: hash_head writes each vector's bucket per round, and sort_head lists in perm_*
+// the original indices in (bucket, position) order. chunk_* is position-major, [n][hashes]:
+// the chunk a vector's sorted position falls in, all rounds of a vector in one cache line
+// (the gathers read them together).
 struct HeadHashing {
   explicit HeadHashing(const Layout& layout);
 
@@ -61,7 +63,8 @@ struct HeadHashing {
   bool shared = false;  // K is Q (same storage): keys use the query arrays
 
   std::span<const std::int32_t> perm_keys(const Layout& layout, std::int64_t round) const;
-  std::span<const std::int32_t> chunk_keys(const Layout& layout, std::int64_t round) const;
+  // The key arrays' chunk_* (chunk_q when shared), [n][hashes].
+  const std::int32_t* key_chunks() const { return (shared ? chunk_q : chunk_k).data(); }
 };
 
 // The Gaussian rotations of one head, stored transposed: (hashes · columns_per_round) rows of D
@@ -72,7 +75,7 @@ AlignedBuffer<float> rotations(const Layout& layout, std::int64_t head);
 void hash_head(const Layout& layout, const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
                HeadHashing& out);
 
-// Stage 2: the counting sort of every round by (bucket, position).
+// Stage 2: the counting sort of every round by (bucket, position), and the chunk ids.
 void sort_head(const Layout& layout, HeadHashing& hashing);
 
 // Per-thread buffers of stages 3 and 4: the gathered rows of one chunk and its key window.

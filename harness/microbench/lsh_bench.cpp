@@ -2,7 +2,9 @@
 // (hashes=4, chunk=64, lookback=1): hashing (the rotation GEMMs and argmax), sorting (the
 // counting sorts), gathering (rows into the chunk buffers and the merge of each round's output
 // back), chunk attention (the engine on gathered buffers) and the whole forward. The share of
-// hashing + sorting + gathering is their sum over the total's time, read within one run.
+// hashing + sorting + gathering is their sum over the total's time, read within one run. The
+// last benchmark runs sliding_window with the window that gives the same pairs per query as
+// lsh on these inputs, for the per-pair speed ratio within the same run.
 #include <tbb/task_arena.h>
 
 #include <memory>
@@ -98,11 +100,27 @@ void BM_LshTotal(benchmark::State& state) {
   report_flops(state, 4.0 * static_cast<double>(variant->pairs(setup.inputs)) * 64.0);
 }
 
+void BM_LshSlidingWindowSamePairs(benchmark::State& state) {
+  LshSetup setup(state.range(0));
+  const std::int64_t lsh_pairs = make_variant(kLshSpec)->pairs(setup.inputs);
+  const std::int64_t per_query = lsh_pairs / (setup.shape.heads * setup.shape.seq_len);
+  const std::int64_t left = (per_query - 1) / 2, right = per_query - 1 - left;
+  const auto variant = make_variant("sliding_window:left=" + std::to_string(left) +
+                                    ",right=" + std::to_string(right));
+  for (auto _ : state) {
+    setup.arena.execute([&] { variant->forward(setup.inputs, setup.out.mutable_view()); });
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel("left=" + std::to_string(left) + ",right=" + std::to_string(right));
+  report_flops(state, 4.0 * static_cast<double>(variant->pairs(setup.inputs)) * 64.0);
+}
+
 BENCHMARK(BM_LshHashing)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LshSorting)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LshGathering)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LshChunkAttention)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LshTotal)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LshSlidingWindowSamePairs)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace attn::micro
