@@ -7,36 +7,10 @@
 #include <vector>
 
 #include "harness/interrupt.hpp"
-#include "harness/memory_counter.hpp"
 #include "harness/rss.hpp"
 
 namespace attn::harness {
 namespace {
-
-// Google Benchmark's hook around one extra run: peak live heap bytes above where it started.
-class CountingMemoryManager final : public benchmark::MemoryManager {
- public:
-  void Start() override {
-    start_ = memory_snapshot();
-    reset_memory_peak();
-  }
-  void Stop(Result& result) override {
-    const MemorySnapshot end = memory_snapshot();
-    result.num_allocs = end.allocations - start_.allocations;
-    result.max_bytes_used = end.peak_bytes - start_.current_bytes;
-    result.total_allocated_bytes = end.allocated_bytes - start_.allocated_bytes;
-    result.net_heap_growth = end.current_bytes - start_.current_bytes;
-    peak_bytes = std::max(peak_bytes, result.max_bytes_used);
-  }
-  void Stop(Result* result) override { Stop(*result); }
-
-  // Kept here rather than read from Run::memory_result: Google Benchmark 1.7.1 stores those
-  // results in a growing vector, so the first repetition's pointer dangles.
-  std::int64_t peak_bytes = 0;
-
- private:
-  MemorySnapshot start_;
-};
 
 // Collects the per-repetition runs instead of printing them.
 class CollectingReporter final : public benchmark::BenchmarkReporter {
@@ -86,8 +60,6 @@ double median_of(std::vector<double> v) {
 Timing time_forward(const std::string& name, const std::function<void()>& forward,
                     const TimingOptions& options) {
   initialise_once();
-  CountingMemoryManager memory_manager;
-  benchmark::RegisterMemoryManager(&memory_manager);
   benchmark::RegisterBenchmark(name.c_str(),
                                [&forward](benchmark::State& state) {
                                  for (auto _ : state) {
@@ -117,7 +89,6 @@ Timing time_forward(const std::string& name, const std::function<void()>& forwar
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const std::int64_t rss_peak = peak_rss_bytes();
   benchmark::ClearRegisteredBenchmarks();
-  benchmark::RegisterMemoryManager(nullptr);
 
   // A timing cut short by an interrupt is abandoned (no row); a complete one is kept.
   if (!reporter.error.empty() && interrupt_requested()) throw Interrupted();
@@ -128,7 +99,6 @@ Timing time_forward(const std::string& name, const std::function<void()>& forwar
   t.median_ms = median_of(reporter.times_ms);
   t.min_ms = *std::min_element(reporter.times_ms.begin(), reporter.times_ms.end());
   t.max_ms = *std::max_element(reporter.times_ms.begin(), reporter.times_ms.end());
-  t.peak_bytes = memory_manager.peak_bytes;
   t.rss_delta_bytes = std::max<std::int64_t>(0, rss_peak - rss_before);
   return t;
 }
