@@ -11,17 +11,26 @@
 namespace attn {
 
 inline constexpr std::size_t kTensorAlignment = 64;  // one cache line, one AVX-512 register
+// Buffers of at least this many bytes are aligned to it and asked for transparent huge pages:
+// random row reads (LSH's gathers) then rarely miss the TLB, which with 4 KiB pages they do on
+// almost every row beyond a few MiB.
+inline constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
 
-// Owning, 64-byte aligned, zero-initialised storage for `size` trivially copyable values.
+// Marks [data, data + bytes) for transparent huge pages (no-op where unsupported).
+void advise_huge_pages(void* data, std::size_t bytes);
+
+// Owning, aligned, zero-initialised storage for `size` trivially copyable values.
 template <class T>
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
   explicit AlignedBuffer(std::size_t size)
       : data_(size == 0 ? nullptr
-                        : static_cast<T*>(::operator new (size * sizeof(T),
-                                                          std::align_val_t{kTensorAlignment}))),
+                        : static_cast<T*>(
+                              ::operator new (size * sizeof(T), std::align_val_t{alignment(size)})),
+              Free{alignment(size)}),
         size_(size) {
+    if (alignment(size) == kHugePageBytes) advise_huge_pages(data_.get(), size * sizeof(T));
     std::uninitialized_value_construct_n(data_.get(), size_);
   }
 
@@ -34,8 +43,12 @@ class AlignedBuffer {
   const T& operator[](std::size_t i) const { return data_.get()[i]; }
 
  private:
+  static std::size_t alignment(std::size_t size) {
+    return size * sizeof(T) >= kHugePageBytes ? kHugePageBytes : kTensorAlignment;
+  }
   struct Free {
-    void operator()(T* p) const { ::operator delete (p, std::align_val_t{kTensorAlignment}); }
+    std::size_t alignment = kTensorAlignment;
+    void operator()(T* p) const { ::operator delete (p, std::align_val_t{alignment}); }
   };
   std::unique_ptr<T, Free> data_;
   std::size_t size_ = 0;
