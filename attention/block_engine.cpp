@@ -78,7 +78,7 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
       for (std::int64_t k0 = range.begin; k0 < range.end; k0 += kKeyTile) {
         const std::int64_t cols = std::min(kKeyTile, range.end - k0);
         kernel::score_tile(q_t, kRowTile, padded_rows, block.k + k0 * block.kv_stride,
-                           block.kv_stride, cols, d, s_t, kRowTile);
+                           block.kv_stride, cols, d, s_t, kRowTile, block.prefetch);
         if (range.masked && mask) {
           const std::int64_t q_begin = block.first_query + r0;
           if (mask.layout() == MaskLayout::kKeyMajor) {
@@ -109,7 +109,8 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           v = padded;
           v_stride = dp;
         }
-        kernel::accumulate_tile(s_t, kRowTile, rows, cols, correction, v, v_stride, dp, acc, dp);
+        kernel::accumulate_tile(s_t, kRowTile, rows, cols, correction, v, v_stride, dp, acc, dp,
+                                block.prefetch);
       }
     }
 

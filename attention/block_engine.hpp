@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "attention/block_pattern.hpp"
+#include "attention/prefetch_stream.hpp"
 #include "attention/tensor.hpp"
 #include "attention/variant.hpp"
 
@@ -84,6 +85,8 @@ struct RowBlock {
   // Optional, `rows` values: ln Σ_j exp(scale · q·k_j) over the attended keys (-inf for a row
   // with none), so that results over different key sets (hash rounds) can be merged exactly.
   float* log_sum_exp = nullptr;
+  // Optional: lines the kernels prefetch while they compute this block (see PrefetchStream).
+  PrefetchStream* prefetch = nullptr;
 };
 
 // Per-thread scratch of attend_rows: O(head_dim · tile) floats, independent of N.

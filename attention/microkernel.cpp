@@ -72,11 +72,13 @@ HWY_INLINE void score_micro(const float* HWY_RESTRICT q_t, std::int64_t ld_q,
 template <int Vecs>
 HWY_INLINE void score_strip(const float* q_t, std::int64_t ld_q, const float* k,
                             std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
-                            float* s_t, std::int64_t ld_s) {
+                            float* s_t, std::int64_t ld_s, PrefetchStream* prefetch) {
   std::int64_t c = 0;
-  for (; c + kScoreKeys <= cols; c += kScoreKeys)
+  for (; c + kScoreKeys <= cols; c += kScoreKeys) {
     score_micro<kScoreKeys, Vecs>(q_t, ld_q, k + c * k_stride, k_stride, head_dim, s_t + c * ld_s,
                                   ld_s);
+    if (prefetch) prefetch->issue(kPrefetchPerStep);
+  }
   const float* kc = k + c * k_stride;
   float* sc = s_t + c * ld_s;
   switch (cols - c) {
@@ -126,10 +128,13 @@ HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, st
 template <int Rows>
 HWY_INLINE void value_rows(const float* p_t, std::int64_t ld_s, std::int64_t cols,
                            const float* correction, const float* v, std::int64_t v_stride,
-                           std::int64_t padded_dim, float* acc, std::int64_t ld_acc) {
+                           std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                           PrefetchStream* prefetch) {
   std::int64_t e = 0;
-  for (; e + kValueVecs * kLanes <= padded_dim; e += kValueVecs * kLanes)
+  for (; e + kValueVecs * kLanes <= padded_dim; e += kValueVecs * kLanes) {
     value_micro<Rows, kValueVecs>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc);
+    if (prefetch) prefetch->issue(kPrefetchPerStep);
+  }
   for (; e < padded_dim; e += kLanes)
     value_micro<Rows, 1>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc);
 }
@@ -163,10 +168,10 @@ void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
 
 void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, const float* k,
                 std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim, float* s_t,
-                std::int64_t ld_s) {
+                std::int64_t ld_s, PrefetchStream* prefetch) {
   constexpr std::int64_t strip = kScoreVecs * kLanes;
   for (std::int64_t r = 0; r < padded_rows; r += strip)
-    score_strip<kScoreVecs>(q_t + r, ld_q, k, k_stride, cols, head_dim, s_t + r, ld_s);
+    score_strip<kScoreVecs>(q_t + r, ld_q, k, k_stride, cols, head_dim, s_t + r, ld_s, prefetch);
 }
 
 void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows,
@@ -208,29 +213,30 @@ void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t
 
 void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
                      const float* correction, const float* v, std::int64_t v_stride,
-                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc) {
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch) {
   std::int64_t r = 0;
   for (; r + kValueRows <= rows; r += kValueRows)
     value_rows<kValueRows>(p_t + r, ld_s, cols, correction + r, v, v_stride, padded_dim,
-                           acc + r * ld_acc, ld_acc);
+                           acc + r * ld_acc, ld_acc, prefetch);
   const float* pr = p_t + r;
   const float* cr = correction + r;
   float* ar = acc + r * ld_acc;
   switch (rows - r) {
     case 5:
-      value_rows<5>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      value_rows<5>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
       break;
     case 4:
-      value_rows<4>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      value_rows<4>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
       break;
     case 3:
-      value_rows<3>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      value_rows<3>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
       break;
     case 2:
-      value_rows<2>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      value_rows<2>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
       break;
     case 1:
-      value_rows<1>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc);
+      value_rows<1>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
       break;
     default:
       break;

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "attention/prefetch_stream.hpp"
+
 // The SIMD building blocks of the block engine, one call per tile so that the call overhead is
 // amortised over thousands of FMAs. Written once against Google Highway (static dispatch: the
 // build's -march decides AVX2, AVX-512, NEON, SSE4 or scalar), so the same source is the fast
@@ -29,11 +31,14 @@ void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
                   std::int64_t padded_rows, std::int64_t head_dim, float multiplier, float* q_t,
                   std::int64_t ld_q);
 
+// Lines per micro-kernel step that score_tile and accumulate_tile take from a PrefetchStream.
+inline constexpr std::int64_t kPrefetchPerStep = 16;
+
 // s_t[c * ld_s + r] = Σ_e q_t[e * ld_q + r] · k[c * k_stride + e] for c < cols, r <
-// padded_rows (a multiple of row_granularity()).
+// padded_rows (a multiple of row_granularity()). `prefetch`, if given, advances as it runs.
 void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, const float* k,
                 std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim, float* s_t,
-                std::int64_t ld_s);
+                std::int64_t ld_s, PrefetchStream* prefetch = nullptr);
 
 // One online-softmax step over a scored tile, per query r < padded_rows (a multiple of
 // float_lanes()): new max m' = max(m, max_c s), correction[r] = 2^(m - m'), s_t becomes
@@ -46,6 +51,7 @@ void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t
 // r < rows, e < padded_dim (a multiple of float_lanes(); v rows must be readable that far).
 void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
                      const float* correction, const float* v, std::int64_t v_stride,
-                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc);
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch = nullptr);
 
 }  // namespace attn::kernel

@@ -70,7 +70,16 @@ void prefetch_row(const float* row, std::size_t bytes, bool write = false) {
     write ? __builtin_prefetch(p + line, 1, 3) : __builtin_prefetch(p + line, 0, 3);
 }
 
+// Cache lines of one row of head_dim floats, at most (rows need not start on a line).
+std::int64_t lines_per_row(std::int64_t head_dim) { return (4 * head_dim + 63) / 64 + 1; }
+
 }  // namespace
+
+// The next chunk's queries (row, output row, chunk ids) and its key chunk (K and V rows, chunk
+// ids).
+std::int64_t max_next_lines(const Layout& layout) {
+  return layout.max_rows * (4 * lines_per_row(layout.head_dim) + 2);
+}
 
 std::int64_t default_buckets(std::int64_t seq_len, std::int64_t chunk) {
   const double ratio = static_cast<double>(seq_len) / static_cast<double>(chunk);
@@ -233,7 +242,8 @@ ChunkScratch::ChunkScratch(const Layout& layout)
       k_pos(count(layout.max_window)),
       q_chunk(count(layout.params.hashes * layout.max_rows)),
       k_chunk(count(layout.params.hashes * layout.max_window)),
-      slot_chunk(count(layout.slots)) {
+      slot_chunk(count(layout.slots)),
+      next_lines(count(max_next_lines(layout))) {
   ranges.reserve(count(layout.slots));
 }
 
@@ -241,7 +251,7 @@ std::int64_t ChunkScratch::bytes(const Layout& layout) {
   const std::int64_t rows = layout.max_rows, window = layout.max_window;
   const std::int64_t floats = (2 * rows + 2 * window) * layout.head_dim + rows;
   const std::int64_t ints = (1 + layout.params.hashes) * (rows + window) + 6 * layout.slots;
-  return EngineWorkspace::bytes(layout.head_dim) + 4 * (floats + ints);
+  return EngineWorkspace::bytes(layout.head_dim) + 4 * (floats + ints) + 8 * max_next_lines(layout);
 }
 
 void attend_head(const Layout& layout, const HeadHashing& hashing, const AttentionInputs& in,
@@ -312,6 +322,28 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
           }
           std::sort(s.ranges.begin(), s.ranges.end(),
                     [](const KeyRange& x, const KeyRange& y) { return x.begin < y.begin; });
+          // The next chunk of this task: its rows are fetched while this one is attended.
+          std::int64_t lines = 0;
+          if (c + 1 < range.end() && (stages & kGather)) {
+            const auto add_row = [&](const void* row) {
+              const char* p = static_cast<const char*>(row);
+              for (std::size_t offset = 0; offset < row_bytes; offset += 64)
+                s.next_lines[count(lines++)] = p + offset;
+            };
+            const std::int64_t next = (c + 1) * chunk, next_rows = std::min(chunk, n - next);
+            for (std::int64_t i = 0; i < next_rows; ++i) {
+              const std::int32_t query = perm_q[next + i], key = perm_k[next + i];
+              add_row(q_head + query * d);
+              add_row(out.row(b, h, query));
+              add_row(k_head + key * d);
+              add_row(v_head + key * d);
+              if (round > 0) {
+                s.next_lines[count(lines++)] = hashing.chunk_q.data() + query * hashes;
+                s.next_lines[count(lines++)] = key_chunks + key * hashes;
+              }
+            }
+          }
+          PrefetchStream next_stream{s.next_lines.data(), lines, 0};
           const RowBlock block{.q = s.q.data(),
                                .q_stride = d,
                                .rows = rows,
@@ -322,7 +354,8 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
                                .ranges = s.ranges,
                                .out = s.out.data(),
                                .out_stride = d,
-                               .log_sum_exp = s.log_sum_exp.data()};
+                               .log_sum_exp = s.log_sum_exp.data(),
+                               .prefetch = &next_stream};
           // Drops keys after the query (causal) and keys the query met in an earlier round.
           // Key-major: each inner loop runs over contiguous queries with a select, so it
           // vectorises (every tile of a later round is masked).

@@ -78,6 +78,9 @@ void hash_head(const Layout& layout, const AttentionInputs& inputs, std::int64_t
 // Stage 2: the counting sort of every round by (bucket, position), and the chunk ids.
 void sort_head(const Layout& layout, HeadHashing& hashing);
 
+// The most cache lines of one chunk's rows and chunk ids that a ChunkScratch lists to prefetch.
+std::int64_t max_next_lines(const Layout& layout);
+
 // Per-thread buffers of stages 3 and 4: the gathered rows of one chunk and its key window.
 struct ChunkScratch {
   explicit ChunkScratch(const Layout& layout);
@@ -91,6 +94,9 @@ struct ChunkScratch {
   // of a task gather each key chunk once.
   std::vector<std::int64_t> slot_chunk;
   std::vector<KeyRange> ranges;
+  // The cache lines the next chunk's gather and merge will read, prefetched by the engine's
+  // kernels while this chunk is attended.
+  std::vector<const void*> next_lines;
 };
 using ScratchPool = tbb::enumerable_thread_specific<ChunkScratch>;
 
