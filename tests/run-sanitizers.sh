@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Sanitizer CI: the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer, then
-# each libFuzzer target for a bounded time; ThreadSanitizer over the threaded tests on request.
+# Sanitizer CI: the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer, the
+# whole test suite under ThreadSanitizer, then each libFuzzer target for a bounded time.
 #
-#   tests/run-sanitizers.sh            asan and fuzz
+#   tests/run-sanitizers.sh            asan, tsan and fuzz
 #   tests/run-sanitizers.sh asan tsan  only the named steps (asan, tsan, fuzz)
 #
-# tsan is not a default step: Debian's libtbb is not built with TSan, so TSan cannot see the
-# synchronisation of TBB's scheduler and reports every hand-over of data between a task and its
-# caller (hundreds of reports in the block engine and registry tests alone, all in code whose
-# ordering TBB guarantees). No small suppression list separates those from real races; the step
-# becomes meaningful with a oneTBB built with -fsanitize=thread.
+# The tsan step links against a oneTBB built here with -fsanitize=thread from Debian's source
+# package of the same library: TSan only sees synchronisation in instrumented code, and with
+# Debian's uninstrumented libtbb every hand-over of data between a TBB task and its caller is
+# reported as a race (hundreds of reports, no narrow suppression separates them from real ones).
+# The first run adds a deb-src entry for the Debian archive if none is configured (root or
+# sudo), fetches the source and builds only libtbb (under a minute on 2 cores); later runs reuse
+# build/tsan-onetbb.
 #
 # Each step has its own build directory under build/ (ATTN_SANITIZER_BUILD_ROOT overrides).
 # Environment: ATTN_JOBS (build jobs, default 2), ATTN_FUZZ_SECONDS (per fuzz target, default
@@ -45,16 +47,148 @@ run_asan() {
     ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 900
 }
 
-# TSan over the tests that run variants, the engine and the input generators on 2 threads
-# (ATTN_TSAN_FILTER overrides the gtest filter).
-tsan_filter='Registry/*:Sizes/*:SparseVariants*:Dense.*:Flash.*:BlockEngine.*:*ThreadCount*'
+# oneTBB built with -fsanitize=thread (see the top of this file), cached under the build root.
+tbb_cache=$build_root/tsan-onetbb
+tbb_install=$tbb_cache/install
+tbb_package=libtbb-dev  # a binary package; apt maps it to its source package (onetbb)
+deb_src_file=/etc/apt/sources.list.d/attn-deb-src.sources
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+# grep without -q reads all its input: an early exit would fail the pipe (pipefail, SIGPIPE).
+have_tbb_source() { apt-cache showsrc "$tbb_package" 2>/dev/null | grep '^Version:' >/dev/null; }
+
+# A deb-src entry in either format: deb822 (*.sources) or one-line (sources.list, *.list).
+deb_src_configured() {
+  local apt=/etc/apt deb822='^[[:space:]]*Types:(.*[[:space:]])?deb-src([[:space:]]|$)'
+  grep -qsE "$deb822" "$apt"/sources.list.d/*.sources ||
+    grep -qsE '^[[:space:]]*deb-src[[:space:]]' "$apt"/sources.list "$apt"/sources.list.d/*.list
+}
+
+# The enabled deb822 "deb" entries of this release's suites (bookworm, bookworm-updates,
+# bookworm-security), main only, restated as deb-src: the same mirrors and keys as the binaries.
+deb_src_entries() {
+  local codename
+  codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
+  awk -v codename="$codename" '
+    BEGIN { RS = ""; FS = "\n" }
+    {
+      delete f; key = ""
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^#/) continue
+        if ($i ~ /^[ \t]/) { if (key != "") f[key] = f[key] "\n" $i; continue }
+        key = tolower(substr($i, 1, index($i, ":") - 1))
+        f[key] = substr($i, index($i, ":") + 1)
+        sub(/^[ \t]+/, "", f[key]); sub(/[ \t]+$/, "", f[key])
+      }
+      if (tolower(f["enabled"]) == "no" || (" " f["types"] " ") !~ / deb / ||
+          (" " f["components"] " ") !~ / main /) next
+      n = split(f["suites"], all, /[ \t]+/); suites = ""
+      for (i = 1; i <= n; i++)
+        if (all[i] == codename || index(all[i], codename "-") == 1) suites = suites " " all[i]
+      if (suites == "") next
+      printf "%sTypes: deb-src\nURIs: %s\nSuites:%s\nComponents: main\n", sep, f["uris"], suites
+      if ("signed-by" in f)  # a key block continues on the next lines
+        printf "Signed-By:%s%s\n", (f["signed-by"] ~ /^\n/ ? "" : " "), f["signed-by"]
+      sep = "\n"
+    }' /etc/apt/sources.list.d/*.sources
+}
+
+# apt-get source needs a deb-src entry, which a default Debian install lacks.
+ensure_tbb_source_index() {
+  have_tbb_source && return 0
+  if ! deb_src_configured; then
+    local entries
+    entries=$(deb_src_entries)
+    if [[ -z $entries ]]; then
+      echo "no deb-src entry configured and no deb822 'deb' entry for this release to derive" \
+        "one from; add a deb-src entry for Debian's main archive" >&2
+      return 1
+    fi
+    log "adding $deb_src_file"
+    printf '# Source packages for tests/run-sanitizers.sh (oneTBB for the tsan step).\n%s\n' \
+      "$entries" | as_root tee "$deb_src_file" >/dev/null
+  fi
+  log "apt-get update (source index)"
+  as_root apt-get update -qq
+  if ! have_tbb_source; then
+    echo "apt-cache showsrc $tbb_package finds nothing: no deb-src entry covers Debian's main" \
+      "archive (write one, or remove the others and rerun to get $deb_src_file)" >&2
+    return 1
+  fi
+}
+
+# Debian's source of the packaged oneTBB, unpacked with Debian's patches applied.
+fetch_tbb_source() {
+  local src=$tbb_cache/src
+  [[ -f $src/CMakeLists.txt ]] && return 0
+  "$root/harness/install-deps.sh" dpkg-dev  # dpkg-source unpacks the package
+  ensure_tbb_source_index
+  rm -rf "$tbb_cache/download" "$src.tmp"
+  mkdir -p "$tbb_cache/download"
+  log "downloading the source of $tbb_package"
+  # As root apt notes that it downloads unsandboxed (the directory is not _apt's); it still checks
+  # each file against the signed Sources index, so dpkg-source's warning that it cannot verify
+  # the .dsc's own signature (no debian-keyring) is expected too.
+  (cd "$tbb_cache/download" && apt-get source --download-only -qq "$tbb_package")
+  local dsc=("$tbb_cache"/download/*.dsc)
+  dpkg-source --no-copy -x "${dsc[0]}" "$src.tmp" >/dev/null
+  mv "$src.tmp" "$src"
+}
+
+# Only libtbb (no tbbmalloc, tbbbind, tests or examples): the project links TBB::tbb alone.
+# TBB_STRICT (-Werror) is off for a third-party build. -Wno-tsan: GCC notes each seq_cst fence,
+# which TSan does not model; oneTBB's (concurrent_monitor) prevent lost wake-ups, and the data
+# they guard is ordered by a mutex that TSan sees.
+build_tsan_tbb() {
+  if [[ -f $tbb_install/.complete ]]; then
+    log "reusing the TSan-built oneTBB in $tbb_install"
+    return 0
+  fi
+  fetch_tbb_source
+  log "building oneTBB with -fsanitize=thread in $tbb_cache"
+  rm -rf "$tbb_install"
+  cmake -S "$tbb_cache/src" -B "$tbb_cache/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_FLAGS='-fno-omit-frame-pointer -Wno-tsan' \
+    -DCMAKE_INSTALL_PREFIX="$tbb_install" -DCMAKE_INSTALL_LIBDIR=lib -DTBB_SANITIZE=thread \
+    -DTBB_TEST=OFF -DTBB_EXAMPLES=OFF -DTBBMALLOC_BUILD=OFF -DTBB_STRICT=OFF \
+    -DTBB_DISABLE_HWLOC_AUTOMATIC_SEARCH=ON >/dev/null
+  cmake --build "$tbb_cache/build" -j "$jobs"
+  cmake --install "$tbb_cache/build" >/dev/null
+  touch "$tbb_install/.complete"
+}
+
+# Fails unless libtbb is instrumented and each binary loads it: a fallback to Debian's library,
+# at build or at run time, would bring the false reports back.
+check_tsan_tbb() {
+  local binary lib
+  if [[ $(nm -D --undefined-only "$tbb_install/lib/libtbb.so") != *__tsan_func_entry* ]]; then
+    echo "$tbb_install/lib/libtbb.so is not built with -fsanitize=thread" >&2
+    return 1
+  fi
+  for binary in "$@"; do
+    lib=$(ldd "$binary" | awk '$1 ~ /^libtbb\.so/ { print $3 }')
+    if [[ $(realpath -m "$lib") != "$(realpath "$tbb_install/lib")"/* ]]; then
+      echo "$binary loads libtbb from '${lib:-nowhere}', not the TSan-built $tbb_install/lib" >&2
+      return 1
+    fi
+  done
+  log "libtbb: $lib"
+}
+
+# TSan over the whole ctest suite, the tests that run the attnbench binary included: on 2 cores
+# 3-4.5 min of tests, 1.5-2.5 min of project build and under 1 min for oneTBB (first run only),
+# cheap enough that no subset of the suite is worth its blind spots.
 run_tsan() {
   local dir=$build_root/sanitize-thread
+  build_tsan_tbb
   log "TSan build in $dir"
-  configure_and_build "$dir" g++ "attnbench attnbench_tests" -DATTN_SANITIZE=thread -DATTN_WERROR=ON
-  log "TSan: threaded tests"
+  configure_and_build "$dir" g++ "attnbench attnbench_tests" -DATTN_SANITIZE=thread \
+    -DATTN_WERROR=ON -DTBB_DIR="$tbb_install/lib/cmake/TBB"
+  check_tsan_tbb "$dir/attnbench_tests" "$dir/attnbench"
+  log "TSan: ctest"
   TSAN_OPTIONS="suppressions=$suppressions/tsan.supp:halt_on_error=1:second_deadlock_stack=1" \
-    "$dir/attnbench_tests" --gtest_filter="${ATTN_TSAN_FILTER:-$tsan_filter}"
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 900
 }
 
 # Each libFuzzer target for ATTN_FUZZ_SECONDS, from a seed corpus, with ASan and UBSan.
@@ -85,7 +219,7 @@ run_fuzz() {
 }
 
 steps=("$@")
-[[ ${#steps[@]} -gt 0 ]] || steps=(asan fuzz)
+[[ ${#steps[@]} -gt 0 ]] || steps=(asan tsan fuzz)
 start=$SECONDS
 for step in "${steps[@]}"; do
   case $step in

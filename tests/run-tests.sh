@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: install what is missing, build with warnings as errors, run every
 # test (ctest: the GoogleTest suite and the plot script's tests), then the whole suite again under
-# AddressSanitizer + UndefinedBehaviorSanitizer and each fuzz target for a bounded time.
+# AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer (against a oneTBB that
+# tests/run-sanitizers.sh builds with TSan from Debian's source, once), and each fuzz target for
+# a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,4 +12,4 @@ harness/install-deps.sh clang libclang-rt-dev llvm
 cmake --preset ci >/dev/null
 cmake --build --preset ci
 ctest --preset ci -j2
-tests/run-sanitizers.sh asan fuzz
+tests/run-sanitizers.sh asan tsan fuzz
