@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -323,10 +324,32 @@ const std::vector<BadInput>& bad_inputs() {
   return cases;
 }
 
+// With ATTN_BAD_INPUT_REPORT=FILE set, each case's command, exit status and first line of
+// stderr are also written to FILE as a Markdown table: the documented answer to every bad input.
+void report_row(std::ofstream& report, const BadInput& c, const ProcessResult& r) {
+  std::string command = "attnbench";
+  for (const std::string& a : c.args) command += " " + (a.empty() ? std::string("''") : a);
+  for (std::size_t at; (at = command.find('@')) != std::string::npos;)
+    command.replace(at, 1, "DIR");
+  std::string answer = r.err.substr(0, r.err.find('\n'));
+  for (std::size_t bar = answer.find('|'); bar != std::string::npos;
+       bar = answer.find('|', bar + 2))
+    answer.replace(bar, 1, "\\|");
+  report << "| " << c.what << " | `" << command << "` | " << r.exit_code << " | " << answer
+         << " |\n";
+}
+
 TEST_F(BadInputTest, EveryBadInputGetsItsExitStatusAndAMessage) {
+  const char* report_path = std::getenv("ATTN_BAD_INPUT_REPORT");
+  std::ofstream report;
+  if (report_path) {
+    report.open(report_path);
+    report << "| bad input | command | exit | first line of the answer |\n|---|---|---|---|\n";
+  }
   for (const BadInput& c : bad_inputs()) {
     SCOPED_TRACE(c.what);
     const ProcessResult r = attnbench(c.args);
+    if (report.is_open()) report_row(report, c, r);
     ASSERT_FALSE(r.timed_out);
     EXPECT_EQ(r.term_signal, 0) << r.err;
     EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
