@@ -5,52 +5,74 @@
 #include <memory>
 #include <new>
 #include <span>
+#include <utility>
 
 #include "attention/shape.hpp"
 
 namespace attn {
 
 inline constexpr std::size_t kTensorAlignment = 64;  // one cache line, one AVX-512 register
-// Buffers of at least this many bytes are aligned to it and asked for transparent huge pages:
-// random row reads (LSH's gathers) then rarely miss the TLB, which with 4 KiB pages they do on
-// almost every row beyond a few MiB.
 inline constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
+// Buffers of at least this many bytes start on a 2 MiB boundary and ask for transparent huge
+// pages: random row reads (LSH's gathers) then rarely miss the TLB, which with 4 KiB pages they
+// do on almost every row beyond a few MiB. Smaller ones gain little, and their resident-set
+// growth would come in 2 MiB steps.
+inline constexpr std::size_t kHugePageThreshold = 8 * kHugePageBytes;
 
 // Marks [data, data + bytes) for transparent huge pages (no-op where unsupported).
 void advise_huge_pages(void* data, std::size_t bytes);
 
-// Owning, aligned, zero-initialised storage for `size` trivially copyable values.
+// Owning, aligned, zero-initialised storage for `size` trivially copyable values: 64-byte
+// aligned, or 2 MiB aligned on huge pages from kHugePageThreshold bytes. The 2 MiB alignment is
+// carved out of an allocation 2 MiB larger rather than asked of the allocator, whose slack
+// would vary from run to run and with it the heap peak the harness reports.
 template <class T>
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(std::size_t size)
-      : data_(size == 0 ? nullptr
-                        : static_cast<T*>(
-                              ::operator new (size * sizeof(T), std::align_val_t{alignment(size)})),
-              Free{alignment(size)}),
-        size_(size) {
-    if (alignment(size) == kHugePageBytes) advise_huge_pages(data_.get(), size * sizeof(T));
-    std::uninitialized_value_construct_n(data_.get(), size_);
+  explicit AlignedBuffer(std::size_t size) : size_(size) {
+    if (size == 0) return;
+    const std::size_t bytes = size * sizeof(T);
+    const bool huge = bytes >= kHugePageThreshold;
+    raw_.reset(static_cast<std::byte*>(
+        ::operator new (bytes + (huge ? kHugePageBytes : 0), std::align_val_t{kTensorAlignment})));
+    std::byte* start = raw_.get();
+    if (huge) {
+      const auto address = reinterpret_cast<std::uintptr_t>(start);
+      start += (kHugePageBytes - address % kHugePageBytes) % kHugePageBytes;
+      advise_huge_pages(start, bytes);  // before the first touch: the zeroing faults huge pages
+    }
+    data_ = reinterpret_cast<T*>(start);
+    std::uninitialized_value_construct_n(data_, size_);
   }
 
-  T* data() { return data_.get(); }
-  const T* data() const { return data_.get(); }
+  AlignedBuffer(AlignedBuffer&& other) noexcept
+      : raw_(std::move(other.raw_)),
+        data_(std::exchange(other.data_, nullptr)),
+        size_(std::exchange(other.size_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
+    raw_ = std::move(other.raw_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    return *this;
+  }
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
   std::size_t size() const { return size_; }
-  std::span<T> span() { return {data_.get(), size_}; }
-  std::span<const T> span() const { return {data_.get(), size_}; }
-  T& operator[](std::size_t i) { return data_.get()[i]; }
-  const T& operator[](std::size_t i) const { return data_.get()[i]; }
+  std::span<T> span() { return {data_, size_}; }
+  std::span<const T> span() const { return {data_, size_}; }
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
 
  private:
-  static std::size_t alignment(std::size_t size) {
-    return size * sizeof(T) >= kHugePageBytes ? kHugePageBytes : kTensorAlignment;
-  }
   struct Free {
-    std::size_t alignment = kTensorAlignment;
-    void operator()(T* p) const { ::operator delete (p, std::align_val_t{alignment}); }
+    void operator()(std::byte* p) const {
+      ::operator delete (p, std::align_val_t{kTensorAlignment});
+    }
   };
-  std::unique_ptr<T, Free> data_;
+  std::unique_ptr<std::byte, Free> raw_;
+  T* data_ = nullptr;
   std::size_t size_ = 0;
 };
 
