@@ -4,9 +4,11 @@
 #include <tbb/task_arena.h>
 
 #include <filesystem>
+#include <memory>
 #include <new>
 #include <stdexcept>
 
+#include "attention/registry.hpp"
 #include "harness/accuracy.hpp"
 #include "harness/inputs.hpp"
 #include "harness/interrupt.hpp"
@@ -49,9 +51,14 @@ void save_output(const std::string& dir, const Tensor& out) {
 }
 
 // Measures one variant; throws on failure, which the caller turns into an error row.
-void measure_variant(const Variant& variant, const Point& point, const AttentionInputs& inputs,
+void measure_variant(const Variant& configured, const Point& point, const AttentionInputs& inputs,
                      const ReferenceSample& reference, const MeasureOptions& options, bool save,
                      tbb::task_arena& arena, ResultRow& row) {
+  // A fresh instance per point: state a variant builds lazily and keeps (BigBird's random
+  // blocks, LSH's hashing cache) is then built, and counted, in every point's warm-up call,
+  // so no row depends on which points ran before it.
+  const std::unique_ptr<Variant> instance = make_variant(configured.spec());
+  const Variant& variant = *instance;
   variant.check(point.shape, point.causal);
   Tensor out(point.shape);
   // The first call is also the warm-up: its output is what accuracy is measured on, and its
