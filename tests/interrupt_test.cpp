@@ -77,6 +77,15 @@ class InterruptTest : public ::testing::Test {
     ASSERT_GE(rows_written(), rows) << "the sweep (pid " << pid << ") wrote no rows in time";
   }
 
+  // Waits until the CSV header is written, then a little longer, so that the sweep is inside
+  // its first (long) timing.
+  void wait_for_first_timing() const {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!fs::exists(csv_) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(2ms);
+    std::this_thread::sleep_for(300ms);
+  }
+
   // Every line whole, so the file parses with nothing torn; returns the rows.
   std::vector<ResultRow> whole_rows() const {
     const std::string text = read_text_file(csv_);
@@ -153,10 +162,7 @@ TEST_F(InterruptTest, SigtermStopsCleanlyAndResumeFinishes) {
 TEST_F(InterruptTest, LongTimingIsAbandonedPromptly) {
   const pid_t pid = start(sweep_args("30"));
   // The header is written before the first measurement; the first timing then runs 30 s.
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!fs::exists(csv_) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(2ms);
-  std::this_thread::sleep_for(300ms);
+  wait_for_first_timing();
   const auto sent = std::chrono::steady_clock::now();
   ::kill(pid, SIGINT);
   const ProcessResult r = wait_process(pid, 30s);
@@ -170,10 +176,7 @@ TEST_F(InterruptTest, LongTimingIsAbandonedPromptly) {
 // A second interrupt exits at once, with the status of the first.
 TEST_F(InterruptTest, SecondInterruptExitsAtOnce) {
   const pid_t pid = start(sweep_args("30"));
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!fs::exists(csv_) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(2ms);
-  std::this_thread::sleep_for(300ms);
+  wait_for_first_timing();
   ::kill(pid, SIGINT);
   ::kill(pid, SIGINT);
   const ProcessResult r = wait_process(pid, 30s);
