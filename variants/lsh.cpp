@@ -55,7 +55,8 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Hashing runs the engine's score kernel on tiles of kHashRows vectors × kHashColumns rotation
-// columns (its tile shape): about twice OpenBLAS's speed on these thin products.
+// columns (its tile shape): a little faster than OpenBLAS on these thin products (the hashing
+// stage at N=64K went from 97 to 92 ms) and one dependency less for the variant.
 constexpr std::int64_t kHashRows = 64;
 constexpr std::int64_t kHashColumns = 128;
 
@@ -70,8 +71,8 @@ void prefetch_row(const float* row, std::size_t bytes, bool write = false) {
     write ? __builtin_prefetch(p + line, 1, 3) : __builtin_prefetch(p + line, 0, 3);
 }
 
-// Cache lines of one row of head_dim floats, at most (rows need not start on a line).
-std::int64_t lines_per_row(std::int64_t head_dim) { return (4 * head_dim + 63) / 64 + 1; }
+// Cache lines attend_head lists to prefetch for one row of head_dim floats.
+std::int64_t lines_per_row(std::int64_t head_dim) { return (4 * head_dim + 63) / 64; }
 
 }  // namespace
 
