@@ -159,10 +159,67 @@ void exp2_nonpositive(float* x, std::int64_t n) {
 void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
                   std::int64_t padded_rows, std::int64_t head_dim, float multiplier, float* q_t,
                   std::int64_t ld_q) {
+  std::int64_t r0 = 0, e0 = 0;
+  if constexpr (kLanes == 8) {
+    // Whole 8 × 8 blocks by an in-register transpose (the strided scalar copy below costs about
+    // a tenth of a chunk's attention); the ragged edges fall through to it.
+    const FloatTag df;
+    const hn::Repartition<double, FloatTag> dd;
+    const Vec m = hn::Set(df, multiplier);
+    const std::int64_t full_rows = rows / 8 * 8, full_dims = head_dim / 8 * 8;
+    for (std::int64_t r = 0; r < full_rows; r += 8)
+      for (std::int64_t e = 0; e < full_dims; e += 8) {
+        Vec v[8];
+        for (int i = 0; i < 8; ++i) v[i] = hn::Mul(hn::LoadU(df, q + (r + i) * q_stride + e), m);
+        // Pairs, then quads within 128-bit blocks, then the blocks themselves.
+        Vec t[8];
+        for (int i = 0; i < 8; i += 2) {
+          t[i] = hn::InterleaveLower(df, v[i], v[i + 1]);
+          t[i + 1] = hn::InterleaveUpper(df, v[i], v[i + 1]);
+        }
+        Vec u[8];
+        for (int i = 0; i < 8; i += 4)
+          for (int j = 0; j < 2; ++j) {
+            const auto a = hn::BitCast(dd, t[i + j]), b = hn::BitCast(dd, t[i + j + 2]);
+            u[i + 2 * j] = hn::BitCast(df, hn::InterleaveLower(dd, a, b));
+            u[i + 2 * j + 1] = hn::BitCast(df, hn::InterleaveUpper(dd, a, b));
+          }
+        for (int i = 0; i < 4; ++i) {
+          hn::StoreU(hn::ConcatLowerLower(df, u[i + 4], u[i]), df, q_t + (e + i) * ld_q + r);
+          hn::StoreU(hn::ConcatUpperUpper(df, u[i + 4], u[i]), df, q_t + (e + i + 4) * ld_q + r);
+        }
+      }
+    r0 = full_rows;
+    e0 = full_dims;
+  }
   for (std::int64_t e = 0; e < head_dim; ++e) {
     float* dst = q_t + e * ld_q;
-    for (std::int64_t r = 0; r < rows; ++r) dst[r] = q[r * q_stride + e] * multiplier;
+    for (std::int64_t r = e < e0 ? r0 : 0; r < rows; ++r) dst[r] = q[r * q_stride + e] * multiplier;
     for (std::int64_t r = rows; r < padded_rows; ++r) dst[r] = 0.0f;
+  }
+}
+
+void signed_argmax(const float* p_t, std::int64_t ld, std::int64_t half, std::int64_t padded_rows,
+                   std::int32_t* best) {
+  const FloatTag df;
+  const IntTag di;
+  const Vec zero = hn::Zero(df);
+  const auto offset = hn::Set(di, static_cast<std::int32_t>(half));
+  for (std::int64_t r = 0; r < padded_rows; r += kLanes) {
+    Vec p = hn::LoadU(df, p_t + r);
+    Vec best_abs = hn::Abs(p);
+    auto best_index = hn::IfThenZeroElse(hn::RebindMask(di, hn::Ge(p, zero)), offset);
+    for (std::int64_t j = 1; j < half; ++j) {
+      p = hn::LoadU(df, p_t + j * ld + r);
+      const Vec a = hn::Abs(p);
+      const auto larger = hn::RebindMask(di, hn::Gt(a, best_abs));  // strict: first on ties
+      const auto index = hn::Set(di, static_cast<std::int32_t>(j));
+      const auto signed_index =
+          hn::IfThenElse(hn::RebindMask(di, hn::Ge(p, zero)), index, hn::Add(index, offset));
+      best_abs = hn::IfThenElse(hn::Gt(a, best_abs), a, best_abs);
+      best_index = hn::IfThenElse(larger, signed_index, best_index);
+    }
+    hn::StoreU(best_index, di, best + r);
   }
 }
 

@@ -31,6 +31,12 @@ void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
                   std::int64_t padded_rows, std::int64_t head_dim, float multiplier, float* q_t,
                   std::int64_t ld_q);
 
+// The angular-LSH argmax over [p; -p] for each row r < padded_rows (a multiple of
+// float_lanes()), with p_j = p_t[j * ld + r], j < half: the j of the largest |p_j| (the first on
+// ties), plus `half` when p_j is negative.
+void signed_argmax(const float* p_t, std::int64_t ld, std::int64_t half, std::int64_t padded_rows,
+                   std::int32_t* best);
+
 // Lines per micro-kernel step that score_tile and accumulate_tile take from a PrefetchStream.
 inline constexpr std::int64_t kPrefetchPerStep = 16;
 

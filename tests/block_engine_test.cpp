@@ -244,6 +244,59 @@ TEST(BlockEngine, Exp2IsAccurate) {
     EXPECT_NEAR(y[i] / std::exp2(double{x[i]}), 1.0, 5e-7) << x[i];
 }
 
+TEST(BlockEngine, PackQueriesTransposesEveryShape) {
+  // The 8 × 8 in-register blocks and the scalar edges, for ragged rows and head dims.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const std::int64_t granularity = kernel::row_granularity(), ld = 72;
+  for (std::int64_t rows : {1, 7, 8, 9, 16, 31, 64})
+    for (std::int64_t d : {1, 5, 8, 13, 16, 64, 67}) {
+      const std::int64_t stride = d + 3,
+                         padded = (rows + granularity - 1) / granularity * granularity;
+      std::vector<float> q(static_cast<std::size_t>(rows * stride));
+      for (float& x : q) x = normal(rng);
+      std::vector<float> q_t(static_cast<std::size_t>(d * ld), 99.0f);
+      kernel::pack_queries(q.data(), stride, rows, padded, d, 0.5f, q_t.data(), ld);
+      for (std::int64_t e = 0; e < d; ++e)
+        for (std::int64_t r = 0; r < ld; ++r) {
+          const float expected = r < rows     ? q[static_cast<std::size_t>(r * stride + e)] * 0.5f
+                                 : r < padded ? 0.0f
+                                              : 99.0f;
+          ASSERT_EQ(q_t[static_cast<std::size_t>(e * ld + r)], expected)
+              << "rows=" << rows << " d=" << d << " e=" << e << " r=" << r;
+        }
+    }
+}
+
+TEST(BlockEngine, SignedArgmaxIsTheFirstLargestOfPlusMinus) {
+  // Values drawn from a few levels, so ties, zeros and negative zeros all occur.
+  std::mt19937 rng(4);
+  std::uniform_int_distribution<int> level(-3, 3);
+  const std::int64_t rows = 4 * kernel::float_lanes(), ld = rows + 8;
+  for (std::int64_t half : {1, 2, 3, 8}) {
+    std::vector<float> p(static_cast<std::size_t>(half * ld));
+    for (float& x : p) {
+      const int l = level(rng);
+      x = l == 0 ? (rng() % 2 ? 0.0f : -0.0f) : 0.5f * static_cast<float>(l);
+    }
+    std::vector<std::int32_t> best(static_cast<std::size_t>(rows), -1);
+    kernel::signed_argmax(p.data(), ld, half, rows, best.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      // The largest |p_j|, the first j on ties; its negative half when p_j < 0 (not -0).
+      std::int64_t expected = 0;
+      float largest = -1;
+      for (std::int64_t j = 0; j < half; ++j) {
+        const float value = p[static_cast<std::size_t>(j * ld + r)];
+        if (std::abs(value) > largest) {
+          largest = std::abs(value);
+          expected = value >= 0 ? j : j + half;
+        }
+      }
+      EXPECT_EQ(best[static_cast<std::size_t>(r)], expected) << "half=" << half << " row " << r;
+    }
+  }
+}
+
 TEST(Flash, EqualsDenseAndReference) {
   const auto flash = make_variant("flash");
   const auto dense = make_variant("dense");
