@@ -6,6 +6,7 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
@@ -112,6 +113,57 @@ TEST(Lsh, SameSeedGivesSameBucketsAndBits) {
   const Tensor out_b = testing::run_forward(*b, p.inputs, 2);
   ASSERT_EQ(out_a.data().size(), out_b.data().size());
   EXPECT_EQ(std::memcmp(out_a.data().data(), out_b.data().data(), out_a.data().size_bytes()), 0);
+}
+
+TEST(Lsh, BucketsAreTheArgmaxOfEachRotationInFp64) {
+  // Every bucket, recomputed in fp64 from the stored rotations as Reformer defines it: per
+  // factor, argmax over [xR; -xR], combined most significant first. fp32 may only disagree
+  // where the two largest |xR| are within rounding of each other.
+  for (std::int64_t buckets : {8, 1024})
+    for (std::int64_t d : {16, 61}) {
+      const Problem p("gaussian", {1, 2, 333, d}, false, QK::kSeparate, 4);
+      const lsh::Params params{.hashes = 2, .chunk = 16, .buckets = buckets, .seed = 3};
+      const lsh::Layout layout(params, p.inputs.shape());
+      lsh::HeadHashing hashing(layout);
+      tbb::task_arena(2).execute([&] { lsh::hash_head(layout, p.inputs, 0, 1, hashing); });
+      const AlignedBuffer<float> r = lsh::rotations(layout, 1);
+      std::int64_t exact = 0, near_ties = 0;
+      for (const bool keys : {false, true})
+        for (std::int64_t i = 0; i < layout.n; ++i) {
+          const float* x = (keys ? p.inputs.k : p.inputs.q).row(0, 1, i);
+          for (std::int64_t round = 0; round < params.hashes; ++round) {
+            const float* column = r.data() + round * layout.columns_per_round * d;
+            std::int64_t bucket = 0;
+            bool tie = false;
+            for (const std::int64_t factor : layout.factors) {
+              double best = -1, second = -1;
+              std::int64_t best_index = 0;
+              for (std::int64_t j = 0; j < factor / 2; ++j, column += d) {
+                double dot = 0;
+                for (std::int64_t e = 0; e < d; ++e) dot += double{x[e]} * column[e];
+                const double a = std::abs(dot);
+                if (a > best) {
+                  second = best;
+                  best = a;
+                  best_index = dot >= 0 ? j : j + factor / 2;
+                } else {
+                  second = std::max(second, a);
+                }
+              }
+              tie = tie || best - second < 1e-5 * best;
+              bucket = bucket * factor + best_index;
+            }
+            const auto& stored = keys ? hashing.bucket_k : hashing.bucket_q;
+            if (stored[static_cast<std::size_t>(round * layout.n + i)] == bucket)
+              ++exact;
+            else
+              EXPECT_TRUE(tie) << "buckets=" << buckets << " d=" << d << " vector " << i
+                               << (keys ? " (key)" : " (query)") << " round " << round;
+            near_ties += tie ? 1 : 0;
+          }
+        }
+      EXPECT_GE(exact, 2 * params.hashes * layout.n - near_ties);
+    }
 }
 
 TEST(Lsh, RoundsAreNestedAcrossHashCounts) {

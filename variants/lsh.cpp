@@ -76,10 +76,10 @@ std::int64_t lines_per_row(std::int64_t head_dim) { return (4 * head_dim + 63) /
 
 }  // namespace
 
-// The next chunk's queries (row, output row, chunk ids) and its key chunk (K and V rows, chunk
-// ids).
+// The next chunk's queries (row, output row, running state, chunk ids) and its key chunk (K and
+// V rows, chunk ids).
 std::int64_t max_next_lines(const Layout& layout) {
-  return layout.max_rows * (4 * lines_per_row(layout.head_dim) + 2);
+  return layout.max_rows * (4 * lines_per_row(layout.head_dim) + 3);
 }
 
 std::int64_t default_buckets(std::int64_t seq_len, std::int64_t chunk) {
@@ -164,35 +164,33 @@ void hash_head(const Layout& layout, const AttentionInputs& in, std::int64_t b, 
       // the argmax runs across rows in SIMD; R's columns play the keys.
       AlignedBuffer<float> x_t(count(d * kHashRows));
       AlignedBuffer<float> projections(count(stride * kHashRows));
-      AlignedBuffer<float> best_abs(count(kHashRows));
       AlignedBuffer<std::int32_t> best(count(kHashRows)), bucket(count(kHashRows));
+      std::vector<const void*> next_lines(count(kHashRows * d * 4 / 64 + 1));
       for (std::int64_t blk = range.begin(); blk < range.end(); ++blk) {
         const std::int64_t first = blk * kHashRows, rows = std::min(kHashRows, n - first);
         const std::int64_t padded_rows = (rows + granularity - 1) / granularity * granularity;
         kernel::pack_queries(x + first * d, d, rows, padded_rows, d, 1.0f, x_t.data(), kHashRows);
+        // The next block's rows stream in while this one is projected: the hashing reads all
+        // of Q and K from memory once, and this hides that read behind the arithmetic.
+        std::int64_t lines = 0;
+        if (blk + 1 < range.end()) {
+          const char* next = reinterpret_cast<const char*>(x + (first + kHashRows) * d);
+          const std::int64_t bytes = std::min(kHashRows, n - first - kHashRows) * d * 4;
+          for (std::int64_t offset = 0; offset < bytes; offset += 64)
+            next_lines[count(lines++)] = next + offset;
+        }
+        PrefetchStream next_stream{next_lines.data(), lines, 0};
         for (std::int64_t c0 = 0; c0 < stride; c0 += kHashColumns)
           kernel::score_tile(x_t.data(), kHashRows, padded_rows, r.data() + c0 * d, d,
                              std::min(kHashColumns, stride - c0), d,
-                             projections.data() + c0 * kHashRows, kHashRows);
+                             projections.data() + c0 * kHashRows, kHashRows, &next_stream);
         const float* p = projections.data();
         for (std::int64_t round = 0; round < hashes; ++round) {
           std::fill_n(bucket.data(), rows, 0);
           for (std::int64_t factor : layout.factors) {
-            // argmax over [p; -p]: the largest |p_j| (the first on ties), in the first half
-            // when p_j >= 0.
             const auto half = static_cast<std::int32_t>(factor / 2);
-            for (std::int64_t i = 0; i < rows; ++i) {
-              best_abs[count(i)] = std::abs(p[i]);
-              best[count(i)] = p[i] >= 0 ? 0 : half;
-            }
-            p += kHashRows;
-            for (std::int32_t j = 1; j < half; ++j, p += kHashRows)
-              for (std::int64_t i = 0; i < rows; ++i) {
-                const float a = std::abs(p[i]);
-                const bool larger = a > best_abs[count(i)];
-                best_abs[count(i)] = larger ? a : best_abs[count(i)];
-                best[count(i)] = larger ? (p[i] >= 0 ? j : j + half) : best[count(i)];
-              }
+            kernel::signed_argmax(p, kHashRows, half, padded_rows, best.data());
+            p += half * kHashRows;
             const auto radix = static_cast<std::int32_t>(factor);
             for (std::int64_t i = 0; i < rows; ++i)
               bucket[count(i)] = bucket[count(i)] * radix + best[count(i)];
@@ -338,6 +336,7 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
               add_row(out.row(b, h, query));
               add_row(k_head + key * d);
               add_row(v_head + key * d);
+              s.next_lines[count(lines++)] = running.data() + 2 * query;
               if (round > 0) {
                 s.next_lines[count(lines++)] = hashing.chunk_q.data() + query * hashes;
                 s.next_lines[count(lines++)] = key_chunks + key * hashes;
@@ -393,14 +392,17 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
           // sets, so the union's softmax weighs them by their Σ exp; the running state keeps
           // the largest log-sum-exp so far and the sum relative to it (one exp per merge).
           for (std::int64_t i = 0; i < rows; ++i) {
-            if (i + kPrefetchAhead < rows)
-              prefetch_row(out.row(b, h, s.q_pos[count(i + kPrefetchAhead)]), row_bytes, true);
+            if (i + kPrefetchAhead < rows) {
+              const std::int32_t ahead = s.q_pos[count(i + kPrefetchAhead)];
+              prefetch_row(out.row(b, h, ahead), row_bytes, true);
+              __builtin_prefetch(running.data() + 2 * ahead, 1, 3);
+            }
             const std::int32_t query = s.q_pos[count(i)];
             const float* o = s.out.data() + i * d;
             float* dst = out.row(b, h, query);
             const float l = s.log_sum_exp[count(i)];
-            float& max = running[count(query)];
-            float& sum = running[count(n + query)];
+            float& max = running[count(2 * query)];
+            float& sum = running[count(2 * query + 1)];
             if (round == 0 || (sum == 0 && l != kNegInf)) {
               std::memcpy(dst, o, row_bytes);
               max = l;

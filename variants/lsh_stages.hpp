@@ -109,7 +109,8 @@ enum Stages : unsigned {
 
 // Stages 3 and 4 for problem (b, h): per round (in order), per chunk (in parallel), attention
 // of the chunk's queries over its key window minus keys met in earlier rounds, merged into
-// `out`; `running` (2n values) holds each query's largest log-sum-exp so far and its sum.
+// `out`; `running` (2n values) holds each query's largest log-sum-exp so far and its sum, side
+// by side ([n][2]: one cache line per gathered query).
 void attend_head(const Layout& layout, const HeadHashing& hashing, const AttentionInputs& inputs,
                  std::int64_t b, std::int64_t h, MutableTensorView out, std::span<float> running,
                  ScratchPool& pool, unsigned stages = kAllStages);
