@@ -62,6 +62,11 @@ constexpr std::int64_t kHashColumns = 128;
 
 std::size_t count(std::int64_t n) { return static_cast<std::size_t>(n); }
 
+// Cache lines of one block of kHashRows vectors, which the hashing prefetches a block ahead.
+std::int64_t hash_prefetch_lines(std::int64_t head_dim) {
+  return kHashRows * head_dim * 4 / 64 + 1;
+}
+
 // Rows gathered this far ahead are prefetched: the gathers are latency-bound random row reads.
 constexpr std::int64_t kPrefetchAhead = 8;
 
@@ -165,7 +170,7 @@ void hash_head(const Layout& layout, const AttentionInputs& in, std::int64_t b, 
       AlignedBuffer<float> x_t(count(d * kHashRows));
       AlignedBuffer<float> projections(count(stride * kHashRows));
       AlignedBuffer<std::int32_t> best(count(kHashRows)), bucket(count(kHashRows));
-      std::vector<const void*> next_lines(count(kHashRows * d * 4 / 64 + 1));
+      std::vector<const void*> next_lines(count(hash_prefetch_lines(d)));
       for (std::int64_t blk = range.begin(); blk < range.end(); ++blk) {
         const std::int64_t first = blk * kHashRows, rows = std::min(kHashRows, n - first);
         const std::int64_t padded_rows = (rows + granularity - 1) / granularity * granularity;
@@ -560,8 +565,9 @@ class Lsh final : public Variant {
     const std::int64_t per_head = 6 * 4 * checked_product(hashes, n, "index arrays") + 8 * n +
                                   4 * s.head_dim * stride +
                                   std::min<std::int64_t>(threads, 2) * 4 * (layout.buckets + 1);
-    const std::int64_t per_thread =
-        ChunkScratch::bytes(layout) + 4 * kHashRows * (stride + s.head_dim) + 4096;
+    const std::int64_t per_thread = ChunkScratch::bytes(layout) +
+                                    4 * kHashRows * (stride + s.head_dim) +
+                                    8 * hash_prefetch_lines(s.head_dim) + 4096;
     return {checked_product(s.problems(), per_problem, "pairs"), per_head + threads * per_thread};
   }
 
