@@ -93,7 +93,7 @@ struct ChunkScratch {
   // The key window as a ring: key chunk kc sits in slot kc % slots, so consecutive query chunks
   // of a task gather each key chunk once.
   std::vector<std::int64_t> slot_chunk;
-  std::vector<KeyRange> ranges;
+  std::vector<KeyRange> slot_ranges, ranges;  // the window's slots; the same, merged
   // The cache lines the next chunk's gather and merge will read, prefetched by the engine's
   // kernels while this chunk is attended.
   std::vector<const void*> next_lines;
