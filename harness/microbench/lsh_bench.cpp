@@ -4,9 +4,12 @@
 // back), chunk attention (the engine on gathered buffers) and the whole forward. The share of
 // hashing + sorting + gathering is their sum over the total's time, read within one run. The
 // last benchmark runs sliding_window with the window that gives the same pairs per query as
-// lsh on these inputs, for the per-pair speed ratio within the same run.
+// lsh on these inputs, for the per-pair speed ratio within the same run; BM_LshStageShares
+// times all of them back to back within each iteration and reports the ratios.
 #include <tbb/task_arena.h>
 
+#include <array>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -115,12 +118,74 @@ void BM_LshSlidingWindowSamePairs(benchmark::State& state) {
   report_flops(state, 4.0 * static_cast<double>(variant->pairs(setup.inputs)) * 64.0);
 }
 
+// Every stage, the whole forward and sliding_window at the same pairs per query, one after
+// another in each iteration, so that the shares and the per-pair ratio come from timings taken
+// seconds apart (this machine's speed drifts between minutes). Counters, in ms per forward:
+// each stage; share_stages = (hashing + sorting + gathering) / total, stages timed apart;
+// share_outside_attention = (total - chunk attention) / total, what the forward spends beyond
+// the engine's arithmetic; per_pair_vs_sliding_window = lsh's time per computed pair over
+// sliding_window's.
+void BM_LshStageShares(benchmark::State& state) {
+  LshSetup setup(state.range(0));
+  const auto variant = make_variant(kLshSpec);
+  const std::int64_t lsh_pairs = variant->pairs(setup.inputs);
+  const std::int64_t per_query = lsh_pairs / (setup.shape.heads * setup.shape.seq_len);
+  const std::int64_t left = (per_query - 1) / 2, right = per_query - 1 - left;
+  const auto window = make_variant("sliding_window:left=" + std::to_string(left) +
+                                   ",right=" + std::to_string(right));
+  const std::int64_t window_pairs = window->pairs(setup.inputs);
+  enum { kHash, kSort, kGatherStage, kAttendStage, kTotal, kWindow, kTimes };
+  std::array<double, kTimes> ms{};
+  const auto timed = [&](int slot, const auto& work) {
+    const auto start = std::chrono::steady_clock::now();
+    setup.arena.execute(work);
+    benchmark::ClobberMemory();
+    ms[static_cast<std::size_t>(slot)] +=
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  };
+  const auto per_head = [&](const auto& stage) {
+    return [&] {
+      for (std::int64_t h = 0; h < setup.shape.heads; ++h)
+        stage(setup.heads[static_cast<std::size_t>(h)], h);
+    };
+  };
+  for (auto _ : state) {
+    timed(kHash, per_head([&](lsh::HeadHashing& hashing, std::int64_t h) {
+            lsh::hash_head(setup.layout, setup.inputs, 0, h, hashing);
+          }));
+    timed(kSort, per_head([&](lsh::HeadHashing& hashing, std::int64_t) {
+            lsh::sort_head(setup.layout, hashing);
+          }));
+    for (const auto& [slot, stages] :
+         {std::pair{kGatherStage, lsh::kGather}, std::pair{kAttendStage, lsh::kAttend}})
+      timed(slot, per_head([&](lsh::HeadHashing& hashing, std::int64_t h) {
+              lsh::attend_head(setup.layout, hashing, setup.inputs, 0, h, setup.out.mutable_view(),
+                               setup.running, setup.pool, stages);
+            }));
+    timed(kTotal, [&] { variant->forward(setup.inputs, setup.out.mutable_view()); });
+    timed(kWindow, [&] { window->forward(setup.inputs, setup.out.mutable_view()); });
+  }
+  const double n = static_cast<double>(state.iterations());
+  const char* names[] = {"hashing_ms",         "sorting_ms", "gathering_ms",
+                         "chunk_attention_ms", "total_ms",   "sliding_window_ms"};
+  for (int i = 0; i < kTimes; ++i) state.counters[names[i]] = ms[static_cast<std::size_t>(i)] / n;
+  state.counters["share_stages"] = (ms[kHash] + ms[kSort] + ms[kGatherStage]) / ms[kTotal];
+  state.counters["share_outside_attention"] = (ms[kTotal] - ms[kAttendStage]) / ms[kTotal];
+  state.counters["per_pair_vs_sliding_window"] = (ms[kTotal] / static_cast<double>(lsh_pairs)) /
+                                                 (ms[kWindow] / static_cast<double>(window_pairs));
+}
+
 BENCHMARK(BM_LshHashing)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LshSorting)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LshGathering)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LshChunkAttention)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LshTotal)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LshSlidingWindowSamePairs)->Arg(65536)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LshStageShares)
+    ->Arg(65536)
+    ->Iterations(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace attn::micro
