@@ -12,7 +12,8 @@ for spec in dense flash:block=32 sliding_window:left=128,right=0 \
   "longformer:left=8,right=8,global=3,dilation=2" \
   "bigbird:block=16,window=3,global=2,random=2,seed=5" lsh "dense:" "x:a=1,b=2" \
   "sliding_window:left=1,left=2" "flash:block=1e3" " bigbird : block = 7 "; do
-  printf '%s' "$spec" >"$out/spec/seed$((i++))"
+  printf '%s' "$spec" >"$out/spec/seed$i"
+  i=$((i + 1))
 done
 
 python3 - "$out/npy" <<'PY'
