@@ -161,8 +161,8 @@ void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
                   std::int64_t ld_q) {
   std::int64_t r0 = 0, e0 = 0;
   if constexpr (kLanes == 8) {
-    // Whole 8 × 8 blocks by an in-register transpose (the strided scalar copy below costs about
-    // a tenth of a chunk's attention); the ragged edges fall through to it.
+    // Whole 8 × 8 blocks by an in-register transpose rather than the strided scalar copy below
+    // (LSH packs every row of Q and K this way when hashing); the ragged edges fall through.
     const FloatTag df;
     const hn::Repartition<double, FloatTag> dd;
     const Vec m = hn::Set(df, multiplier);
@@ -212,12 +212,12 @@ void signed_argmax(const float* p_t, std::int64_t ld, std::int64_t half, std::in
     for (std::int64_t j = 1; j < half; ++j) {
       p = hn::LoadU(df, p_t + j * ld + r);
       const Vec a = hn::Abs(p);
-      const auto larger = hn::RebindMask(di, hn::Gt(a, best_abs));  // strict: first on ties
+      const auto larger = hn::Gt(a, best_abs);  // strict: the first j wins ties
       const auto index = hn::Set(di, static_cast<std::int32_t>(j));
       const auto signed_index =
           hn::IfThenElse(hn::RebindMask(di, hn::Ge(p, zero)), index, hn::Add(index, offset));
-      best_abs = hn::IfThenElse(hn::Gt(a, best_abs), a, best_abs);
-      best_index = hn::IfThenElse(larger, signed_index, best_index);
+      best_abs = hn::IfThenElse(larger, a, best_abs);
+      best_index = hn::IfThenElse(hn::RebindMask(di, larger), signed_index, best_index);
     }
     hn::StoreU(best_index, di, best + r);
   }
