@@ -76,6 +76,12 @@ void prefetch_row(const float* row, std::size_t bytes, bool write = false) {
     write ? __builtin_prefetch(p + line, 1, 3) : __builtin_prefetch(p + line, 0, 3);
 }
 
+// Appends the address of every cache line of [data, data + bytes) to `lines` at `count`.
+void list_lines(const void* data, std::int64_t bytes, const void** lines, std::int64_t& count) {
+  const char* p = static_cast<const char*>(data);
+  for (std::int64_t offset = 0; offset < bytes; offset += 64) lines[count++] = p + offset;
+}
+
 // Cache lines attend_head lists to prefetch for one row of head_dim floats.
 std::int64_t lines_per_row(std::int64_t head_dim) { return (4 * head_dim + 63) / 64; }
 
@@ -178,12 +184,9 @@ void hash_head(const Layout& layout, const AttentionInputs& in, std::int64_t b, 
         // The next block's rows stream in while this one is projected: the hashing reads all
         // of Q and K from memory once, and this hides that read behind the arithmetic.
         std::int64_t lines = 0;
-        if (blk + 1 < range.end()) {
-          const char* next = reinterpret_cast<const char*>(x + (first + kHashRows) * d);
-          const std::int64_t bytes = std::min(kHashRows, n - first - kHashRows) * d * 4;
-          for (std::int64_t offset = 0; offset < bytes; offset += 64)
-            next_lines[count(lines++)] = next + offset;
-        }
+        if (blk + 1 < range.end())
+          list_lines(x + (first + kHashRows) * d,
+                     std::min(kHashRows, n - first - kHashRows) * d * 4, next_lines.data(), lines);
         PrefetchStream next_stream{next_lines.data(), lines, 0};
         for (std::int64_t c0 = 0; c0 < stride; c0 += kHashColumns)
           kernel::score_tile(x_t.data(), kHashRows, padded_rows, r.data() + c0 * d, d,
@@ -337,9 +340,7 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
           std::int64_t lines = 0;
           if (c + 1 < range.end() && (stages & kGather)) {
             const auto add_row = [&](const void* row) {
-              const char* p = static_cast<const char*>(row);
-              for (std::size_t offset = 0; offset < row_bytes; offset += 64)
-                s.next_lines[count(lines++)] = p + offset;
+              list_lines(row, static_cast<std::int64_t>(row_bytes), s.next_lines.data(), lines);
             };
             const std::int64_t next = (c + 1) * chunk, next_rows = std::min(chunk, n - next);
             for (std::int64_t i = 0; i < next_rows; ++i) {
