@@ -56,42 +56,45 @@ struct LshSetup {
   std::vector<lsh::HeadHashing> heads;
 };
 
+// Runs stage(setup, h) for every head.
+template <class Stage>
+void every_head(LshSetup& setup, const Stage& stage) {
+  for (std::int64_t h = 0; h < setup.shape.heads; ++h) stage(setup, h);
+}
+
 template <class Stage>
 void run_stage(benchmark::State& state, Stage stage) {
   LshSetup setup(state.range(0));
   for (auto _ : state) {
-    setup.arena.execute([&] {
-      for (std::int64_t h = 0; h < setup.shape.heads; ++h) stage(setup, h);
-    });
+    setup.arena.execute([&] { every_head(setup, stage); });
     benchmark::ClobberMemory();
   }
 }
 
-void BM_LshHashing(benchmark::State& state) {
-  run_stage(state, [](LshSetup& s, std::int64_t h) {
-    lsh::hash_head(s.layout, s.inputs, 0, h, s.heads[static_cast<std::size_t>(h)]);
-  });
+// The sliding_window spec with lsh's pairs per query on these inputs (left=254,right=254 here).
+std::string same_pairs_window(const LshSetup& setup, std::int64_t lsh_pairs) {
+  const std::int64_t per_query = lsh_pairs / (setup.shape.heads * setup.shape.seq_len);
+  const std::int64_t left = (per_query - 1) / 2, right = per_query - 1 - left;
+  return "sliding_window:left=" + std::to_string(left) + ",right=" + std::to_string(right);
 }
 
-void BM_LshSorting(benchmark::State& state) {
-  run_stage(state, [](LshSetup& s, std::int64_t h) {
-    lsh::sort_head(s.layout, s.heads[static_cast<std::size_t>(h)]);
-  });
+// The stages of one head, as the variant runs them.
+void hash_stage(LshSetup& s, std::int64_t h) {
+  lsh::hash_head(s.layout, s.inputs, 0, h, s.heads[static_cast<std::size_t>(h)]);
+}
+void sort_stage(LshSetup& s, std::int64_t h) {
+  lsh::sort_head(s.layout, s.heads[static_cast<std::size_t>(h)]);
+}
+template <unsigned Stages>
+void attend_stage(LshSetup& s, std::int64_t h) {
+  lsh::attend_head(s.layout, s.heads[static_cast<std::size_t>(h)], s.inputs, 0, h,
+                   s.out.mutable_view(), s.running, s.pool, Stages);
 }
 
-void BM_LshGathering(benchmark::State& state) {
-  run_stage(state, [](LshSetup& s, std::int64_t h) {
-    lsh::attend_head(s.layout, s.heads[static_cast<std::size_t>(h)], s.inputs, 0, h,
-                     s.out.mutable_view(), s.running, s.pool, lsh::kGather);
-  });
-}
-
-void BM_LshChunkAttention(benchmark::State& state) {
-  run_stage(state, [](LshSetup& s, std::int64_t h) {
-    lsh::attend_head(s.layout, s.heads[static_cast<std::size_t>(h)], s.inputs, 0, h,
-                     s.out.mutable_view(), s.running, s.pool, lsh::kAttend);
-  });
-}
+void BM_LshHashing(benchmark::State& state) { run_stage(state, hash_stage); }
+void BM_LshSorting(benchmark::State& state) { run_stage(state, sort_stage); }
+void BM_LshGathering(benchmark::State& state) { run_stage(state, attend_stage<lsh::kGather>); }
+void BM_LshChunkAttention(benchmark::State& state) { run_stage(state, attend_stage<lsh::kAttend>); }
 
 void BM_LshTotal(benchmark::State& state) {
   LshSetup setup(state.range(0));
@@ -105,16 +108,13 @@ void BM_LshTotal(benchmark::State& state) {
 
 void BM_LshSlidingWindowSamePairs(benchmark::State& state) {
   LshSetup setup(state.range(0));
-  const std::int64_t lsh_pairs = make_variant(kLshSpec)->pairs(setup.inputs);
-  const std::int64_t per_query = lsh_pairs / (setup.shape.heads * setup.shape.seq_len);
-  const std::int64_t left = (per_query - 1) / 2, right = per_query - 1 - left;
-  const auto variant = make_variant("sliding_window:left=" + std::to_string(left) +
-                                    ",right=" + std::to_string(right));
+  const auto variant =
+      make_variant(same_pairs_window(setup, make_variant(kLshSpec)->pairs(setup.inputs)));
   for (auto _ : state) {
     setup.arena.execute([&] { variant->forward(setup.inputs, setup.out.mutable_view()); });
     benchmark::ClobberMemory();
   }
-  state.SetLabel("left=" + std::to_string(left) + ",right=" + std::to_string(right));
+  state.SetLabel(variant->params());
   report_flops(state, 4.0 * static_cast<double>(variant->pairs(setup.inputs)) * 64.0);
 }
 
@@ -129,10 +129,7 @@ void BM_LshStageShares(benchmark::State& state) {
   LshSetup setup(state.range(0));
   const auto variant = make_variant(kLshSpec);
   const std::int64_t lsh_pairs = variant->pairs(setup.inputs);
-  const std::int64_t per_query = lsh_pairs / (setup.shape.heads * setup.shape.seq_len);
-  const std::int64_t left = (per_query - 1) / 2, right = per_query - 1 - left;
-  const auto window = make_variant("sliding_window:left=" + std::to_string(left) +
-                                   ",right=" + std::to_string(right));
+  const auto window = make_variant(same_pairs_window(setup, lsh_pairs));
   const std::int64_t window_pairs = window->pairs(setup.inputs);
   enum { kHash, kSort, kGatherStage, kAttendStage, kTotal, kWindow, kTimes };
   std::array<double, kTimes> ms{};
@@ -143,25 +140,11 @@ void BM_LshStageShares(benchmark::State& state) {
     ms[static_cast<std::size_t>(slot)] +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   };
-  const auto per_head = [&](const auto& stage) {
-    return [&] {
-      for (std::int64_t h = 0; h < setup.shape.heads; ++h)
-        stage(setup.heads[static_cast<std::size_t>(h)], h);
-    };
-  };
   for (auto _ : state) {
-    timed(kHash, per_head([&](lsh::HeadHashing& hashing, std::int64_t h) {
-            lsh::hash_head(setup.layout, setup.inputs, 0, h, hashing);
-          }));
-    timed(kSort, per_head([&](lsh::HeadHashing& hashing, std::int64_t) {
-            lsh::sort_head(setup.layout, hashing);
-          }));
-    for (const auto& [slot, stages] :
-         {std::pair{kGatherStage, lsh::kGather}, std::pair{kAttendStage, lsh::kAttend}})
-      timed(slot, per_head([&](lsh::HeadHashing& hashing, std::int64_t h) {
-              lsh::attend_head(setup.layout, hashing, setup.inputs, 0, h, setup.out.mutable_view(),
-                               setup.running, setup.pool, stages);
-            }));
+    timed(kHash, [&] { every_head(setup, hash_stage); });
+    timed(kSort, [&] { every_head(setup, sort_stage); });
+    timed(kGatherStage, [&] { every_head(setup, attend_stage<lsh::kGather>); });
+    timed(kAttendStage, [&] { every_head(setup, attend_stage<lsh::kAttend>); });
     timed(kTotal, [&] { variant->forward(setup.inputs, setup.out.mutable_view()); });
     timed(kWindow, [&] { window->forward(setup.inputs, setup.out.mutable_view()); });
   }
