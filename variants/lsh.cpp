@@ -70,6 +70,9 @@ std::int64_t hash_prefetch_lines(std::int64_t head_dim) {
 // Rows gathered this far ahead are prefetched: the gathers are latency-bound random row reads.
 constexpr std::int64_t kPrefetchAhead = 8;
 
+// Most query chunks of one task of the chunk loop (see attend_head's grain).
+constexpr std::int64_t kChunksPerTask = 32;
+
 void prefetch_row(const float* row, std::size_t bytes, bool write = false) {
   const char* p = reinterpret_cast<const char*>(row);
   for (std::size_t line = 0; line < bytes; line += 64)
@@ -277,13 +280,47 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
   const std::int64_t hashes = layout.params.hashes;
   const std::int32_t* key_chunks = hashing.key_chunks();
 
+  // Each task's first chunk is gathered cold (the attention of a chunk fetches the next one's
+  // rows), so tasks get many chunks; N / 16 still leaves 8 tasks per thread at small N.
+  const std::int64_t grain = std::clamp<std::int64_t>(layout.chunks / 16, 1, kChunksPerTask);
   for (std::int64_t round = 0; round < layout.params.hashes; ++round) {
     const std::int32_t* perm_q = hashing.perm_q.data() + round * n;
     const std::int32_t* perm_k = hashing.perm_keys(layout, round).data();
     const bool masked = in.causal || round > 0;
-    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, layout.chunks), [&](const auto& range) {
+    // Calls visit(line) for every cache line the gather and the merge of query chunk c read:
+    // its queries' rows, output rows, running state and chunk ids, and key chunks
+    // [first_key_chunk, c] (K and V rows, chunk ids).
+    const auto for_each_line = [&](std::int64_t c, std::int64_t first_key_chunk,
+                                   const auto& visit) {
+      const auto rows_of = [&](std::int64_t kc) { return std::min(chunk, n - kc * chunk); };
+      const auto row_lines = [&](const float* row) {
+        const char* p = reinterpret_cast<const char*>(row);
+        for (std::size_t line = 0; line < row_bytes; line += 64) visit(p + line);
+      };
+      for (std::int64_t i = 0; i < rows_of(c); ++i) {
+        const std::int32_t query = perm_q[c * chunk + i];
+        row_lines(q_head + query * d);
+        row_lines(out.row(b, h, query));
+        visit(running.data() + 2 * query);
+        if (round > 0) visit(hashing.chunk_q.data() + query * hashes);
+      }
+      for (std::int64_t kc = first_key_chunk; kc <= c; ++kc)
+        for (std::int64_t j = 0; j < rows_of(kc); ++j) {
+          const std::int32_t key = perm_k[kc * chunk + j];
+          row_lines(k_head + key * d);
+          row_lines(v_head + key * d);
+          if (round > 0) visit(key_chunks + key * hashes);
+        }
+    };
+    const tbb::blocked_range<std::int64_t> all_chunks(0, layout.chunks, grain);
+    tbb::parallel_for(all_chunks, [&](const auto& range) {
       ChunkScratch& s = pool.local();
       std::fill(s.slot_chunk.begin(), s.slot_chunk.end(), -1);  // filled by another round or head
+      // The first chunk's rows, all requested at once: nothing runs before its gather to
+      // spread them over, and the misses then overlap rather than queue.
+      if (stages & kGather)
+        for_each_line(range.begin(), std::max<std::int64_t>(0, range.begin() - lookback),
+                      [](const void* line) { __builtin_prefetch(line, 0, 3); });
       for (std::int64_t c = range.begin(); c < range.end(); ++c) {
         const std::int64_t first = c * chunk, rows = std::min(chunk, n - first);
 
@@ -338,24 +375,9 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
             append_key_range(s.ranges, r.begin, r.end, masked);
           // The next chunk of this task: its rows are fetched while this one is attended.
           std::int64_t lines = 0;
-          if (c + 1 < range.end() && (stages & kGather)) {
-            const auto add_row = [&](const void* row) {
-              list_lines(row, static_cast<std::int64_t>(row_bytes), s.next_lines.data(), lines);
-            };
-            const std::int64_t next = (c + 1) * chunk, next_rows = std::min(chunk, n - next);
-            for (std::int64_t i = 0; i < next_rows; ++i) {
-              const std::int32_t query = perm_q[next + i], key = perm_k[next + i];
-              add_row(q_head + query * d);
-              add_row(out.row(b, h, query));
-              add_row(k_head + key * d);
-              add_row(v_head + key * d);
-              s.next_lines[count(lines++)] = running.data() + 2 * query;
-              if (round > 0) {
-                s.next_lines[count(lines++)] = hashing.chunk_q.data() + query * hashes;
-                s.next_lines[count(lines++)] = key_chunks + key * hashes;
-              }
-            }
-          }
+          if (c + 1 < range.end() && (stages & kGather))
+            for_each_line(c + 1, c + 1,
+                          [&](const void* line) { s.next_lines[count(lines++)] = line; });
           PrefetchStream next_stream{s.next_lines.data(), lines, 0};
           const RowBlock block{.q = s.q.data(),
                                .q_stride = d,
