@@ -1,8 +1,13 @@
-// The machine's ceilings: the FP32 FMA peak and OpenBLAS SGEMM at the attention shapes.
+// The machine's ceilings: the FP32 FMA peak, OpenBLAS SGEMM at the attention shapes, and the
+// memory bandwidth of a streaming triad and of random 256-byte rows (LSH's gathers).
 #include <cblas.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <random>
 #include <vector>
 
 #include <hwy/highway.h>
@@ -76,6 +81,59 @@ BENCHMARK(BM_OpenBlasSgemm)
     ->ArgNames({"m", "n", "k", "transB"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+// GB/s as a rate counter: total bytes over the run's real time (summed over threads).
+void report_bytes(benchmark::State& state, double bytes_per_iteration) {
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes_per_iteration * static_cast<double>(state.iterations()) / 1e9,
+                         benchmark::Counter::kIsRate);
+}
+
+// Floats per array and thread: 128 MiB, far beyond the last-level cache.
+constexpr std::size_t kStreamFloats = std::size_t{32} << 20;
+
+// a = b + s·c over arrays private to each thread, counted as STREAM does (3 arrays, no
+// write-allocate traffic): the sequential ceiling.
+void BM_MemoryTriad(benchmark::State& state) {
+  AlignedBuffer<float> a(kStreamFloats), b(kStreamFloats), c(kStreamFloats);
+  std::fill_n(a.data(), a.size(), 0.0f);
+  std::fill_n(b.data(), b.size(), 1.0f);
+  std::fill_n(c.data(), c.size(), 2.0f);
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < kStreamFloats; ++i) a[i] = b[i] + 0.5f * c[i];
+    benchmark::ClobberMemory();
+  }
+  report_bytes(state, 3.0 * sizeof(float) * static_cast<double>(kStreamFloats));
+}
+BENCHMARK(BM_MemoryTriad)->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Rows of 256 bytes (D = 64 floats) copied in a random order into a small buffer, the next
+// rows prefetched 8 ahead: the access pattern of LSH's gathers, and so their ceiling.
+void BM_MemoryRandomRows(benchmark::State& state) {
+  constexpr std::size_t kRowFloats = 64, kRingRows = 64, kAhead = 8;
+  const std::size_t rows = kStreamFloats / kRowFloats;
+  AlignedBuffer<float> source(kStreamFloats), ring(kRingRows * kRowFloats);
+  std::fill_n(source.data(), source.size(), 1.0f);
+  std::vector<std::uint32_t> order(rows);
+  std::iota(order.begin(), order.end(), 0u);
+  std::shuffle(order.begin(), order.end(),
+               std::mt19937(static_cast<unsigned>(state.thread_index())));
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < rows; ++i) {
+      if (i + kAhead < rows) {
+        const char* ahead =
+            reinterpret_cast<const char*>(source.data() + order[i + kAhead] * kRowFloats);
+        for (std::size_t line = 0; line < kRowFloats * sizeof(float); line += 64)
+          __builtin_prefetch(ahead + line);
+      }
+      std::memcpy(ring.data() + (i % kRingRows) * kRowFloats, source.data() + order[i] * kRowFloats,
+                  kRowFloats * sizeof(float));
+    }
+    benchmark::ClobberMemory();
+  }
+  report_bytes(state, static_cast<double>(kStreamFloats * sizeof(float)));
+}
+BENCHMARK(BM_MemoryRandomRows)->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace attn::micro

@@ -27,8 +27,10 @@ constexpr const char* kLshSpec = "lsh:hashes=4,chunk=64,buckets=0,lookback=1,see
 
 // The inputs and the per-head hashing of one shape, built once per benchmark.
 struct LshSetup {
+  static Shape shape_of(std::int64_t n) { return {1, 8, n, 64}; }
+
   explicit LshSetup(std::int64_t n)
-      : shape{1, 8, n, 64},
+      : shape(shape_of(n)),
         tensors(harness::make_inputs("gaussian", shape, 0)),
         inputs{tensors.q.view(), tensors.k.view(), tensors.v.view(), false,
                default_scale(shape.head_dim)},
@@ -63,12 +65,15 @@ void every_head(LshSetup& setup, const Stage& stage) {
 }
 
 template <class Stage>
-void run_stage(benchmark::State& state, Stage stage) {
+void run_stage(benchmark::State& state, Stage stage, double bytes_per_run = 0) {
   LshSetup setup(state.range(0));
   for (auto _ : state) {
     setup.arena.execute([&] { every_head(setup, stage); });
     benchmark::ClobberMemory();
   }
+  if (bytes_per_run > 0)
+    state.counters["GB/s"] = benchmark::Counter(
+        bytes_per_run * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 
 // The sliding_window spec with lsh's pairs per query on these inputs (left=254,right=254 here).
@@ -91,9 +96,23 @@ void attend_stage(LshSetup& s, std::int64_t h) {
                    s.out.mutable_view(), s.running, s.pool, Stages);
 }
 
+// The memory traffic of the gathering stage at N tokens: in every round each query's Q row and
+// output row (read, then written back) and each key's K and V rows, at random. Chunk ids and
+// the running state (24 bytes per vector) are left out.
+double gathered_bytes(std::int64_t n) {
+  const Shape shape = LshSetup::shape_of(n);
+  const lsh::Layout layout(lsh::Params{}, shape);
+  return 5.0 * sizeof(float) *
+         static_cast<double>(shape.heads * layout.params.hashes * n * shape.head_dim);
+}
+
 void BM_LshHashing(benchmark::State& state) { run_stage(state, hash_stage); }
 void BM_LshSorting(benchmark::State& state) { run_stage(state, sort_stage); }
-void BM_LshGathering(benchmark::State& state) { run_stage(state, attend_stage<lsh::kGather>); }
+// GB/s against BM_MemoryRandomRows of the same run: how near the stage is to the machine's
+// bandwidth for random rows.
+void BM_LshGathering(benchmark::State& state) {
+  run_stage(state, attend_stage<lsh::kGather>, gathered_bytes(state.range(0)));
+}
 void BM_LshChunkAttention(benchmark::State& state) { run_stage(state, attend_stage<lsh::kAttend>); }
 
 void BM_LshTotal(benchmark::State& state) {
@@ -121,7 +140,8 @@ void BM_LshSlidingWindowSamePairs(benchmark::State& state) {
 // Every stage, the whole forward and sliding_window at the same pairs per query, one after
 // another in each iteration, so that the shares and the per-pair ratio come from timings taken
 // seconds apart (this machine's speed drifts between minutes). Counters, in ms per forward:
-// each stage; share_stages = (hashing + sorting + gathering) / total, stages timed apart;
+// each stage; gathering_GB/s, the gathering stage's traffic over its time (compare with
+// BM_MemoryRandomRows); share_stages = (hashing + sorting + gathering) / total, stages timed apart;
 // share_outside_attention = (total - chunk attention) / total, what the forward spends beyond
 // the engine's arithmetic; per_pair_vs_sliding_window = lsh's time per computed pair over
 // sliding_window's.
@@ -152,6 +172,7 @@ void BM_LshStageShares(benchmark::State& state) {
   const char* names[] = {"hashing_ms",         "sorting_ms", "gathering_ms",
                          "chunk_attention_ms", "total_ms",   "sliding_window_ms"};
   for (int i = 0; i < kTimes; ++i) state.counters[names[i]] = ms[static_cast<std::size_t>(i)] / n;
+  state.counters["gathering_GB/s"] = gathered_bytes(state.range(0)) / 1e6 / (ms[kGatherStage] / n);
   state.counters["share_stages"] = (ms[kHash] + ms[kSort] + ms[kGatherStage]) / ms[kTotal];
   state.counters["share_outside_attention"] = (ms[kTotal] - ms[kAttendStage]) / ms[kTotal];
   state.counters["per_pair_vs_sliding_window"] = (ms[kTotal] / static_cast<double>(lsh_pairs)) /
