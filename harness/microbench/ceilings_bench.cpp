@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
-#include <numeric>
 #include <random>
 #include <vector>
 
@@ -14,6 +12,7 @@
 
 #include "attention/tensor.hpp"
 #include "harness/microbench/micro_common.hpp"
+#include "harness/microbench/random_rows.hpp"
 
 namespace attn::micro {
 namespace {
@@ -107,28 +106,19 @@ void BM_MemoryTriad(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryTriad)->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// Rows of 256 bytes (D = 64 floats) copied in a random order into a small buffer, the next
-// rows prefetched 8 ahead: the access pattern of LSH's gathers, and so their ceiling.
+// Rows of 256 bytes (D = 64 floats) of a private array copied in a random order: the ceiling
+// of LSH's gathers (copy_rows_in_order).
 void BM_MemoryRandomRows(benchmark::State& state) {
-  constexpr std::size_t kRowFloats = 64, kRingRows = 64, kAhead = 8;
+  constexpr std::size_t kRowFloats = 64, kRingRows = 64;
   const std::size_t rows = kStreamFloats / kRowFloats;
   AlignedBuffer<float> source(kStreamFloats), ring(kRingRows * kRowFloats);
   std::fill_n(source.data(), source.size(), 1.0f);
-  std::vector<std::uint32_t> order(rows);
-  std::iota(order.begin(), order.end(), 0u);
+  std::vector<const float*> order(rows);
+  for (std::size_t i = 0; i < rows; ++i) order[i] = source.data() + i * kRowFloats;
   std::shuffle(order.begin(), order.end(),
                std::mt19937(static_cast<unsigned>(state.thread_index())));
   for (auto _ : state) {
-    for (std::size_t i = 0; i < rows; ++i) {
-      if (i + kAhead < rows) {
-        const char* ahead =
-            reinterpret_cast<const char*>(source.data() + order[i + kAhead] * kRowFloats);
-        for (std::size_t line = 0; line < kRowFloats * sizeof(float); line += 64)
-          __builtin_prefetch(ahead + line);
-      }
-      std::memcpy(ring.data() + (i % kRingRows) * kRowFloats, source.data() + order[i] * kRowFloats,
-                  kRowFloats * sizeof(float));
-    }
+    copy_rows_in_order(order, kRowFloats, ring.data(), kRingRows);
     benchmark::ClobberMemory();
   }
   report_bytes(state, static_cast<double>(kStreamFloats * sizeof(float)));

@@ -6,17 +6,22 @@
 // last benchmark runs sliding_window with the window that gives the same pairs per query as
 // lsh on these inputs, for the per-pair speed ratio within the same run; BM_LshStageShares
 // times all of them back to back within each iteration and reports the ratios.
+#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <memory>
+#include <random>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "attention/registry.hpp"
 #include "harness/inputs.hpp"
 #include "harness/microbench/micro_common.hpp"
+#include "harness/microbench/random_rows.hpp"
 #include "variants/lsh_stages.hpp"
 
 namespace attn::micro {
@@ -140,8 +145,10 @@ void BM_LshSlidingWindowSamePairs(benchmark::State& state) {
 // Every stage, the whole forward and sliding_window at the same pairs per query, one after
 // another in each iteration, so that the shares and the per-pair ratio come from timings taken
 // seconds apart (this machine's speed drifts between minutes). Counters, in ms per forward:
-// each stage; gathering_GB/s, the gathering stage's traffic over its time (compare with
-// BM_MemoryRandomRows); share_stages = (hashing + sorting + gathering) / total, stages timed apart;
+// each stage; gathering_GB/s, the gathering stage's traffic over its time, random_rows_GB/s,
+// every row of Q, K and V copied in a random order (copy_rows_in_order), and their ratio
+// gathering_vs_random_rows, how near the gathers are to the machine's ceiling for them;
+// share_stages = (hashing + sorting + gathering) / total, stages timed apart;
 // share_outside_attention = (total - chunk attention) / total, what the forward spends beyond
 // the engine's arithmetic; per_pair_vs_sliding_window = lsh's time per computed pair over
 // sliding_window's.
@@ -151,7 +158,27 @@ void BM_LshStageShares(benchmark::State& state) {
   const std::int64_t lsh_pairs = variant->pairs(setup.inputs);
   const auto window = make_variant(same_pairs_window(setup, lsh_pairs));
   const std::int64_t window_pairs = window->pairs(setup.inputs);
-  enum { kHash, kSort, kGatherStage, kAttendStage, kTotal, kWindow, kTimes };
+  // Every row of Q, K and V in a random order, copied by two threads: the machine's bandwidth
+  // for the gathers' access pattern, measured beside them.
+  std::vector<const float*> rows;
+  for (const TensorView* tensor : {&setup.inputs.q, &setup.inputs.k, &setup.inputs.v})
+    for (std::int64_t h = 0; h < setup.shape.heads; ++h)
+      for (std::int64_t i = 0; i < setup.shape.seq_len; ++i)
+        rows.push_back(tensor->head(0, h) + i * setup.shape.head_dim);
+  std::shuffle(rows.begin(), rows.end(), std::mt19937(0));
+  const auto row_floats = static_cast<std::size_t>(setup.shape.head_dim);
+  constexpr std::size_t kRingRows = 64;
+  std::vector<float> rings(kLshThreads * kRingRows * row_floats);
+  const auto copy_random_rows = [&] {
+    tbb::parallel_for(0, kLshThreads, [&](int part) {
+      const std::size_t begin = rows.size() * static_cast<std::size_t>(part) / kLshThreads,
+                        end = rows.size() * static_cast<std::size_t>(part + 1) / kLshThreads;
+      copy_rows_in_order(std::span(rows).subspan(begin, end - begin), row_floats,
+                         rings.data() + static_cast<std::size_t>(part) * kRingRows * row_floats,
+                         kRingRows);
+    });
+  };
+  enum { kHash, kSort, kGatherStage, kAttendStage, kTotal, kWindow, kRandomRows, kTimes };
   std::array<double, kTimes> ms{};
   const auto timed = [&](int slot, const auto& work) {
     const auto start = std::chrono::steady_clock::now();
@@ -167,12 +194,18 @@ void BM_LshStageShares(benchmark::State& state) {
     timed(kAttendStage, [&] { every_head(setup, attend_stage<lsh::kAttend>); });
     timed(kTotal, [&] { variant->forward(setup.inputs, setup.out.mutable_view()); });
     timed(kWindow, [&] { window->forward(setup.inputs, setup.out.mutable_view()); });
+    timed(kRandomRows, copy_random_rows);
   }
   const double n = static_cast<double>(state.iterations());
-  const char* names[] = {"hashing_ms",         "sorting_ms", "gathering_ms",
-                         "chunk_attention_ms", "total_ms",   "sliding_window_ms"};
+  const char* names[] = {"hashing_ms", "sorting_ms",        "gathering_ms",  "chunk_attention_ms",
+                         "total_ms",   "sliding_window_ms", "random_rows_ms"};
   for (int i = 0; i < kTimes; ++i) state.counters[names[i]] = ms[static_cast<std::size_t>(i)] / n;
-  state.counters["gathering_GB/s"] = gathered_bytes(state.range(0)) / 1e6 / (ms[kGatherStage] / n);
+  const double gathering_gbps = gathered_bytes(state.range(0)) / 1e6 / (ms[kGatherStage] / n);
+  const double random_rows_gbps =
+      static_cast<double>(rows.size() * row_floats * sizeof(float)) / 1e6 / (ms[kRandomRows] / n);
+  state.counters["gathering_GB/s"] = gathering_gbps;
+  state.counters["random_rows_GB/s"] = random_rows_gbps;
+  state.counters["gathering_vs_random_rows"] = gathering_gbps / random_rows_gbps;
   state.counters["share_stages"] = (ms[kHash] + ms[kSort] + ms[kGatherStage]) / ms[kTotal];
   state.counters["share_outside_attention"] = (ms[kTotal] - ms[kAttendStage]) / ms[kTotal];
   state.counters["per_pair_vs_sliding_window"] = (ms[kTotal] / static_cast<double>(lsh_pairs)) /
