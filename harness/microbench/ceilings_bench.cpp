@@ -81,13 +81,6 @@ BENCHMARK(BM_OpenBlasSgemm)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// GB/s as a rate counter: total bytes over the run's real time (summed over threads).
-void report_bytes(benchmark::State& state, double bytes_per_iteration) {
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes_per_iteration * static_cast<double>(state.iterations()) / 1e9,
-                         benchmark::Counter::kIsRate);
-}
-
 // Floats per array and thread: 128 MiB, far beyond the last-level cache.
 constexpr std::size_t kStreamFloats = std::size_t{32} << 20;
 

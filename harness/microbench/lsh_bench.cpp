@@ -76,9 +76,7 @@ void run_stage(benchmark::State& state, Stage stage, double bytes_per_run = 0) {
     setup.arena.execute([&] { every_head(setup, stage); });
     benchmark::ClobberMemory();
   }
-  if (bytes_per_run > 0)
-    state.counters["GB/s"] = benchmark::Counter(
-        bytes_per_run * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  if (bytes_per_run > 0) report_bytes(state, bytes_per_run);
 }
 
 // The sliding_window spec with lsh's pairs per query on these inputs (left=254,right=254 here).

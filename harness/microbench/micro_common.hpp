@@ -21,4 +21,11 @@ inline void report_flops(benchmark::State& state, double flops_per_iteration) {
                          benchmark::Counter::kIsRate);
 }
 
+// GB/s as a rate counter: total bytes over the run's real time (summed over threads).
+inline void report_bytes(benchmark::State& state, double bytes_per_iteration) {
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes_per_iteration * static_cast<double>(state.iterations()) / 1e9,
+                         benchmark::Counter::kIsRate);
+}
+
 }  // namespace attn::micro
