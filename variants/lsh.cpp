@@ -73,16 +73,23 @@ constexpr std::int64_t kPrefetchAhead = 8;
 // Most query chunks of one task of the chunk loop (see attend_head's grain).
 constexpr std::int64_t kChunksPerTask = 32;
 
+// Calls visit(address) for every 64-byte step of [data, data + bytes): the cache lines that the
+// prefetches and prefetch lists below cover.
+template <class Visit>
+void for_each_cache_line(const void* data, std::int64_t bytes, const Visit& visit) {
+  const char* p = static_cast<const char*>(data);
+  for (std::int64_t offset = 0; offset < bytes; offset += 64) visit(p + offset);
+}
+
 void prefetch_row(const float* row, std::size_t bytes, bool write = false) {
-  const char* p = reinterpret_cast<const char*>(row);
-  for (std::size_t line = 0; line < bytes; line += 64)
-    write ? __builtin_prefetch(p + line, 1, 3) : __builtin_prefetch(p + line, 0, 3);
+  for_each_cache_line(row, static_cast<std::int64_t>(bytes), [&](const char* line) {
+    write ? __builtin_prefetch(line, 1, 3) : __builtin_prefetch(line, 0, 3);
+  });
 }
 
 // Appends the address of every cache line of [data, data + bytes) to `lines` at `count`.
 void list_lines(const void* data, std::int64_t bytes, const void** lines, std::int64_t& count) {
-  const char* p = static_cast<const char*>(data);
-  for (std::int64_t offset = 0; offset < bytes; offset += 64) lines[count++] = p + offset;
+  for_each_cache_line(data, bytes, [&](const char* line) { lines[count++] = line; });
 }
 
 // Cache lines attend_head lists to prefetch for one row of head_dim floats.
@@ -294,8 +301,7 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
                                    const auto& visit) {
       const auto rows_of = [&](std::int64_t kc) { return std::min(chunk, n - kc * chunk); };
       const auto row_lines = [&](const float* row) {
-        const char* p = reinterpret_cast<const char*>(row);
-        for (std::size_t line = 0; line < row_bytes; line += 64) visit(p + line);
+        for_each_cache_line(row, static_cast<std::int64_t>(row_bytes), visit);
       };
       for (std::int64_t i = 0; i < rows_of(c); ++i) {
         const std::int32_t query = perm_q[c * chunk + i];

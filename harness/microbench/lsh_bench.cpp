@@ -104,9 +104,8 @@ void attend_stage(LshSetup& s, std::int64_t h) {
 // the running state (24 bytes per vector) are left out.
 double gathered_bytes(std::int64_t n) {
   const Shape shape = LshSetup::shape_of(n);
-  const lsh::Layout layout(lsh::Params{}, shape);
   return 5.0 * sizeof(float) *
-         static_cast<double>(shape.heads * layout.params.hashes * n * shape.head_dim);
+         static_cast<double>(shape.heads * lsh::Params{}.hashes * n * shape.head_dim);
 }
 
 void BM_LshHashing(benchmark::State& state) { run_stage(state, hash_stage); }
