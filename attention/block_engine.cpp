@@ -27,11 +27,27 @@ std::int64_t round_up(std::int64_t value, std::int64_t multiple) {
 
 std::size_t count(std::int64_t n) { return static_cast<std::size_t>(n); }
 
-// Scratch of one block_attention worker: the kernel's workspace plus the pattern's range list.
+// Below this many (batch, kv head, query block) tasks, block keys are split across workers;
+// a part holds at least kMinSplitKeys keys of the sequence's length.
+constexpr std::int64_t kMinTasks = 32;
+constexpr std::int64_t kMinSplitKeys = 1024;
+
+// Scratch of one block_attention worker: the kernel's workspace, the range lists, and the
+// stacked rows of a kv group.
 struct WorkerScratch {
-  explicit WorkerScratch(std::int64_t head_dim) : workspace(head_dim) { ranges.reserve(16); }
+  WorkerScratch(std::int64_t head_dim, std::int64_t rows, std::int64_t group)
+      : workspace(head_dim),
+        head_ranges(count(group)),
+        queries(group > 1 ? count(rows * head_dim) : 0),
+        outputs(group > 1 ? count(rows * head_dim) : 0) {
+    for (auto& list : head_ranges) list.reserve(16);
+    ranges.reserve(16);
+    part_ranges.reserve(16);
+  }
   EngineWorkspace workspace;
-  std::vector<KeyRange> ranges;
+  std::vector<std::vector<KeyRange>> head_ranges;
+  std::vector<KeyRange> ranges, part_ranges;
+  AlignedBuffer<float> queries, outputs;
 };
 
 }  // namespace
@@ -67,9 +83,23 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
 
   for (std::int64_t r0 = 0; r0 < block.rows; r0 += kRowTile) {
     const std::int64_t rows = std::min(kRowTile, block.rows - r0);
-    const std::int64_t padded_rows = round_up(rows, kernel::row_granularity());
-    kernel::pack_queries(block.q + r0 * block.q_stride, block.q_stride, rows, padded_rows, d,
-                         multiplier, q_t, kRowTile);
+    // A few rows (decode) are scored by dot products over row-major queries; the softmax and
+    // P·V kernels then run on rows padded only to one vector.
+    const bool few = block.few_rows && rows <= kernel::kFewRows;
+    const std::int64_t padded_rows =
+        round_up(rows, few ? kernel::float_lanes() : kernel::row_granularity());
+    if (few) {
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const float* q = block.q + (r0 + r) * block.q_stride;
+        for (std::int64_t e = 0; e < d; ++e) q_t[r * dp + e] = q[e] * multiplier;
+        std::fill(q_t + r * dp + d, q_t + (r + 1) * dp, 0.0f);
+      }
+      // Padding rows are never scored: zero scores keep them finite through the softmax.
+      for (std::int64_t c = 0; c < kKeyTile; ++c) std::fill_n(s_t + c * kRowTile, padded_rows, 0.0f);
+    } else {
+      kernel::pack_queries(block.q + r0 * block.q_stride, block.q_stride, rows, padded_rows, d,
+                           multiplier, q_t, kRowTile);
+    }
     std::fill_n(row_max, kRowTile, kNegInf);
     std::fill_n(row_sum, kRowTile, 0.0f);
     std::fill_n(acc, kRowTile * dp, 0.0f);
@@ -77,8 +107,12 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     for (const KeyRange& range : block.ranges) {
       for (std::int64_t k0 = range.begin; k0 < range.end; k0 += kKeyTile) {
         const std::int64_t cols = std::min(kKeyTile, range.end - k0);
-        kernel::score_tile(q_t, kRowTile, padded_rows, block.k + k0 * block.kv_stride,
-                           block.kv_stride, cols, d, s_t, kRowTile, block.prefetch);
+        if (few)
+          kernel::score_tile_few_rows(q_t, dp, rows, block.k + k0 * block.kv_stride,
+                                      block.kv_stride, cols, d, s_t, kRowTile);
+        else
+          kernel::score_tile(q_t, kRowTile, padded_rows, block.k + k0 * block.kv_stride,
+                             block.kv_stride, cols, d, s_t, kRowTile, block.prefetch);
         if (range.masked && mask) {
           const std::int64_t q_begin = block.first_query + r0;
           if (mask.layout() == MaskLayout::kKeyMajor) {
@@ -126,43 +160,193 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
   }
 }
 
+EnginePlan plan_block_attention(const AttentionShape& s, std::int64_t pattern_block) {
+  EnginePlan plan;
+  plan.group = s.group();
+  // The query heads of a kv group are stacked into one block of rows, so each K/V tile is read
+  // once per group: by default about one row tile in all.
+  plan.query_block = pattern_block > 0 ? pattern_block
+                                       : std::max<std::int64_t>(1, kDefaultQueryBlock / plan.group);
+  if (pattern_block <= 0) plan.query_block = std::min(plan.query_block, s.query_len);
+  // A pattern's own blocks are blocks of absolute positions: the first block starts where the
+  // pattern's block holding query 0 starts, so no block straddles two of the pattern's.
+  plan.lead = pattern_block > 0 ? s.first_position() % plan.query_block : 0;
+  plan.blocks = (s.query_len + plan.lead + plan.query_block - 1) / plan.query_block;
+  plan.tasks = checked_product(checked_product(s.batch, s.kv_heads, "tasks"), plan.blocks, "tasks");
+  plan.rows = plan.group * plan.query_block;
+  // Too few (batch, kv head, query block) tasks to keep the workers busy (decode): the keys of
+  // each block are split as well, and the parts merged by their log-sum-exp (flash-decoding).
+  // The split follows from the shape alone, so results do not depend on the thread count.
+  if (plan.tasks < kMinTasks)
+    plan.splits = std::clamp<std::int64_t>((kMinTasks + plan.tasks - 1) / plan.tasks, 1,
+                                           std::max<std::int64_t>(1, s.seq_len / kMinSplitKeys));
+  return plan;
+}
+
+void union_of_key_ranges(std::span<const std::vector<KeyRange>> lists, std::vector<KeyRange>& out) {
+  std::vector<std::int64_t> edges;
+  for (const auto& list : lists)
+    for (const KeyRange& r : list) {
+      edges.push_back(r.begin);
+      edges.push_back(r.end);
+    }
+  std::sort(edges.begin(), edges.end());
+  edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+  out.clear();
+  for (std::size_t i = 0; i + 1 < edges.size(); ++i) {
+    const std::int64_t lo = edges[i], hi = edges[i + 1];
+    std::size_t covered = 0, unmasked = 0;
+    for (const auto& list : lists)
+      for (const KeyRange& r : list)
+        if (r.begin <= lo && hi <= r.end) {
+          ++covered;
+          unmasked += r.masked ? 0 : 1;
+          break;
+        }
+    // Unmasked only where every list attends in full; elsewhere each row's own mask decides.
+    if (covered > 0) append_key_range(out, lo, hi, unmasked != lists.size());
+  }
+}
+
+void split_key_ranges(std::span<const KeyRange> ranges, std::int64_t part, std::int64_t parts,
+                      std::vector<KeyRange>& out) {
+  std::int64_t total = 0;
+  for (const KeyRange& r : ranges) total += r.end - r.begin;
+  const std::int64_t lo = part * total / parts, hi = (part + 1) * total / parts;
+  out.clear();
+  std::int64_t seen = 0;
+  for (const KeyRange& r : ranges) {
+    const std::int64_t len = r.end - r.begin;
+    const std::int64_t from = std::max(lo - seen, std::int64_t{0});
+    const std::int64_t to = std::min(hi - seen, len);
+    if (from < to) out.push_back({r.begin + from, r.begin + to, r.masked});
+    seen += len;
+  }
+}
+
 void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
                      MutableTensorView out) {
   check_inputs(inputs, out);
-  const Shape& s = inputs.shape();
-  const std::int64_t qb = pattern.query_block() > 0 ? pattern.query_block() : kDefaultQueryBlock;
-  const std::int64_t blocks = (s.seq_len + qb - 1) / qb;
-  const std::int64_t d = s.head_dim;
+  const AttentionShape s = inputs.shape();
+  const EnginePlan plan = plan_block_attention(s, pattern.query_block());
+  const std::int64_t d = s.head_dim, g_count = plan.group;
+  const std::int64_t splits = plan.splits;
+  // Partial results of split blocks: [task][part][row] outputs and log-sum-exps.
+  AlignedBuffer<float> partial_out(splits > 1 ? count(plan.tasks * splits * plan.rows * d) : 0);
+  AlignedBuffer<float> partial_lse(splits > 1 ? count(plan.tasks * splits * plan.rows) : 0);
   // One scratch per worker, freed when the call returns: peak = threads × workspace.
-  tbb::enumerable_thread_specific<WorkerScratch> scratch(d);
-  tbb::parallel_for(std::int64_t{0}, s.problems() * blocks, [&](std::int64_t task) {
-    const std::int64_t problem = task / blocks;
-    const std::int64_t b = problem / s.heads, h = problem % s.heads;
-    const std::int64_t q_begin = (task % blocks) * qb;
-    const std::int64_t q_end = std::min(s.seq_len, q_begin + qb);
+  tbb::enumerable_thread_specific<WorkerScratch> scratch(d, plan.rows, g_count);
+  tbb::parallel_for(std::int64_t{0}, plan.tasks * splits, [&](std::int64_t item) {
+    const std::int64_t task = item / splits, part = item % splits;
+    const std::int64_t bk = task / plan.blocks;  // b * kv_heads + kv head
+    const std::int64_t b = bk / s.kv_heads, kv = bk % s.kv_heads, h0 = kv * g_count;
+    const auto [i_begin, i_end] = plan.block_queries(task % plan.blocks, s.query_len);
+    const std::int64_t per_head = i_end - i_begin;
+    const std::int64_t p_begin = s.position(i_begin), p_end = p_begin + per_head;
     WorkerScratch& local = scratch.local();
-    pattern.key_ranges(b, h, q_begin, q_end, local.ranges);
-    const auto mask = [&](std::int64_t q0, std::int64_t q1, std::int64_t k0, std::int64_t k1,
-                          float* scores,
-                          std::int64_t ld) { pattern.mask_tile(b, h, q0, q1, k0, k1, scores, ld); };
-    const RowBlock block{.q = inputs.q.row(b, h, q_begin),
+
+    // The block's keys: the union over its heads (one list when the pattern ignores the head).
+    pattern.key_ranges(b, h0, p_begin, p_end, local.head_ranges[0]);
+    bool same = true;
+    for (std::int64_t g = 1; g < g_count; ++g) {
+      pattern.key_ranges(b, h0 + g, p_begin, p_end, local.head_ranges[count(g)]);
+      same = same && local.head_ranges[count(g)] == local.head_ranges[0];
+    }
+    std::vector<KeyRange>* ranges = &local.head_ranges[0];
+    if (!same) {
+      union_of_key_ranges(local.head_ranges, local.ranges);
+      ranges = &local.ranges;
+    }
+    if (splits > 1) {
+      split_key_ranges(*ranges, part, splits, local.part_ranges);
+      ranges = &local.part_ranges;
+    }
+
+    // Stacked rows: head h0 + g's queries are rows [g · per_head, (g + 1) · per_head).
+    const std::int64_t rows = g_count * per_head;
+    const float* q = inputs.q.row(b, h0, i_begin);
+    if (g_count > 1) {
+      for (std::int64_t g = 0; g < g_count; ++g)
+        std::copy_n(inputs.q.row(b, h0 + g, i_begin), per_head * d,
+                    local.queries.data() + g * per_head * d);
+      q = local.queries.data();
+    }
+    float* o = splits > 1   ? partial_out.data() + (task * splits + part) * plan.rows * d
+               : g_count > 1 ? local.outputs.data()
+                             : out.row(b, h0, i_begin);
+    const auto mask = [&](std::int64_t r_begin, std::int64_t r_end, std::int64_t k0,
+                          std::int64_t k1, float* scores, std::int64_t ld) {
+      for (std::int64_t r = r_begin; r < r_end;) {
+        const std::int64_t g = r / per_head, i = r % per_head;
+        const std::int64_t n = std::min(r_end - r, per_head - i);
+        pattern.mask_tile(b, h0 + g, p_begin + i, p_begin + i + n, k0, k1,
+                          scores + (r - r_begin) * ld, ld);
+        r += n;
+      }
+    };
+    const RowBlock block{.q = q,
                          .q_stride = d,
-                         .rows = q_end - q_begin,
-                         .first_query = q_begin,
-                         .k = inputs.k.head(b, h),
-                         .v = inputs.v.head(b, h),
+                         .rows = rows,
+                         .first_query = 0,
+                         .k = inputs.k.head(b, kv),
+                         .v = inputs.v.head(b, kv),
                          .kv_stride = d,
-                         .ranges = local.ranges,
-                         .out = out.row(b, h, q_begin),
-                         .out_stride = d};
+                         .ranges = *ranges,
+                         .out = o,
+                         .out_stride = d,
+                         .log_sum_exp = splits > 1 ? partial_lse.data() +
+                                                         (task * splits + part) * plan.rows
+                                                   : nullptr,
+                         .few_rows = plan.rows <= kernel::kFewRows};
     attend_rows(block, inputs.scale, mask, local.workspace);
+    if (splits == 1 && g_count > 1)
+      for (std::int64_t g = 0; g < g_count; ++g)
+        std::copy_n(o + g * per_head * d, per_head * d, out.row(b, h0 + g, i_begin));
+  });
+  if (splits == 1) return;
+
+  // Each row's parts cover disjoint keys and are normalised over their own: weighting them by
+  // exp(lse_part - max lse) gives exact softmax over the union.
+  tbb::parallel_for(std::int64_t{0}, plan.tasks, [&](std::int64_t task) {
+    const std::int64_t bk = task / plan.blocks;
+    const std::int64_t b = bk / s.kv_heads, h0 = (bk % s.kv_heads) * g_count;
+    const auto [i_begin, i_end] = plan.block_queries(task % plan.blocks, s.query_len);
+    const std::int64_t per_head = i_end - i_begin;
+    const float* lse = partial_lse.data() + task * splits * plan.rows;
+    const float* parts = partial_out.data() + task * splits * plan.rows * d;
+    for (std::int64_t r = 0; r < g_count * per_head; ++r) {
+      float* dst = out.row(b, h0 + r / per_head, i_begin + r % per_head);
+      float top = kNegInf;
+      for (std::int64_t p = 0; p < splits; ++p) top = std::max(top, lse[p * plan.rows + r]);
+      std::fill_n(dst, d, 0.0f);
+      if (top == kNegInf) continue;
+      float total = 0;
+      for (std::int64_t p = 0; p < splits; ++p) {
+        const float l = lse[p * plan.rows + r];
+        if (l == kNegInf) continue;
+        const float w = std::exp(l - top);
+        total += w;
+        const float* src = parts + (p * plan.rows + r) * d;
+        for (std::int64_t e = 0; e < d; ++e) dst[e] += w * src[e];
+      }
+      const float inv = 1.0f / total;
+      for (std::int64_t e = 0; e < d; ++e) dst[e] *= inv;
+    }
   });
 }
 
-std::int64_t block_attention_workspace_bytes(std::int64_t head_dim, int threads) {
-  // Plus the range list (a few ranges per block) and the per-worker bookkeeping.
-  const std::int64_t per_worker = EngineWorkspace::bytes(head_dim) + 1024;
-  return per_worker * threads;
+std::int64_t block_attention_workspace_bytes(const AttentionShape& shape, int threads,
+                                             std::int64_t pattern_block) {
+  const EnginePlan plan = plan_block_attention(shape, pattern_block);
+  const std::int64_t d = shape.head_dim;
+  // Per worker: the kernel's workspace, the stacked queries and outputs of a kv group, and the
+  // range lists (a few ranges per block) with their bookkeeping.
+  const std::int64_t stacked = plan.group > 1 ? 2 * plan.rows * d * 4 : 0;
+  const std::int64_t per_worker =
+      EngineWorkspace::bytes(d) + stacked + 1024 + plan.group * 256;
+  const std::int64_t partials =
+      plan.splits > 1 ? 4 * plan.tasks * plan.splits * plan.rows * (d + 1) : 0;
+  return per_worker * threads + partials;
 }
 
 }  // namespace attn

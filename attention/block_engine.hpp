@@ -1,9 +1,11 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "attention/block_pattern.hpp"
 #include "attention/prefetch_stream.hpp"
@@ -14,13 +16,42 @@ namespace attn {
 
 // The one hot loop every non-textbook variant shares: tiled attention with the online-softmax
 // recurrence (running max m, running sum l, rescaled accumulator) over the key ranges a
-// pattern gives each block of queries. O(N·D) memory, never an N×N buffer; parallel over
-// (batch, head, query block) with oneTBB; exact for any N.
+// pattern gives each block of queries. O(N·D) memory, never an N×N buffer; exact for any shape.
+// The pattern is asked in absolute positions (query i of M is position N - M + i). Parallel
+// over (batch, kv head, query block) with oneTBB: the query heads of one kv group are stacked
+// into one block of rows, so K and V are read once per group; with too few such tasks (decode)
+// each block's keys are split into parts merged by their log-sum-exp.
 void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
                      MutableTensorView out);
 
-// Bytes of workspace block_attention allocates at peak with `threads` workers.
-std::int64_t block_attention_workspace_bytes(std::int64_t head_dim, int threads);
+// How block_attention divides a shape into work (exposed for the workspace count and tests).
+struct EnginePlan {
+  std::int64_t group = 1;        // query heads per kv head, stacked into one block
+  std::int64_t query_block = 1;  // queries per head in one block
+  std::int64_t blocks = 1;       // query blocks per (batch, kv head)
+  std::int64_t tasks = 1;        // batch · kv_heads · blocks
+  std::int64_t rows = 1;         // rows of a full block: group · query_block
+  std::int64_t splits = 1;       // parts each block's keys are split into
+  std::int64_t lead = 0;         // queries the first block lacks to start on a pattern block
+
+  // Queries [begin, end) of block t (of query_len).
+  std::pair<std::int64_t, std::int64_t> block_queries(std::int64_t t, std::int64_t query_len) const {
+    return {std::max<std::int64_t>(0, t * query_block - lead),
+            std::min(query_len, (t + 1) * query_block - lead)};
+  }
+};
+EnginePlan plan_block_attention(const AttentionShape& shape, std::int64_t pattern_block);
+
+// Bytes of workspace block_attention allocates at peak with `threads` workers, for a pattern
+// whose query_block() is `pattern_block`.
+std::int64_t block_attention_workspace_bytes(const AttentionShape& shape, int threads,
+                                             std::int64_t pattern_block = 0);
+
+// The union of several blocks' key ranges, masked wherever not every list attends in full.
+void union_of_key_ranges(std::span<const std::vector<KeyRange>> lists, std::vector<KeyRange>& out);
+// Part `part` of `parts` of the keys of `ranges`, cut into equal counts in key order.
+void split_key_ranges(std::span<const KeyRange> ranges, std::int64_t part, std::int64_t parts,
+                      std::vector<KeyRange>& out);
 
 // ---- Lower level: the same kernel over caller-owned, gathered buffers ------------------------
 //
@@ -87,6 +118,10 @@ struct RowBlock {
   float* log_sum_exp = nullptr;
   // Optional: lines the kernels prefetch while they compute this block (see PrefetchStream).
   PrefetchStream* prefetch = nullptr;
+  // Score tiles of at most kernel::kFewRows rows by dot products (decode-sized blocks) rather
+  // than by the register-blocked kernel, which pads rows to row_granularity(). Off by default
+  // so that a large block's ragged last tile rounds as it always did.
+  bool few_rows = false;
 };
 
 // Per-thread scratch of attend_rows: O(head_dim · tile) floats, independent of N.

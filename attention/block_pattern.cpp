@@ -34,14 +34,14 @@ void BlockPattern::mask_tile(std::int64_t b, std::int64_t h, std::int64_t q_begi
         scores[(q - q_begin) * ld + (k - k_begin)] = -std::numeric_limits<float>::infinity();
 }
 
-void BlockPattern::keys_of(std::int64_t b, std::int64_t h, std::int64_t query,
+void BlockPattern::keys_of(std::int64_t b, std::int64_t h, std::int64_t position,
                            std::vector<std::int64_t>& out) const {
   std::vector<KeyRange> ranges;
-  key_ranges(b, h, query, query + 1, ranges);
+  key_ranges(b, h, position, position + 1, ranges);
   out.clear();
   for (const KeyRange& r : ranges)
     for (std::int64_t k = r.begin; k < r.end; ++k)
-      if (!r.masked || allowed(b, h, query, k)) out.push_back(k);
+      if (!r.masked || allowed(b, h, position, k)) out.push_back(k);
 }
 
 }  // namespace attn

@@ -12,6 +12,8 @@ struct KeyRange {
   std::int64_t begin = 0;
   std::int64_t end = 0;
   bool masked = false;
+
+  friend bool operator==(const KeyRange&, const KeyRange&) = default;
 };
 
 // Appends [begin, end) to `out` (nothing if empty), merged into the last range when the two
@@ -24,7 +26,9 @@ void append_key_range(std::vector<KeyRange>& out, std::int64_t begin, std::int64
 void append_band(std::vector<KeyRange>& out, std::int64_t lo, std::int64_t hi,
                  std::int64_t inner_lo, std::int64_t inner_hi);
 
-// A sparsity pattern for one shape: which keys each query attends. The block engine asks it,
+// A sparsity pattern for one shape: which keys each query attends. Queries are named by their
+// absolute position p (query i of M sits at N - M + i), keys by theirs (0..N-1), heads by the
+// query head. The block engine asks it,
 // per block of queries, for the key ranges to visit, and applies the element mask inside the
 // ranges flagged `masked`.
 //
@@ -54,8 +58,9 @@ class BlockPattern {
                          std::int64_t k_begin, std::int64_t k_end, float* scores,
                          std::int64_t ld) const;
 
-  // The sorted keys of one query, derived from key_ranges and allowed; used by Variant::keys.
-  void keys_of(std::int64_t b, std::int64_t h, std::int64_t query,
+  // The sorted keys of the query at `position`, derived from key_ranges and allowed; used by
+  // Variant::keys.
+  void keys_of(std::int64_t b, std::int64_t h, std::int64_t position,
                std::vector<std::int64_t>& out) const;
 };
 

@@ -139,6 +139,62 @@ HWY_INLINE void value_rows(const float* p_t, std::int64_t ld_s, std::int64_t col
     value_micro<Rows, 1>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc);
 }
 
+// Dot products of Rows queries with one key, two keys at a time for independent chains.
+template <int Rows>
+HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stride,
+                                const float* HWY_RESTRICT k, std::int64_t k_stride,
+                                std::int64_t cols, std::int64_t head_dim, float* HWY_RESTRICT s_t,
+                                std::int64_t ld_s) {
+  const FloatTag df;
+  const std::int64_t full = head_dim / kLanes * kLanes;
+  const auto tail = hn::FirstN(df, static_cast<std::size_t>(head_dim - full));
+  std::int64_t c = 0;
+  for (; c + 2 <= cols; c += 2) {
+    const float* k0 = k + c * k_stride;
+    const float* k1 = k0 + k_stride;
+    Vec a0[Rows], a1[Rows];
+    for (int r = 0; r < Rows; ++r) a0[r] = a1[r] = hn::Zero(df);
+    std::int64_t e = 0;
+    for (; e < full; e += kLanes) {
+      const Vec x0 = hn::LoadU(df, k0 + e), x1 = hn::LoadU(df, k1 + e);
+      for (int r = 0; r < Rows; ++r) {
+        const Vec qr = hn::Load(df, q + r * q_stride + e);
+        a0[r] = hn::MulAdd(qr, x0, a0[r]);
+        a1[r] = hn::MulAdd(qr, x1, a1[r]);
+      }
+    }
+    if (e < head_dim) {
+      const Vec x0 = hn::MaskedLoad(tail, df, k0 + e), x1 = hn::MaskedLoad(tail, df, k1 + e);
+      for (int r = 0; r < Rows; ++r) {
+        const Vec qr = hn::Load(df, q + r * q_stride + e);
+        a0[r] = hn::MulAdd(qr, x0, a0[r]);
+        a1[r] = hn::MulAdd(qr, x1, a1[r]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r) {
+      s_t[c * ld_s + r] = hn::GetLane(hn::SumOfLanes(df, a0[r]));
+      s_t[(c + 1) * ld_s + r] = hn::GetLane(hn::SumOfLanes(df, a1[r]));
+    }
+  }
+  if (c < cols) {
+    const float* k0 = k + c * k_stride;
+    Vec a0[Rows];
+    for (int r = 0; r < Rows; ++r) a0[r] = hn::Zero(df);
+    std::int64_t e = 0;
+    for (; e < full; e += kLanes) {
+      const Vec x0 = hn::LoadU(df, k0 + e);
+      for (int r = 0; r < Rows; ++r)
+        a0[r] = hn::MulAdd(hn::Load(df, q + r * q_stride + e), x0, a0[r]);
+    }
+    if (e < head_dim) {
+      const Vec x0 = hn::MaskedLoad(tail, df, k0 + e);
+      for (int r = 0; r < Rows; ++r)
+        a0[r] = hn::MulAdd(hn::Load(df, q + r * q_stride + e), x0, a0[r]);
+    }
+    for (int r = 0; r < Rows; ++r) s_t[c * ld_s + r] = hn::GetLane(hn::SumOfLanes(df, a0[r]));
+  }
+}
+
 }  // namespace
 
 std::int64_t float_lanes() { return kLanes; }
@@ -229,6 +285,29 @@ void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, c
   constexpr std::int64_t strip = kScoreVecs * kLanes;
   for (std::int64_t r = 0; r < padded_rows; r += strip)
     score_strip<kScoreVecs>(q_t + r, ld_q, k, k_stride, cols, head_dim, s_t + r, ld_s, prefetch);
+}
+
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s) {
+  switch (rows) {
+    case 1:
+      return score_few_micro<1>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+    case 2:
+      return score_few_micro<2>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+    case 3:
+      return score_few_micro<3>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+    case 4:
+      return score_few_micro<4>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+    case 5:
+      return score_few_micro<5>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+    case 6:
+      return score_few_micro<6>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+    case 7:
+      return score_few_micro<7>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+    default:
+      return score_few_micro<8>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+  }
 }
 
 void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows,

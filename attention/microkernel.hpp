@@ -46,6 +46,16 @@ void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, c
                 std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim, float* s_t,
                 std::int64_t ld_s, PrefetchStream* prefetch = nullptr);
 
+// The same scores for a few queries (rows <= 8), by dot products rather than the register-blocked
+// kernel above, which pads the queries to row_granularity() and would spend most of its FMAs on
+// padding in decode (one query per head, a handful per kv group). q holds the queries row-major,
+// q[r * q_stride + e], pre-multiplied and zero-padded to a whole number of vectors; only
+// s_t[c * ld_s + r] for r < rows is written.
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s);
+inline constexpr std::int64_t kFewRows = 8;
+
 // One online-softmax step over a scored tile, per query r < padded_rows (a multiple of
 // float_lanes()): new max m' = max(m, max_c s), correction[r] = 2^(m - m'), s_t becomes
 // P = 2^(s - m'), l = l · correction + Σ_c P. A query with no finite score so far keeps

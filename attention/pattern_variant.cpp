@@ -9,10 +9,10 @@ void PatternVariant::forward(const AttentionInputs& inputs, MutableTensorView ou
 
 void PatternVariant::keys(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
                           std::int64_t query, std::vector<std::int64_t>& out) const {
-  pattern_for(inputs.shape(), inputs.causal)->keys_of(b, h, query, out);
+  pattern_for(inputs.shape(), inputs.causal)->keys_of(b, h, inputs.shape().position(query), out);
 }
 
-std::shared_ptr<const BlockPattern> PatternVariant::pattern_for(const Shape& shape,
+std::shared_ptr<const BlockPattern> PatternVariant::pattern_for(const AttentionShape& shape,
                                                                 bool causal) const {
   std::lock_guard lock(cache_mutex_);
   if (!cached_pattern_ || cached_shape_ != shape || cached_causal_ != causal) {

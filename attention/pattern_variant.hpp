@@ -16,7 +16,8 @@ class PatternVariant : public Variant {
   using Variant::Variant;
 
   // The pattern for this shape (check() has accepted it).
-  virtual std::unique_ptr<BlockPattern> make_pattern(const Shape& shape, bool causal) const = 0;
+  virtual std::unique_ptr<BlockPattern> make_pattern(const AttentionShape& shape,
+                                                     bool causal) const = 0;
 
   void forward(const AttentionInputs& inputs, MutableTensorView out) const override;
   void keys(const AttentionInputs& inputs, std::int64_t b, std::int64_t h, std::int64_t query,
@@ -24,11 +25,11 @@ class PatternVariant : public Variant {
 
  private:
   // keys() is called row by row; building a pattern (random tables) each time would dominate.
-  std::shared_ptr<const BlockPattern> pattern_for(const Shape& shape, bool causal) const;
+  std::shared_ptr<const BlockPattern> pattern_for(const AttentionShape& shape, bool causal) const;
 
   mutable std::mutex cache_mutex_;
   mutable std::shared_ptr<const BlockPattern> cached_pattern_;
-  mutable Shape cached_shape_;
+  mutable AttentionShape cached_shape_;
   mutable bool cached_causal_ = false;
 };
 

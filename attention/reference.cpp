@@ -21,10 +21,11 @@ void reference_row(const AttentionInputs& inputs, std::int64_t b, std::int64_t h
   std::fill(out.begin(), out.end(), 0.0);
   if (keys.empty()) return;
   const float* q = inputs.q.row(b, h, query);
+  const std::int64_t kv = inputs.shape().kv_head(h);
   std::vector<double> scores(keys.size());
   double max_score = -std::numeric_limits<double>::infinity();
   for (std::size_t j = 0; j < keys.size(); ++j) {
-    scores[j] = static_cast<double>(inputs.scale) * dot(q, inputs.k.row(b, h, keys[j]), d);
+    scores[j] = static_cast<double>(inputs.scale) * dot(q, inputs.k.row(b, kv, keys[j]), d);
     max_score = std::max(max_score, scores[j]);
   }
   double sum = 0;
@@ -33,7 +34,7 @@ void reference_row(const AttentionInputs& inputs, std::int64_t b, std::int64_t h
     sum += s;
   }
   for (std::size_t j = 0; j < keys.size(); ++j) {
-    const float* v = inputs.v.row(b, h, keys[j]);
+    const float* v = inputs.v.row(b, kv, keys[j]);
     const double w = scores[j] / sum;
     for (std::int64_t c = 0; c < d; ++c) out[c] += w * static_cast<double>(v[c]);
   }
@@ -41,20 +42,22 @@ void reference_row(const AttentionInputs& inputs, std::int64_t b, std::int64_t h
 
 void full_attention_keys(const AttentionInputs& inputs, std::int64_t query,
                          std::vector<std::int64_t>& out) {
-  const std::int64_t end = inputs.causal ? query + 1 : inputs.shape().seq_len;
+  const AttentionShape s = inputs.shape();
+  const std::int64_t end = inputs.causal ? s.position(query) + 1 : s.seq_len;
   out.resize(static_cast<std::size_t>(end));
   for (std::int64_t k = 0; k < end; ++k) out[k] = k;
 }
 
 void full_attention_weights(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
                             std::int64_t query, std::vector<double>& weights) {
-  const Shape& s = inputs.shape();
-  const std::int64_t end = inputs.causal ? query + 1 : s.seq_len;
+  const AttentionShape s = inputs.shape();
+  const std::int64_t end = inputs.causal ? s.position(query) + 1 : s.seq_len;
   weights.assign(static_cast<std::size_t>(s.seq_len), 0.0);
   const float* q = inputs.q.row(b, h, query);
+  const std::int64_t kv = s.kv_head(h);
   double max_score = -std::numeric_limits<double>::infinity();
   for (std::int64_t k = 0; k < end; ++k) {
-    weights[k] = static_cast<double>(inputs.scale) * dot(q, inputs.k.row(b, h, k), s.head_dim);
+    weights[k] = static_cast<double>(inputs.scale) * dot(q, inputs.k.row(b, kv, k), s.head_dim);
     max_score = std::max(max_score, weights[k]);
   }
   double sum = 0;

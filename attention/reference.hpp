@@ -8,12 +8,12 @@
 
 namespace attn {
 
-// Exact softmax attention in fp64 for one query row over an explicit key set: the ground truth
-// every variant is tested against. `out` receives head_dim values; an empty key set gives zeros.
+// Exact softmax attention in fp64 for one query row (query 0..M-1 of query head h, reading kv
+// head h / group) over an explicit key set: the ground truth every variant is tested against. `out` receives head_dim values; an empty key set gives zeros.
 void reference_row(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
                    std::int64_t query, std::span<const std::int64_t> keys, std::span<double> out);
 
-// The keys of full attention for a query: all N, or 0..query when causal.
+// The keys of full attention for a query: all N, or 0..position(query) when causal.
 void full_attention_keys(const AttentionInputs& inputs, std::int64_t query,
                          std::vector<std::int64_t>& out);
 

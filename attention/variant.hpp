@@ -10,19 +10,32 @@
 
 namespace attn {
 
-// What a forward pass reads. Q, K, V are [B, H, N, D] fp32, row-major, 64-byte aligned.
+// What a forward pass reads: Q is [B, H, M, D], K and V are [B, kv_heads, N, D], fp32, row-major,
+// 64-byte aligned (see AttentionShape for what the dimensions mean). Causal and every pattern
+// speak absolute positions: query i is position N - M + i.
 struct AttentionInputs {
   TensorView q, k, v;
   bool causal = false;
   float scale = 1.0f;  // multiplies Q·Kᵀ; default_scale(head_dim) unless the user overrides
 
-  const Shape& shape() const { return q.shape; }
+  AttentionShape shape() const {
+    return {q.shape.batch,   q.shape.heads,   k.shape.heads,
+            q.shape.seq_len, k.shape.seq_len, q.shape.head_dim};
+  }
+  // K's and V's rows of the kv head that query head h reads.
+  const float* k_head(std::int64_t b, std::int64_t h) const {
+    return k.head(b, h / (q.shape.heads / k.shape.heads));
+  }
+  const float* v_head(std::int64_t b, std::int64_t h) const {
+    return v.head(b, h / (q.shape.heads / k.shape.heads));
+  }
 };
 
 // 1/sqrt(head_dim), the scale of "Attention Is All You Need".
 float default_scale(std::int64_t head_dim);
 
-// Throws std::invalid_argument unless Q, K, V and `out` agree in shape and the scale is finite.
+// Throws std::invalid_argument unless Q, K, V and `out` form a valid AttentionShape (K and V
+// alike, `out` like Q), their storage matches, and the scale is finite.
 void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out);
 
 // What one forward pass costs, known before it runs.
@@ -53,18 +66,18 @@ class Variant {
 
   // Throws std::invalid_argument when the parameters cannot serve this shape (for example a
   // block larger than allowed); the message names the parameter and what is allowed.
-  virtual void check(const Shape& shape, bool causal) const;
+  virtual void check(const AttentionShape& shape, bool causal) const;
 
   // Computes attention into `out`, parallel inside with oneTBB (the caller's task_arena sets
   // how many threads).
   virtual void forward(const AttentionInputs& inputs, MutableTensorView out) const = 0;
 
-  // The sorted, distinct keys that query `query` of problem (b, h) attends, appended to `out`
-  // after clearing it.
+  // The sorted, distinct keys (0..N-1) that query `query` (0..M-1, at position N - M + query) of
+  // problem (b, h) attends, appended to `out` after clearing it; h is the query head.
   virtual void keys(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
                     std::int64_t query, std::vector<std::int64_t>& out) const = 0;
 
-  virtual Cost cost(const Shape& shape, bool causal, int threads) const = 0;
+  virtual Cost cost(const AttentionShape& shape, bool causal, int threads) const = 0;
 
   // Exact computed pairs for these inputs; differs from cost().pairs only for variants whose
   // key set depends on the data.
@@ -76,5 +89,11 @@ class Variant {
 
 // Pairs of full attention over one [N, N] problem: N² or, causal, N(N+1)/2.
 std::int64_t dense_pairs_per_problem(std::int64_t seq_len, bool causal);
+// Pairs of full attention of one query head: M·N or, causal, Σ over the query positions p of
+// p + 1.
+std::int64_t dense_pairs_per_problem(const AttentionShape& shape, bool causal);
+// Σ_{x=begin}^{end-1} min(x, cap) for 0 <= begin <= end: what a window wing of `cap` keys
+// contributes over queries at distances begin..end-1 from the sequence edge.
+std::int64_t sum_of_capped(std::int64_t begin, std::int64_t end, std::int64_t cap);
 
 }  // namespace attn

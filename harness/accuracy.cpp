@@ -40,12 +40,12 @@ std::vector<std::int64_t> sample_rows(std::int64_t n, std::int64_t count, SplitM
 
 ReferenceSample sample_full_attention(const AttentionInputs& in, std::int64_t rows_per_problem,
                                       std::uint64_t seed) {
-  const Shape& s = in.shape();
+  const AttentionShape s = in.shape();
   ReferenceSample ref;
-  ref.rows_per_problem = std::min(rows_per_problem, s.seq_len);
+  ref.rows_per_problem = std::min(rows_per_problem, s.query_len);
   for (std::int64_t p = 0; p < s.problems(); ++p) {
     SplitMix64 rng(mix_seed(seed, 0x5A4D'504Cu, static_cast<std::uint64_t>(p)));
-    const auto rows = sample_rows(s.seq_len, ref.rows_per_problem, rng);
+    const auto rows = sample_rows(s.query_len, ref.rows_per_problem, rng);
     ref.rows.insert(ref.rows.end(), rows.begin(), rows.end());
   }
   const auto total = static_cast<std::int64_t>(ref.rows.size());
@@ -54,20 +54,20 @@ ReferenceSample sample_full_attention(const AttentionInputs& in, std::int64_t ro
   ref.score_sum.assign(static_cast<std::size_t>(total), 0.0);
   tbb::parallel_for(std::int64_t{0}, total, [&](std::int64_t r) {
     const std::int64_t p = r / ref.rows_per_problem, b = p / s.heads, h = p % s.heads;
-    const std::int64_t query = ref.rows[r];
-    const std::int64_t end = in.causal ? query + 1 : s.seq_len;
+    const std::int64_t query = ref.rows[r], kv = s.kv_head(h);
+    const std::int64_t end = in.causal ? s.position(query) + 1 : s.seq_len;
     const float* q = in.q.row(b, h, query);
     std::vector<double> scores(static_cast<std::size_t>(end));
     double max_score = -std::numeric_limits<double>::infinity();
     for (std::int64_t k = 0; k < end; ++k) {
-      scores[k] = static_cast<double>(in.scale) * dot(q, in.k.row(b, h, k), s.head_dim);
+      scores[k] = static_cast<double>(in.scale) * dot(q, in.k.row(b, kv, k), s.head_dim);
       max_score = std::max(max_score, scores[k]);
     }
     double sum = 0;
     for (double& x : scores) sum += (x = std::exp(x - max_score));
     double* out = ref.outputs.data() + r * s.head_dim;
     for (std::int64_t k = 0; k < end; ++k) {
-      const float* v = in.v.row(b, h, k);
+      const float* v = in.v.row(b, kv, k);
       const double w = scores[k] / sum;
       for (std::int64_t c = 0; c < s.head_dim; ++c) out[c] += w * static_cast<double>(v[c]);
     }
@@ -79,12 +79,12 @@ ReferenceSample sample_full_attention(const AttentionInputs& in, std::int64_t ro
 
 Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& in,
                           const TensorView& output, const ReferenceSample& ref) {
-  const Shape& s = in.shape();
+  const AttentionShape s = in.shape();
   const auto total = static_cast<std::int64_t>(ref.rows.size());
   std::vector<double> err_sq(total), ref_sq(total), max_abs(total), cos(total), mass(total);
   tbb::parallel_for(std::int64_t{0}, total, [&](std::int64_t r) {
     const std::int64_t p = r / ref.rows_per_problem, b = p / s.heads, h = p % s.heads;
-    const std::int64_t query = ref.rows[r];
+    const std::int64_t query = ref.rows[r], kv = s.kv_head(h);
     const float* got = output.row(b, h, query);
     const double* want = ref.outputs.data() + r * s.head_dim;
     double e2 = 0, w2 = 0, g2 = 0, gw = 0, m = 0;
@@ -106,8 +106,8 @@ Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& in,
     const float* q = in.q.row(b, h, query);
     double kept = 0;
     for (std::int64_t k : keys) {
-      if (in.causal && k > query) continue;  // full attention gives such keys no mass
-      kept += std::exp(static_cast<double>(in.scale) * dot(q, in.k.row(b, h, k), s.head_dim) -
+      if (in.causal && k > s.position(query)) continue;  // full attention gives them no mass
+      kept += std::exp(static_cast<double>(in.scale) * dot(q, in.k.row(b, kv, k), s.head_dim) -
                        ref.score_max[r]);
     }
     mass[r] = kept / ref.score_sum[r];

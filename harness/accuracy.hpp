@@ -11,14 +11,14 @@ namespace attn::harness {
 // truth every variant at a point is compared with. It costs O(rows · N · D) rather than
 // O(N² · D), and is computed once per point and shared by all its variants.
 struct ReferenceSample {
-  std::int64_t rows_per_problem = 0;  // min(N, requested rows)
-  std::vector<std::int64_t> rows;     // sampled query indices, problem-major, sorted per problem
+  std::int64_t rows_per_problem = 0;  // min(M, requested rows)
+  std::vector<std::int64_t> rows;     // sampled query indices (0..M-1), problem-major, sorted
   std::vector<double> outputs;        // full attention's output, head_dim values per sampled row
   std::vector<double> score_max;      // per sampled row: max of the scaled scores
   std::vector<double> score_sum;      // per sampled row: sum of exp(score - max)
 };
 
-// Samples `rows_per_problem` query rows per (batch, head) without replacement (all rows when N
+// Samples `rows_per_problem` query rows per (batch, head) without replacement (all rows when M
 // is not larger), reproducibly from `seed`, and computes full attention for them.
 ReferenceSample sample_full_attention(const AttentionInputs& inputs, std::int64_t rows_per_problem,
                                       std::uint64_t seed);

@@ -102,7 +102,7 @@ class AllMasked final : public BlockPattern {
 
 double max_error_vs_reference(const AttentionInputs& in, const BlockPattern& pattern,
                               const Tensor& out) {
-  const Shape& s = in.shape();
+  const AttentionShape s = in.shape();
   std::vector<std::int64_t> keys;
   std::vector<double> expected(s.head_dim);
   double worst = 0;
@@ -325,7 +325,7 @@ TEST(Flash, EqualsDenseAndReference) {
         }
         const Cost cost = flash->cost(shape, causal, threads);
         EXPECT_EQ(cost.pairs, 6 * dense_pairs_per_problem(n, causal));
-        EXPECT_EQ(cost.workspace_bytes, block_attention_workspace_bytes(64, threads));
+        EXPECT_EQ(cost.workspace_bytes, block_attention_workspace_bytes(shape, threads));
       }
 }
 

@@ -58,7 +58,7 @@ const Problem& problem_for(std::int64_t n) {
 }
 
 Tensor run(const Variant& variant, const AttentionInputs& in, int threads) {
-  Tensor out(in.shape());
+  Tensor out(in.shape().query_shape());
   tbb::task_arena arena(threads);
   arena.execute([&] { variant.forward(in, out.mutable_view()); });
   return out;
@@ -78,7 +78,7 @@ void expect_matches_reference(const std::string& spec, std::int64_t n, bool caus
   const auto variant = make_variant(spec);
   const Problem& p = problem_for(n);
   const AttentionInputs in = p.inputs(causal);
-  const Shape& s = in.shape();
+  const AttentionShape s = in.shape();
   const Tensor out1 = run(*variant, in, 1);
   const Tensor out2 = run(*variant, in, 2);
   std::vector<std::int64_t> keys;
@@ -158,7 +158,7 @@ void expect_same_attention(const std::string& spec_a, const std::string& spec_b,
   SCOPED_TRACE(spec_a + " vs " + spec_b + " N=" + std::to_string(n) + (causal ? " causal" : ""));
   const auto a = make_variant(spec_a), b = make_variant(spec_b);
   const AttentionInputs in = problem_for(n).inputs(causal);
-  const Shape& s = in.shape();
+  const AttentionShape s = in.shape();
   std::int64_t differing_rows = 0;
   for (std::int64_t bi = 0; bi < s.batch; ++bi)
     for (std::int64_t h = 0; h < s.heads; ++h)

@@ -50,7 +50,7 @@ struct BlockSpan {
 
 class BigBirdPattern final : public BlockPattern {
  public:
-  BigBirdPattern(const BigBirdParams& p, const Shape& shape, bool causal)
+  BigBirdPattern(const BigBirdParams& p, const AttentionShape& shape, bool causal)
       : n_(shape.seq_len),
         block_(p.block),
         blocks_(ceil_div(shape.seq_len, p.block)),
@@ -123,12 +123,16 @@ class BigBirdPattern final : public BlockPattern {
 
   // Exact (query, key) pairs of one batch entry (all heads), from the block structure: O(heads ·
   // blocks · (random + 3)), never per key.
-  std::int64_t pairs_per_batch_entry(std::int64_t heads) const {
+  // Only the query positions from `first` on count (the last M of the sequence).
+  std::int64_t pairs_per_batch_entry(std::int64_t heads, std::int64_t first) const {
     std::int64_t total = 0;
     std::vector<BlockSpan> spans;
     for (std::int64_t h = 0; h < heads; ++h)
-      for (std::int64_t qb = 0; qb < blocks_; ++qb) {
-        const std::int64_t rows = std::min(n_, (qb + 1) * block_) - qb * block_;
+      for (std::int64_t qb = first / block_; qb < blocks_; ++qb) {
+        const std::int64_t lo = std::max(first, qb * block_), hi = std::min(n_, (qb + 1) * block_);
+        const std::int64_t rows = hi - lo;
+        // Causally, position p of the diagonal block sees p - qb·block + 1 of its keys.
+        const std::int64_t diagonal = (lo - qb * block_ + 1 + hi - qb * block_) * rows / 2;
         block_spans(h, qb, spans);
         for (const BlockSpan& s : spans) {
           if (!causal_) {
@@ -136,7 +140,7 @@ class BigBirdPattern final : public BlockPattern {
             continue;
           }
           total += rows * keys_in({s.begin, std::min(s.end, qb)});          // wholly past blocks
-          if (s.begin <= qb && qb < s.end) total += rows * (rows + 1) / 2;  // the diagonal
+          if (s.begin <= qb && qb < s.end) total += diagonal;
         }
       }
     return total;
@@ -277,7 +281,7 @@ class BigBird final : public PatternVariant {
                                   std::to_string(params_.window + 1) + ")");
   }
 
-  void check(const Shape& shape, bool) const override {
+  void check(const AttentionShape& shape, bool) const override {
     const std::int64_t blocks = ceil_div(shape.seq_len, params_.block);
     const std::int64_t entries = checked_product(checked_product(shape.heads, blocks, "blocks"),
                                                  std::min(params_.random, blocks), "random table");
@@ -290,15 +294,17 @@ class BigBird final : public PatternVariant {
           " are allowed (use fewer random blocks or a larger block)");
   }
 
-  std::unique_ptr<BlockPattern> make_pattern(const Shape& shape, bool causal) const override {
+  std::unique_ptr<BlockPattern> make_pattern(const AttentionShape& shape,
+                                             bool causal) const override {
     return std::make_unique<BigBirdPattern>(params_, shape, causal);
   }
 
-  Cost cost(const Shape& s, bool causal, int threads) const override {
+  Cost cost(const AttentionShape& s, bool causal, int threads) const override {
     check(s, causal);
     const BigBirdPattern pattern(params_, s, causal);
-    return {checked_product(s.batch, pattern.pairs_per_batch_entry(s.heads), "pairs"),
-            block_attention_workspace_bytes(s.head_dim, threads) + pattern.table_bytes()};
+    return {checked_product(s.batch, pattern.pairs_per_batch_entry(s.heads, s.first_position()),
+                            "pairs"),
+            block_attention_workspace_bytes(s, threads, params_.block) + pattern.table_bytes()};
   }
 
  private:

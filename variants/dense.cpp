@@ -17,7 +17,7 @@ class Dense final : public Variant {
  public:
   static VariantInfo info() {
     return {"dense",
-            "textbook attention: Q·Kᵀ, scale, softmax, ·V, the N×N matrix materialised "
+            "textbook attention: Q·Kᵀ, scale, softmax, ·V, the M×N matrix materialised "
             "(OpenBLAS SGEMM, one head per task)",
             {}};
   }
@@ -26,34 +26,37 @@ class Dense final : public Variant {
   void forward(const AttentionInputs& in, MutableTensorView out) const override {
     check_inputs(in, out);
     use_single_threaded_blas();
-    const Shape& s = in.shape();
-    const std::int64_t n = s.seq_len, d = s.head_dim;
+    const AttentionShape s = in.shape();
+    const std::int64_t m = s.query_len, n = s.seq_len, d = s.head_dim;
     tbb::parallel_for(std::int64_t{0}, s.problems(), [&](std::int64_t problem) {
       const std::int64_t b = problem / s.heads, h = problem % s.heads;
-      // One N×N buffer per concurrently processed head: the memory cost this baseline shows.
-      AlignedBuffer<float> scores(static_cast<std::size_t>(checked_product(n, n, "N×N scores")));
-      sgemm(true, n, n, d, in.scale, in.q.head(b, h), d, in.k.head(b, h), d, 0.0f, scores.data(),
+      // One M×N buffer per concurrently processed head: the memory cost this baseline shows.
+      AlignedBuffer<float> scores(static_cast<std::size_t>(checked_product(m, n, "M×N scores")));
+      sgemm(true, m, n, d, in.scale, in.q.head(b, h), d, in.k_head(b, h), d, 0.0f, scores.data(),
             n);
       if (in.causal)
-        for (std::int64_t i = 0; i < n; ++i)
-          for (std::int64_t j = i + 1; j < n; ++j)
+        for (std::int64_t i = 0; i < m; ++i)
+          for (std::int64_t j = s.position(i) + 1; j < n; ++j)
             scores[i * n + j] = -std::numeric_limits<float>::infinity();
-      softmax_rows(scores.data(), n, n, n);
-      sgemm(false, n, d, n, 1.0f, scores.data(), n, in.v.head(b, h), d, 0.0f, out.head(b, h), d);
+      softmax_rows(scores.data(), m, n, n);
+      sgemm(false, m, d, n, 1.0f, scores.data(), n, in.v_head(b, h), d, 0.0f, out.head(b, h), d);
     });
   }
 
   void keys(const AttentionInputs& in, std::int64_t, std::int64_t, std::int64_t query,
             std::vector<std::int64_t>& out) const override {
-    const std::int64_t end = in.causal ? query + 1 : in.shape().seq_len;
+    const AttentionShape s = in.shape();
+    const std::int64_t end = in.causal ? s.position(query) + 1 : s.seq_len;
     out.clear();
     for (std::int64_t k = 0; k < end; ++k) out.push_back(k);
   }
 
-  Cost cost(const Shape& s, bool causal, int threads) const override {
+  Cost cost(const AttentionShape& s, bool causal, int threads) const override {
     const std::int64_t concurrent = std::min<std::int64_t>(threads, s.problems());
-    return {checked_product(s.problems(), dense_pairs_per_problem(s.seq_len, causal), "pairs"),
-            checked_product(concurrent, s.seq_len * s.seq_len * 4, "workspace bytes")};
+    const std::int64_t matrix = checked_product(s.query_len, s.seq_len, "M×N scores");
+    return {checked_product(s.problems(), dense_pairs_per_problem(s, causal), "pairs"),
+            checked_product(concurrent, checked_product(matrix, 4, "workspace bytes"),
+                            "workspace bytes")};
   }
 };
 

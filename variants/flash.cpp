@@ -16,8 +16,8 @@ class FlashPattern final : public BlockPattern {
 
   std::int64_t query_block() const override { return block_; }
 
-  // Non-causal: one unmasked range over all keys. Causal: the keys before the block in full,
-  // then the block's own diagonal square, masked.
+  // Non-causal: one unmasked range over all keys. Causal: the keys before the block's first
+  // position in full, then the block's own diagonal, masked.
   void key_ranges(std::int64_t, std::int64_t, std::int64_t q_begin, std::int64_t q_end,
                   std::vector<KeyRange>& out) const override {
     out.clear();
@@ -62,13 +62,14 @@ class Flash final : public PatternVariant {
   }
   explicit Flash(const VariantConfig& config) : PatternVariant(config) {}
 
-  std::unique_ptr<BlockPattern> make_pattern(const Shape& shape, bool causal) const override {
+  std::unique_ptr<BlockPattern> make_pattern(const AttentionShape& shape,
+                                             bool causal) const override {
     return std::make_unique<FlashPattern>(shape.seq_len, causal, config().integer("block"));
   }
 
-  Cost cost(const Shape& s, bool causal, int threads) const override {
-    return {checked_product(s.problems(), dense_pairs_per_problem(s.seq_len, causal), "pairs"),
-            block_attention_workspace_bytes(s.head_dim, threads)};
+  Cost cost(const AttentionShape& s, bool causal, int threads) const override {
+    return {checked_product(s.problems(), dense_pairs_per_problem(s, causal), "pairs"),
+            block_attention_workspace_bytes(s, threads, config().integer("block"))};
   }
 };
 

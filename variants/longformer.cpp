@@ -136,7 +136,7 @@ class Longformer final : public PatternVariant {
         global_(config.integer("global")),
         dilation_(config.integer("dilation")) {}
 
-  void check(const Shape& shape, bool) const override {
+  void check(const AttentionShape& shape, bool) const override {
     if (global_ > shape.seq_len)
       throw std::invalid_argument("longformer: global=" + std::to_string(global_) +
                                   " names global tokens 0.." + std::to_string(global_ - 1) +
@@ -144,22 +144,30 @@ class Longformer final : public PatternVariant {
                                   " positions; use global <= " + std::to_string(shape.seq_len));
   }
 
-  std::unique_ptr<BlockPattern> make_pattern(const Shape& shape, bool causal) const override {
+  std::unique_ptr<BlockPattern> make_pattern(const AttentionShape& shape,
+                                             bool causal) const override {
     return std::make_unique<LongformerPattern>(shape.seq_len, left_, right_, global_, dilation_,
                                                causal);
   }
 
-  Cost cost(const Shape& s, bool causal, int threads) const override {
+  Cost cost(const AttentionShape& s, bool causal, int threads) const override {
     check(s, causal);
-    const std::int64_t n = s.seq_len, g = global_, rest = n - g;
-    // Global queries: every key (causal: i + 1 keys). Any other query i: the g global keys, itself,
-    // and its window keys in [g, N) on each side.
-    const std::int64_t global_rows = causal ? g * (g + 1) / 2 : checked_product(g, n, "pairs");
-    const std::int64_t per_problem = global_rows + rest * (g + 1) +
-                                     sum_of_capped_steps(rest, left_, dilation_) +
-                                     sum_of_capped_steps(rest, causal ? 0 : right_, dilation_);
+    const std::int64_t n = s.seq_len, g = global_, first = s.first_position();
+    // Global queries (positions first..g-1): every key (causal: p + 1 keys).
+    std::int64_t per_problem = 0;
+    if (first < g)
+      per_problem = causal ? g * (g + 1) / 2 - first * (first + 1) / 2
+                           : checked_product(g - first, n, "pairs");
+    // Any other query p in [a, N): the g global keys, itself, and its window keys in [g, N) on
+    // each side, at distance p - g from the global block and N - 1 - p from the end.
+    const std::int64_t a = std::max(first, g), rows = n - a;
+    const auto steps = [&](std::int64_t begin, std::int64_t end, std::int64_t cap) {
+      return sum_of_capped_steps(end, cap, dilation_) - sum_of_capped_steps(begin, cap, dilation_);
+    };
+    per_problem += checked_product(rows, g + 1, "pairs") + steps(a - g, n - g, left_) +
+                   steps(0, rows, causal ? 0 : right_);
     return {checked_product(s.problems(), per_problem, "pairs"),
-            block_attention_workspace_bytes(s.head_dim, threads)};
+            block_attention_workspace_bytes(s, threads)};
   }
 
  private:

@@ -122,7 +122,7 @@ std::vector<std::int64_t> bucket_factors(std::int64_t buckets) {
   return factors;
 }
 
-Layout::Layout(const Params& p, const Shape& shape)
+Layout::Layout(const Params& p, const AttentionShape& shape)
     : params(p),
       n(shape.seq_len),
       head_dim(shape.head_dim),
@@ -219,7 +219,7 @@ void hash_head(const Layout& layout, const AttentionInputs& in, std::int64_t b, 
     });
   };
   hash_rows(in.q.head(b, h), out.bucket_q.data());
-  if (!out.shared) hash_rows(in.k.head(b, h), out.bucket_k.data());
+  if (!out.shared) hash_rows(in.k_head(b, h), out.bucket_k.data());
 }
 
 void sort_head(const Layout& layout, HeadHashing& hashing) {
@@ -281,8 +281,8 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
   const std::int64_t max_rows = layout.max_rows, max_window = layout.max_window;
   const std::int64_t slots = layout.slots;
   const float* q_head = in.q.head(b, h);
-  const float* k_head = in.k.head(b, h);
-  const float* v_head = in.v.head(b, h);
+  const float* k_head = in.k_head(b, h);
+  const float* v_head = in.v_head(b, h);
   const std::size_t row_bytes = count(d) * sizeof(float);
   const std::int64_t hashes = layout.params.hashes;
   const std::int32_t* key_chunks = hashing.key_chunks();
@@ -494,7 +494,7 @@ std::uint64_t fingerprint(const AttentionInputs& in, std::int64_t b, std::int64_
   const std::int64_t values = in.shape().seq_len * in.shape().head_dim;
   const std::int64_t step = std::max<std::int64_t>(1, values / 64);
   std::uint64_t state = 0;
-  for (const float* head : {in.q.head(b, h), in.k.head(b, h)})
+  for (const float* head : {in.q.head(b, h), in.k_head(b, h)})
     for (std::int64_t i = 0; i < values; i += step) {
       std::uint32_t bits = 0;
       std::memcpy(&bits, head + i, sizeof bits);
@@ -541,7 +541,13 @@ class Lsh final : public Variant {
           str(static_cast<std::int64_t>(std::bit_ceil(static_cast<std::uint64_t>(buckets)))));
   }
 
-  void check(const Shape& shape, bool) const override {
+  void check(const AttentionShape& shape, bool) const override {
+    if (shape.query_len != shape.seq_len)
+      throw std::invalid_argument(
+          "lsh: query_len=" + str(shape.query_len) + " differs from seq_len=" +
+          str(shape.seq_len) + ": Reformer's chunk rule pairs the i-th chunk of sorted queries "
+          "with the i-th chunk of sorted keys, which needs as many queries as keys; use "
+          "query_len=seq_len (any kv_heads)");
     if (shape.seq_len > std::numeric_limits<std::int32_t>::max())
       throw std::invalid_argument("lsh: N=" + str(shape.seq_len) + " is above the 2^31-1 tokens " +
                                   "its 32-bit index arrays hold");
@@ -555,7 +561,7 @@ class Lsh final : public Variant {
 
   void forward(const AttentionInputs& in, MutableTensorView out) const override {
     check_inputs(in, out);
-    const Shape& s = in.shape();
+    const AttentionShape s = in.shape();
     check(s, in.causal);
     const Layout layout(params_, s);
     HeadHashing hashing(layout);
@@ -588,7 +594,7 @@ class Lsh final : public Variant {
     out.erase(std::unique(out.begin(), out.end()), out.end());
   }
 
-  Cost cost(const Shape& s, bool causal, int threads) const override {
+  Cost cost(const AttentionShape& s, bool causal, int threads) const override {
     const Layout layout(params_, s);
     const std::int64_t n = s.seq_len, hashes = params_.hashes;
     const std::int64_t cap = std::min(n, hashes * layout.max_window);
@@ -608,7 +614,7 @@ class Lsh final : public Variant {
   }
 
   std::int64_t pairs(const AttentionInputs& in) const override {
-    const Shape& s = in.shape();
+    const AttentionShape s = in.shape();
     const Layout layout(params_, s);
     const std::int64_t n = s.seq_len, chunk = params_.chunk, lookback = params_.lookback;
     const std::int64_t hashes = params_.hashes;
@@ -653,7 +659,7 @@ class Lsh final : public Variant {
     const float* q;
     const float* k;
     std::int64_t b, h;
-    Shape shape;
+    AttentionShape shape;
     std::uint64_t fingerprint;
     std::shared_ptr<const HeadHashing> hashing;
   };

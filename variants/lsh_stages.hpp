@@ -36,7 +36,7 @@ std::vector<std::int64_t> bucket_factors(std::int64_t buckets);
 
 // Everything about one forward that follows from the parameters and the shape.
 struct Layout {
-  Layout(const Params& params, const Shape& shape);
+  Layout(const Params& params, const AttentionShape& shape);
 
   Params params;
   std::int64_t n = 0, head_dim = 0;

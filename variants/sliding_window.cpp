@@ -1,5 +1,6 @@
-// Local (banded) attention: query i attends keys j with i-left <= j <= i+right, both ends
-// inclusive, clipped to the sequence; causal also requires j <= i, so `right` has no effect then.
+// Local (banded) attention: the query at position p attends keys j with p-left <= j <= p+right,
+// both ends inclusive, clipped to the sequence; causal also requires j <= p, so `right` has no
+// effect then.
 // Runs on the shared block engine: per block of queries, the band's interior (keys every query of
 // the block sees) is one unmasked range and only the two ragged edges are masked.
 #include <algorithm>
@@ -16,14 +17,6 @@ namespace attn {
 namespace {
 
 constexpr double kMaxWing = 1 << 30;
-
-// Σ_{x=0}^{count-1} min(x, cap): the keys a window wing of `cap` contributes over `count` queries
-// at increasing distance from the sequence edge.
-std::int64_t sum_of_capped(std::int64_t count, std::int64_t cap) {
-  if (count <= 0) return 0;
-  const std::int64_t ramp = std::min(count, cap + 1);  // x in [0, ramp) contributes x
-  return ramp * (ramp - 1) / 2 + (count - ramp) * cap;
-}
 
 class WindowPattern final : public BlockPattern {
  public:
@@ -78,17 +71,19 @@ class SlidingWindow final : public PatternVariant {
   explicit SlidingWindow(const VariantConfig& config)
       : PatternVariant(config), left_(config.integer("left")), right_(config.integer("right")) {}
 
-  std::unique_ptr<BlockPattern> make_pattern(const Shape& shape, bool causal) const override {
+  std::unique_ptr<BlockPattern> make_pattern(const AttentionShape& shape,
+                                             bool causal) const override {
     return std::make_unique<WindowPattern>(shape.seq_len, left_, causal ? 0 : right_);
   }
 
-  Cost cost(const Shape& s, bool causal, int threads) const override {
-    const std::int64_t n = s.seq_len;
-    // Every query sees itself, plus min(i, left) keys before and min(N-1-i, right) after it.
+  Cost cost(const AttentionShape& s, bool causal, int threads) const override {
+    const std::int64_t n = s.seq_len, m = s.query_len;
+    // Every query p in [N - M, N) sees itself, plus min(p, left) keys before and
+    // min(N-1-p, right) after it.
     const std::int64_t per_problem =
-        n + sum_of_capped(n, left_) + sum_of_capped(n, causal ? 0 : right_);
+        m + sum_of_capped(n - m, n, left_) + sum_of_capped(0, m, causal ? 0 : right_);
     return {checked_product(s.problems(), per_problem, "pairs"),
-            block_attention_workspace_bytes(s.head_dim, threads)};
+            block_attention_workspace_bytes(s, threads)};
   }
 
  private:
