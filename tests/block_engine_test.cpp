@@ -342,3 +342,55 @@ TEST(Flash, BlockParameterKeepsResults) {
 
 }  // namespace
 }  // namespace attn
+
+namespace attn {
+namespace {
+
+TEST(EnginePlan, StacksAGroupAndSplitsDecodeKeysFromTheShapeAlone) {
+  const EnginePlan square = plan_block_attention(AttentionShape{1, 8, 4096, 64}, 0);
+  EXPECT_EQ(square.group, 1);
+  EXPECT_EQ(square.query_block, 64);
+  EXPECT_EQ(square.splits, 1);
+  const EnginePlan prefill = plan_block_attention(AttentionShape{1, 32, 8, 2048, 131072, 64}, 0);
+  EXPECT_EQ(prefill.group, 4);
+  EXPECT_EQ(prefill.rows, 64);  // four heads of 16 queries: one row tile reads each K/V tile
+  EXPECT_EQ(prefill.splits, 1);
+  const EnginePlan decode = plan_block_attention(AttentionShape{1, 32, 8, 1, 1 << 20, 128}, 0);
+  EXPECT_EQ(decode.rows, 4);
+  EXPECT_EQ(decode.tasks, 8);
+  EXPECT_GE(decode.tasks * decode.splits, 32);  // both workers busy, with room to balance
+  // A pattern's own blocks are absolute: the first block ends where the pattern's block does.
+  const EnginePlan aligned = plan_block_attention(AttentionShape{1, 2, 2, 100, 1000, 16}, 64);
+  EXPECT_EQ(aligned.lead, 900 % 64);
+  EXPECT_EQ(aligned.block_queries(0, 100), (std::pair<std::int64_t, std::int64_t>{0, 64 - 900 % 64}));
+}
+
+TEST(KeyRanges, UnionIsMaskedWhereNotEveryListAttendsInFull) {
+  const std::vector<std::vector<KeyRange>> lists{{{0, 10, false}, {20, 30, true}},
+                                                 {{0, 5, false}, {5, 12, true}}};
+  std::vector<KeyRange> out;
+  union_of_key_ranges(lists, out);
+  const std::vector<KeyRange> want{{0, 5, false}, {5, 12, true}, {20, 30, true}};
+  EXPECT_EQ(out, want);
+}
+
+TEST(KeyRanges, SplitCutsEqualCountsInKeyOrder) {
+  const std::vector<KeyRange> ranges{{0, 3, false}, {10, 17, true}};
+  std::vector<KeyRange> out, all;
+  for (std::int64_t part = 0; part < 4; ++part) {
+    split_key_ranges(ranges, part, 4, out);
+    std::int64_t keys = 0;
+    for (const KeyRange& r : out) {
+      keys += r.end - r.begin;
+      all.push_back(r);
+    }
+    EXPECT_GE(keys, 2);
+    EXPECT_LE(keys, 3);
+  }
+  std::vector<KeyRange> merged;
+  for (const KeyRange& r : all) append_key_range(merged, r.begin, r.end, r.masked);
+  EXPECT_EQ(merged, ranges);
+}
+
+}  // namespace
+}  // namespace attn

@@ -45,6 +45,10 @@ std::vector<ServingShape> serving_shapes() {
         shapes.push_back({kv, m, n});
       }
   for (std::int64_t n : {65, 300}) shapes.push_back({3, n, n});
+  // Decode over a cache long enough that the engine splits each block's keys across workers.
+  shapes.push_back({2, 1, 4099});
+  shapes.push_back({1, 5, 4099});
+  shapes.push_back({6, 2, 4099});
   return shapes;
 }
 

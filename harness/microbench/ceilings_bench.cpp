@@ -1,5 +1,6 @@
 // The machine's ceilings: the FP32 FMA peak, OpenBLAS SGEMM at the attention shapes, and the
-// memory bandwidth of a streaming triad and of random 256-byte rows (LSH's gathers).
+// memory bandwidth of a streaming triad, of a read-only stream (decode's ceiling) and of random
+// 256-byte rows (LSH's gathers).
 #include <cblas.h>
 
 #include <algorithm>
@@ -98,6 +99,36 @@ void BM_MemoryTriad(benchmark::State& state) {
   report_bytes(state, 3.0 * sizeof(float) * static_cast<double>(kStreamFloats));
 }
 BENCHMARK(BM_MemoryTriad)->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Floats each thread sums in the read-only benchmark: 512 MiB.
+constexpr std::size_t kReadFloats = std::size_t{128} << 20;
+
+// Each thread sums its own 512 MiB array: a pure read stream, what decode does with the KV
+// cache. Eight vector accumulators keep the adds off the critical path.
+void BM_MemoryReadOnly(benchmark::State& state) {
+  const hn::ScalableTag<float> df;
+  const std::size_t lanes = hn::Lanes(df);
+  AlignedBuffer<float> a(kReadFloats);
+  std::fill_n(a.data(), a.size(), 1.0f);
+  float sink = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    hn::Vec<decltype(df)> acc[8];
+    for (auto& x : acc) x = hn::Zero(df);
+    for (std::size_t i = 0; i + 8 * lanes <= kReadFloats; i += 8 * lanes)
+      for (std::size_t j = 0; j < 8; ++j) acc[j] = hn::Add(acc[j], hn::Load(df, a.data() + i + j * lanes));
+    for (std::size_t j = 1; j < 8; ++j) acc[0] = hn::Add(acc[0], acc[j]);
+    sink += hn::GetLane(acc[0]);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  benchmark::DoNotOptimize(sink);
+  const double bytes = static_cast<double>(kReadFloats * sizeof(float));
+  report_bytes(state, bytes);
+  if (state.thread_index() == 0 && state.threads() == 2)
+    measured_read_bandwidth() = bytes * static_cast<double>(state.iterations()) / seconds * 2.0;
+}
+BENCHMARK(BM_MemoryReadOnly)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Rows of 256 bytes (D = 64 floats) of a private array copied in a random order: the ceiling
 // of LSH's gathers (copy_rows_in_order).

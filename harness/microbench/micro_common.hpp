@@ -14,6 +14,13 @@ inline std::atomic<double>& measured_peak_flops() {
   return peak;
 }
 
+// The 2-thread read-only streaming bandwidth (bytes/s) measured earlier in this run, 0 until
+// then: the ceiling of decode, which reads the KV cache once.
+inline std::atomic<double>& measured_read_bandwidth() {
+  static std::atomic<double> bandwidth{0.0};
+  return bandwidth;
+}
+
 // GFLOP/s as a rate counter: total flops over the run's real time.
 inline void report_flops(benchmark::State& state, double flops_per_iteration) {
   state.counters["GFLOP/s"] =

@@ -1,0 +1,102 @@
+// The serving shapes: grouped-query heads (H=32 over 8 kv heads, Llama 3 8B) reading a long KV
+// cache, at D=64 and 128, 2 threads, fp32, causal.
+// - Decode (M=1): bound by reading K and V once; GB/s counts min_bytes (Q, K, V read once, the
+//   output written once) and of_read_bw divides by the read-only stream of the same run.
+// - Chunked prefill (M=2048 at the end of N=128K): compute-bound; of_peak divides by the FMA
+//   peak of the same run.
+#include <cblas.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "attention/registry.hpp"
+#include "harness/microbench/micro_common.hpp"
+
+namespace attn::micro {
+namespace {
+
+constexpr int kThreads = 2;
+constexpr std::int64_t kHeads = 32, kKvHeads = 8;
+
+// Values in [-1, 1) from a per-element hash, filled in parallel: the 8 GiB cache of N=1M at
+// D=128 would take minutes through a sequential generator, and the values do not matter here.
+void fill(Tensor& t, std::uint64_t salt) {
+  const std::span<float> data = t.data();
+  tbb::parallel_for(std::size_t{0}, data.size(), std::size_t{1} << 16, [&](std::size_t begin) {
+    const std::size_t end = std::min(data.size(), begin + (std::size_t{1} << 16));
+    for (std::size_t i = begin; i < end; ++i) {
+      std::uint64_t x = (i + salt) * 0x9E3779B97F4A7C15ull;
+      x ^= x >> 29;
+      x *= 0xBF58476D1CE4E5B9ull;
+      x ^= x >> 32;
+      data[i] = static_cast<float>(x >> 40) * 0x1p-23f - 1.0f;
+    }
+  });
+}
+
+void run_serving(benchmark::State& state, const std::string& spec, std::int64_t query_len) {
+  std::unique_ptr<Variant> variant;
+  try {
+    variant = make_variant(spec);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  openblas_set_num_threads(1);
+  const std::int64_t n = state.range(0), d = state.range(1);
+  const AttentionShape shape{1, kHeads, kKvHeads, query_len, n, d};
+  tbb::task_arena arena(kThreads);
+  Tensor q(shape.query_shape()), k(shape.kv_shape()), v(shape.kv_shape()), out(shape.query_shape());
+  arena.execute([&] {
+    fill(q, 1);
+    fill(k, 2);
+    fill(v, 3);
+  });
+  AttentionInputs inputs{q.view(), k.view(), v.view(), true, default_scale(d)};
+  const double flops = 4.0 * static_cast<double>(variant->cost(shape, true, kThreads).pairs) *
+                       static_cast<double>(d);
+  const double bytes = 4.0 * static_cast<double>(2 * shape.query_shape().elements() +
+                                                 2 * shape.kv_shape().elements());
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    arena.execute([&] { variant->forward(inputs, out.mutable_view()); });
+    benchmark::ClobberMemory();
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double per_second = static_cast<double>(state.iterations()) / seconds;
+  report_flops(state, flops);
+  report_bytes(state, bytes);
+  if (const double peak = measured_peak_flops(); peak > 0)
+    state.counters["of_peak"] = flops * per_second / peak;
+  if (const double bandwidth = measured_read_bandwidth(); bandwidth > 0)
+    state.counters["of_read_bw"] = bytes * per_second / bandwidth;
+}
+
+void BM_DecodeFlash(benchmark::State& state) { run_serving(state, "flash", 1); }
+void BM_DecodeSlidingWindow(benchmark::State& state) {
+  run_serving(state, "sliding_window:left=4096,right=0", 1);
+}
+void BM_ChunkedPrefillFlash(benchmark::State& state) { run_serving(state, "flash", 2048); }
+
+// {N, D}: the cache from 16K to 1M tokens (1M at D=128 is 8 GiB of K and V).
+void decode_sizes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t d : {64, 128})
+    for (std::int64_t n : {16384, 65536, 262144, 1048576}) b->Args({n, d});
+  b->ArgNames({"N", "D"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+BENCHMARK(BM_DecodeFlash)->Apply(decode_sizes);
+BENCHMARK(BM_DecodeSlidingWindow)->Apply(decode_sizes);
+BENCHMARK(BM_ChunkedPrefillFlash)
+    ->Args({131072, 64})
+    ->Args({131072, 128})
+    ->ArgNames({"N", "D"})
+    ->UseRealTime()
+    ->Unit(benchmark::kSecond);
+
+}  // namespace
+}  // namespace attn::micro
