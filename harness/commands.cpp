@@ -5,10 +5,11 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
-#include <tuple>
 
 #include "attention/registry.hpp"
+#include "harness/compare.hpp"
 #include "harness/csv.hpp"
 #include "harness/inputs.hpp"
 #include "harness/interrupt.hpp"
@@ -33,26 +34,26 @@ std::string fixed(const std::optional<T>& v, const char* format, double divisor 
   return v ? fixed(static_cast<double>(*v) / divisor, format) : "-";
 }
 
+// min_bytes / time: the rate at which the forward moved its compulsory traffic, the figure to
+// hold against the memory bandwidth at decode, where GFLOP/s says little.
+std::optional<double> gigabytes_per_second(const ResultRow& r) {
+  if (!r.min_bytes || !r.time_ms || *r.time_ms <= 0) return std::nullopt;
+  return static_cast<double>(*r.min_bytes) / (*r.time_ms * 1e6);
+}
+
 void print_table(const std::vector<ResultRow>& rows, std::ostream& out) {
   out << pad("variant", 44) << pad("N", 9) << pad("time ms", 11) << pad("min-max ms", 20)
-      << pad("GFLOP/s", 9) << pad("peak MiB", 10) << pad("rel_err", 11) << pad("recall", 8)
-      << "status\n";
+      << pad("GFLOP/s", 9) << pad("GB/s", 9) << pad("peak MiB", 10) << pad("rel_err", 11)
+      << pad("recall", 8) << "status\n";
   for (const ResultRow& r : rows) {
     out << pad(r.spec(), 43) << ' ' << pad(std::to_string(r.seq_len), 9)
         << pad(fixed(r.time_ms, "%.3f"), 11)
         << pad(fixed(r.time_ms_min, "%.3f") + "-" + fixed(r.time_ms_max, "%.3f"), 20)
-        << pad(fixed(r.gflops, "%.1f"), 9) << pad(fixed(r.peak_bytes, "%.1f", 1 << 20), 10)
-        << pad(fixed(r.rel_err, "%.2e"), 11) << pad(fixed(r.mass_recall, "%.4f"), 8) << r.status
+        << pad(fixed(r.gflops, "%.1f"), 9) << pad(fixed(gigabytes_per_second(r), "%.2f"), 9)
+        << pad(fixed(r.peak_bytes, "%.1f", 1 << 20), 10) << pad(fixed(r.rel_err, "%.2e"), 11)
+        << pad(fixed(r.mass_recall, "%.4f"), 8) << r.status
         << (r.message.empty() ? "" : ": " + r.message) << "\n";
   }
-}
-
-// What identifies a measurement for --resume: everything in the row but the results.
-using RowKey = std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool,
-                          bool, std::string, std::uint64_t, float, int>;
-RowKey key_of(const ResultRow& r) {
-  return {r.spec(),    r.batch, r.heads, r.seq_len, r.head_dim, r.causal,
-          r.shared_qk, r.input, r.seed,  r.scale,   r.threads};
 }
 
 std::string python_interpreter() {
@@ -97,10 +98,12 @@ int run_sweep(const SweepConfig& config) {
   // Installed before the CSV is touched: from here on SIGINT and SIGTERM stop cleanly.
   const InterruptGuard interrupt_guard;
 
-  std::set<RowKey> finished;
+  // What identifies a measurement for --resume: everything in the row but the results, the
+  // same key compare joins on.
+  std::set<ResultKey> finished;
   if (config.resume && std::filesystem::exists(config.out))
     for (const ResultRow& r : read_results_csv(config.out))
-      if (r.status == kStatusOk) finished.insert(key_of(r));
+      if (r.status == kStatusOk) finished.insert(result_key(r));
 
   std::unique_ptr<CsvWriter> writer;
   if (!config.out.empty()) {
@@ -123,14 +126,7 @@ int run_sweep(const SweepConfig& config) {
   for (const Point& p : points) {
     std::vector<const Variant*> todo;
     for (const Variant* v : variants) {
-      ResultRow probe;
-      probe.variant = v->name();
-      probe.params = v->params();
-      probe.batch = p.shape.batch, probe.heads = p.shape.heads, probe.seq_len = p.shape.seq_len,
-      probe.head_dim = p.shape.head_dim;
-      probe.causal = p.causal, probe.shared_qk = p.shared_qk, probe.input = p.input,
-      probe.seed = p.seed, probe.scale = p.effective_scale(), probe.threads = p.threads;
-      if (finished.count(key_of(probe))) continue;
+      if (finished.count(result_key(point_row(p, *v)))) continue;
       todo.push_back(v);
       total_work += work_of(*v, p);
     }
@@ -195,15 +191,16 @@ int export_pattern(const PatternConfig& config) {
   const InputTensors tensors = make_inputs(p.input, p.shape, p.seed, p.shared_qk);
   const AttentionInputs inputs{tensors.q.view(), tensors.k.view(), tensors.v.view(), p.causal,
                                p.effective_scale()};
-  const std::int64_t n = p.shape.seq_len, heads = p.shape.heads;
-  std::vector<std::uint8_t> mask(static_cast<std::size_t>(heads * n * n), 0);
+  // [H, M, N]: row q of head h is the query at absolute position N - M + q.
+  const std::int64_t n = p.shape.seq_len, m = p.shape.query_len, heads = p.shape.heads;
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(heads * m * n), 0);
   std::vector<std::int64_t> keys;
   for (std::int64_t h = 0; h < heads; ++h)
-    for (std::int64_t q = 0; q < n; ++q) {
+    for (std::int64_t q = 0; q < m; ++q) {
       variant->keys(inputs, 0, h, q, keys);
-      for (std::int64_t k : keys) mask[static_cast<std::size_t>((h * n + q) * n + k)] = 1;
+      for (std::int64_t k : keys) mask[static_cast<std::size_t>((h * m + q) * n + k)] = 1;
     }
-  const std::int64_t shape[] = {heads, n, n};
+  const std::int64_t shape[] = {heads, m, n};
   write_npy_u8(config.save, shape, mask);
   std::fprintf(stderr, "wrote the key set of %s (%s) to %s\n", variant->spec().c_str(),
                p.to_string().c_str(), config.save.c_str());

@@ -24,11 +24,12 @@ namespace po = boost::program_options;
 
 constexpr const char* kUsage =
     "Usage: attnbench compare BASE.csv NEW.csv [options]\n"
-    "Joins the rows with status ok on (variant, params, batch, heads, seq_len, head_dim, causal,\n"
-    "shared_qk, input, seed, scale, threads) and prints the time ratio new/base and the accuracy\n"
-    "change of each. A row is a REGRESSION when it is slower by more than --threshold and both\n"
-    "times exceed --min-time-ms; an improvement when faster by more than --threshold under the\n"
-    "same floor. When a file repeats a key, its last row is used (an appended rerun wins).";
+    "Joins the rows with status ok on (variant, params, batch, heads, kv_heads, seq_len,\n"
+    "query_len, head_dim, causal, shared_qk, input, seed, scale, threads) and prints the time\n"
+    "ratio new/base and the accuracy change of each. A row is a REGRESSION when it is slower\n"
+    "by more than --threshold and both times exceed --min-time-ms; an improvement when faster\n"
+    "by more than --threshold under the same floor. When a file repeats a key, its last row is\n"
+    "used (an appended rerun wins). Rows of a CSV from before kv_heads and query_len are square.";
 
 // Rows listed per "only in" or "not compared" group before the rest is counted.
 constexpr std::size_t kListLimit = 10;
@@ -174,13 +175,17 @@ std::string describe(const ResultRow& row) { return row.spec() + "  " + point_su
 }  // namespace
 
 ResultKey result_key(const ResultRow& r) {
-  return {r.variant, r.params,    r.batch, r.heads, r.seq_len, r.head_dim,
-          r.causal,  r.shared_qk, r.input, r.seed,  r.scale,   r.threads};
+  return {r.variant,  r.params, r.batch,     r.heads, r.kv_heads, r.seq_len, r.query_len,
+          r.head_dim, r.causal, r.shared_qk, r.input, r.seed,     r.scale,   r.threads};
 }
 
 std::string point_summary(const ResultRow& r) {
   std::ostringstream s;
-  s << "N=" << r.seq_len << " B" << r.batch << " H" << r.heads << " D" << r.head_dim;
+  s << "N=" << r.seq_len;
+  if (r.query_len != r.seq_len) s << " M=" << r.query_len;
+  s << " B" << r.batch << " H" << r.heads;
+  if (r.kv_heads != r.heads) s << " KV" << r.kv_heads;
+  s << " D" << r.head_dim;
   if (r.causal) s << " causal";
   if (r.shared_qk) s << " shared-qk";
   s << " " << r.input << " seed=" << r.seed;

@@ -10,12 +10,17 @@
 
 namespace attn::harness {
 
-// What identifies a measurement across results files: every input of the run, no result.
-using ResultKey = std::tuple<std::string, std::string, std::int64_t, std::int64_t, std::int64_t,
-                             std::int64_t, bool, bool, std::string, std::uint64_t, float, int>;
+// What identifies a measurement across results files: every input of the run, no result:
+// (variant, params, batch, heads, kv_heads, seq_len, query_len, head_dim, causal, shared_qk,
+// input, seed, scale, threads). Rows read from a CSV without kv_heads and query_len key as
+// square, so they match the same square points of a newer file.
+using ResultKey =
+    std::tuple<std::string, std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+               std::int64_t, std::int64_t, bool, bool, std::string, std::uint64_t, float, int>;
 ResultKey result_key(const ResultRow& row);
 
-// The point of a row in a few words, e.g. "N=4096 B1 H8 D64 causal local seed=42 T2".
+// The point of a row in a few words, e.g. "N=4096 B1 H8 D64 causal local seed=42 T2", with
+// "M=1" after N and "KV2" after H when they differ from the square case.
 std::string point_summary(const ResultRow& row);
 
 // `attnbench compare BASE.csv NEW.csv [options]`: joins the two files' ok rows on their

@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 34;
+constexpr std::size_t kColumnCount = 37;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -127,7 +127,9 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_TEXT_COLUMN(params),
       ATTN_NUMBER_COLUMN(batch),
       ATTN_NUMBER_COLUMN(heads),
+      ATTN_NUMBER_COLUMN(kv_heads),
       ATTN_NUMBER_COLUMN(seq_len),
+      ATTN_NUMBER_COLUMN(query_len),
       ATTN_NUMBER_COLUMN(head_dim),
       ATTN_BOOL_COLUMN(causal),
       ATTN_BOOL_COLUMN(shared_qk),
@@ -142,6 +144,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_OPTIONAL_COLUMN(time_ms_max),
       ATTN_OPTIONAL_COLUMN(pairs),
       ATTN_OPTIONAL_COLUMN(gflops),
+      ATTN_OPTIONAL_COLUMN(min_bytes),
       ATTN_OPTIONAL_COLUMN(peak_bytes),
       ATTN_OPTIONAL_COLUMN(rss_delta_bytes),
       ATTN_OPTIONAL_COLUMN(predicted_bytes),
@@ -160,6 +163,33 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_TEXT_COLUMN(timestamp),
   };
   return table;
+}
+
+// The columns added with serving shapes. A file whose header is the suite's without exactly
+// these was written before them (every point square): it reads with kv_heads = heads,
+// query_len = seq_len and min_bytes empty.
+constexpr std::array<const char*, 3> kServingColumns = {"kv_heads", "query_len", "min_bytes"};
+
+bool is_serving_column(const char* name) {
+  return std::any_of(kServingColumns.begin(), kServingColumns.end(),
+                     [&](const char* c) { return std::strcmp(c, name) == 0; });
+}
+
+// The header of a results file from before the serving columns.
+const std::vector<std::string>& square_era_columns() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const Column& c : columns())
+      if (!is_serving_column(c.name)) out.emplace_back(c.name);
+    return out;
+  }();
+  return names;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string line;
+  for (const std::string& name : names) line += (line.empty() ? "" : ",") + name;
+  return line;
 }
 
 #undef ATTN_TEXT_COLUMN
@@ -197,9 +227,11 @@ std::vector<std::string> split_csv_line(const std::string& line, int& unclosed_f
   return fields;
 }
 
-std::string column_label(std::size_t index) {
+// `names` are the file's columns (the suite's, or those of a file from before the serving
+// columns).
+std::string column_label(std::size_t index, const std::vector<std::string>& names) {
   std::string label = "column " + std::to_string(index + 1);
-  if (index < kColumnCount) label += std::string(" (") + columns()[index].name + ")";
+  if (index < names.size()) label += " (" + names[index] + ")";
   return label;
 }
 
@@ -237,7 +269,9 @@ std::string header_difference(const std::string& line) {
 }
 
 // Explains why line `line_number` (1-based) of `text` does not have the header's columns.
-std::string describe_malformed_line(std::string_view text, int line_number) {
+std::string describe_malformed_line(std::string_view text, int line_number,
+                                    const std::vector<std::string>& names) {
+  const std::size_t count = names.size();
   std::string line;
   for (int i = 0; i < line_number && !text.empty(); ++i) {
     const std::size_t end = text.find('\n');
@@ -247,15 +281,14 @@ std::string describe_malformed_line(std::string_view text, int line_number) {
   int unclosed = -1;
   const std::vector<std::string> fields = split_csv_line(line, unclosed);
   if (unclosed >= 0)
-    return column_label(static_cast<std::size_t>(unclosed)) +
+    return column_label(static_cast<std::size_t>(unclosed), names) +
            ": a quoted field is not closed on its line";
-  if (fields.size() == kColumnCount) return "malformed row";
-  if (fields.size() < kColumnCount)
-    return std::to_string(fields.size()) + " fields where the header has " +
-           std::to_string(kColumnCount) + "; " + column_label(fields.size()) +
-           " and the ones after it are missing";
-  return std::to_string(fields.size()) + " fields where the header has " +
-         std::to_string(kColumnCount) + "; " + column_label(kColumnCount) +
+  if (fields.size() == count) return "malformed row";
+  if (fields.size() < count)
+    return std::to_string(fields.size()) + " fields where the header has " + std::to_string(count) +
+           "; " + column_label(fields.size(), names) + " and the ones after it are missing";
+  return std::to_string(fields.size()) + " fields where the header has " + std::to_string(count) +
+         "; " + column_label(count, names) +
          " and the ones after it are extra (an unquoted comma?)";
 }
 
@@ -336,6 +369,15 @@ CsvWriter::CsvWriter(const std::string& path) : path_(path) {
     keep = 0;
   } else {
     const std::string_view first = without_cr(std::string_view(text).substr(0, first_end));
+    // Rows with the serving columns cannot go under the older header, and rewriting the
+    // user's file in place is not this writer's business: merge converts it.
+    if (first == join(square_era_columns()))
+      throw std::invalid_argument(
+          "results file '" + path + "' exists with another header (" +
+          header_difference(std::string(first)) +
+          "): it was written before the kv_heads, query_len and min_bytes columns; it can still "
+          "be read (compare, merge), and 'attnbench merge " +
+          path + " --out NEW.csv' rewrites it with the current header, to append to NEW.csv");
     if (first != header)
       throw std::invalid_argument("results file '" + path + "' exists with another header (" +
                                   header_difference(std::string(first)) +
@@ -380,18 +422,22 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
   const std::size_t whole = last_newline == std::string_view::npos ? 0 : last_newline + 1;
   if (torn_tail_bytes) *torn_tail_bytes = text.size() - whole;
   const std::string header = csv_header_line();
+  const std::string square_era_header = join(square_era_columns());
   if (whole == 0) {
-    if (header.starts_with(text)) return {};  // empty, or a header torn at creation
+    // Empty, or a header torn at creation.
+    if (header.starts_with(text) || square_era_header.starts_with(text)) return {};
     throw std::invalid_argument("results file '" + name + "' has another header (" +
                                 header_difference(std::string(text)) +
                                 "); expected an attnbench results CSV");
   }
   text = text.substr(0, whole);
   const std::string_view first = without_cr(text.substr(0, text.find('\n')));
-  if (first != header)
+  const bool square_era = first == square_era_header;
+  if (first != header && !square_era)
     throw std::invalid_argument("results file '" + name + "' has another header (" +
                                 header_difference(std::string(first)) +
                                 "); expected an attnbench results CSV");
+  const std::vector<std::string>& file_columns = square_era ? square_era_columns() : csv_columns();
 
   std::vector<ResultRow> rows;
   try {
@@ -399,15 +445,23 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
         name, text.data(), text.data() + text.size());
     std::array<std::string, kColumnCount> names;
     for (std::size_t i = 0; i < kColumnCount; ++i) names[i] = columns()[i].name;
-    std::apply([&](auto&... n) { reader.read_header(io::ignore_no_column, n...); }, names);
+    // The serving columns are the only ones an accepted header may lack (checked above).
+    const io::ignore_column policy = square_era ? io::ignore_missing_column : io::ignore_no_column;
+    std::apply([&](auto&... n) { reader.read_header(policy, n...); }, names);
     std::array<std::string, kColumnCount> fields;
     while (std::apply([&](auto&... f) { return reader.read_row(f...); }, fields)) {
       ResultRow row;
       try {
-        for (std::size_t i = 0; i < kColumnCount; ++i) columns()[i].set(row, fields[i]);
+        for (std::size_t i = 0; i < kColumnCount; ++i)
+          if (!square_era || !is_serving_column(columns()[i].name))
+            columns()[i].set(row, fields[i]);
       } catch (const std::invalid_argument& e) {
         throw std::invalid_argument("results file '" + name + "' line " +
                                     std::to_string(reader.get_file_line()) + ": " + e.what());
+      }
+      if (square_era) {
+        row.kv_heads = row.heads;
+        row.query_len = row.seq_len;
       }
       rows.push_back(std::move(row));
     }
@@ -415,7 +469,7 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
     const auto* at = dynamic_cast<const io::error::with_file_line*>(&e);
     if (at == nullptr || at->file_line <= 0)
       throw std::invalid_argument("malformed results file '" + name + "': " + e.what());
-    std::string why = describe_malformed_line(text, at->file_line);
+    std::string why = describe_malformed_line(text, at->file_line, file_columns);
     if (why == "malformed row") why = e.what();
     throw std::invalid_argument("results file '" + name + "' line " +
                                 std::to_string(at->file_line) + ": " + why);

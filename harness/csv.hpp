@@ -10,7 +10,8 @@
 namespace attn::harness {
 
 // The CSV columns, in order. Tidy: one row per (point, variant), nothing derivable from other
-// columns except gflops, which users sort by.
+// columns except gflops, which users sort by, and min_bytes, the compulsory traffic that GB/s
+// figures divide by.
 const std::vector<std::string>& csv_columns();
 std::string csv_header_line();  // without the newline
 std::string csv_line(const ResultRow& row);
@@ -41,8 +42,11 @@ class CsvWriter {
 
 // Reads a results CSV written by CsvWriter. Throws std::invalid_argument naming the file (and
 // the line) when it is missing or not a regular file, has another header, or a row is
-// malformed. A last line without its '\n' (torn by a kill) is not parsed; its size goes to
-// `torn_tail_bytes` when given.
+// malformed. A file written before the serving-shape columns (its header is the suite's without
+// kv_heads, query_len and min_bytes) is read too: every point in it is square, so kv_heads =
+// heads, query_len = seq_len, and min_bytes is empty. CsvWriter does not append to such a file
+// (merge rewrites it with the current header). A last line without its '\n' (torn by a kill) is not
+// parsed; its size goes to `torn_tail_bytes` when given.
 std::vector<ResultRow> read_results_csv(const std::string& path,
                                         std::size_t* torn_tail_bytes = nullptr);
 // The same on the file's contents; `name` is used in messages.

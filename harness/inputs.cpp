@@ -55,7 +55,16 @@
 //
 // Determinism: every (tensor, batch, head) has its own xoshiro256** stream keyed by
 // (seed, stream id, batch, head), and the (batch, head) problems are generated independently,
-// so the bits do not depend on the thread count or the scheduling.
+// so the bits do not depend on the thread count or the scheduling. Each stream is read row after
+// row, D normals per row, so row r of a head is a function of (seed, tensor, batch, head, r).
+//
+// Serving shapes (inputs.hpp states the rule): K and V head j are generated exactly as the
+// square case generates head j, from the streams and the structure of (batch, j), for all N
+// positions. Query head h draws its own Q stream (batch, h) and shares the structure (phases,
+// centroids and cluster labels, sink direction) of the kv head it reads, j = h / (H / kv_heads);
+// its M queries are the positions N - M .. N - 1: the stream skips the first N - M rows' draws
+// and every positional term uses the absolute position. At kv_heads = H and M = N this is the
+// square generation, bit for bit.
 
 namespace attn::harness {
 namespace {
@@ -109,6 +118,22 @@ class Rng {
     return static_cast<std::uint64_t>((static_cast<Wide>(next()) * n) >> 64);
   }
 
+  // Advances the stream past `count` normal() draws without computing them: each pair of
+  // draws takes two next() calls, the second of a pair is the spare.
+  void skip_normals(std::int64_t count) {
+    if (count > 0 && has_spare_) {
+      has_spare_ = false;
+      --count;
+    }
+    for (std::int64_t i = 0; i < count / 2 * 2; ++i) next();
+    if (count % 2 != 0) normal();
+  }
+
+  // Advances the stream past `count` below() or next() draws.
+  void skip(std::int64_t count) {
+    for (std::int64_t i = 0; i < count; ++i) next();
+  }
+
   double normal() {
     if (has_spare_) {
       has_spare_ = false;
@@ -157,32 +182,38 @@ void fill_normal(Rng& rng, std::span<float> out) {
   for (float& x : out) x = static_cast<float>(rng.normal());
 }
 
-// Everything one generator needs to fill the Q and K of one (batch, head) problem.
+// What one generator call fills: `rows` consecutive rows, at absolute positions first ..
+// first + rows - 1, of Q for query head `head` (sharing the structure of kv head
+// `structure_head`) or of K for kv head `head` (its own structure).
 struct Problem {
-  const Shape& shape;
+  const AttentionShape& shape;
   std::uint64_t seed;
-  std::int64_t b, h;
-  float* q;  // [N, D]
-  float* k;  // [N, D]
+  Stream tensor;  // kQ or kK
+  std::int64_t b, head, structure_head;
+  std::int64_t first, rows;
+  float* out;  // [rows, D]
 
   std::size_t dim() const { return static_cast<std::size_t>(shape.head_dim); }
-  std::span<float> q_row(std::int64_t i) const { return {q + i * shape.head_dim, dim()}; }
-  std::span<float> k_row(std::int64_t i) const { return {k + i * shape.head_dim, dim()}; }
-  Rng rng(Stream stream) const { return Rng(seed, stream, b, h); }
+  std::span<float> row(std::int64_t i) const { return {out + i * shape.head_dim, dim()}; }
+  std::int64_t position(std::int64_t i) const { return first + i; }
+  Rng structure() const { return Rng(seed, Stream::kStructure, b, structure_head); }
+  // The tensor's stream, advanced to row `first` (every generator draws D normals per row).
+  Rng stream() const {
+    Rng rng(seed, tensor, b, head);
+    rng.skip_normals(first * shape.head_dim);
+    return rng;
+  }
 };
 
 void generate_gaussian(const Problem& p) {
-  const std::size_t n = static_cast<std::size_t>(p.shape.seq_len) * p.dim();
-  Rng q_rng = p.rng(Stream::kQ);
-  Rng k_rng = p.rng(Stream::kK);
-  fill_normal(q_rng, {p.q, n});
-  fill_normal(k_rng, {p.k, n});
+  Rng rng = p.stream();
+  fill_normal(rng, {p.out, static_cast<std::size_t>(p.rows) * p.dim()});
 }
 
 void generate_local(const Problem& p) {
   const std::int64_t d = p.shape.head_dim;
   const std::int64_t pairs = d / 2;
-  Rng structure = p.rng(Stream::kStructure);
+  Rng structure = p.structure();
   std::vector<double> omega(static_cast<std::size_t>(pairs));
   std::vector<double> phase(static_cast<std::size_t>(pairs));
   for (std::int64_t c = 0; c < pairs; ++c) {
@@ -198,30 +229,23 @@ void generate_local(const Problem& p) {
           ? 0.0
           : std::sqrt(kLocalAlpha * std::sqrt(static_cast<double>(d)) / static_cast<double>(pairs));
   const double noise = pairs == 0 ? 1.0 : kLocalNoise / amplitude;
-  Rng q_rng = p.rng(Stream::kQ);
-  Rng k_rng = p.rng(Stream::kK);
-  for (std::int64_t i = 0; i < p.shape.seq_len; ++i) {
-    std::span<float> q = p.q_row(i);
-    std::span<float> k = p.k_row(i);
+  Rng rng = p.stream();
+  for (std::int64_t i = 0; i < p.rows; ++i) {
+    std::span<float> x = p.row(i);
     for (std::int64_t c = 0; c < pairs; ++c) {
-      const double angle = omega[c] * static_cast<double>(i) + phase[c];
+      const double angle = omega[c] * static_cast<double>(p.position(i)) + phase[c];
       const double re = amplitude * std::cos(angle);
       const double im = amplitude * std::sin(angle);
-      q[2 * c] = static_cast<float>(re + noise * q_rng.normal());
-      q[2 * c + 1] = static_cast<float>(im + noise * q_rng.normal());
-      k[2 * c] = static_cast<float>(re + noise * k_rng.normal());
-      k[2 * c + 1] = static_cast<float>(im + noise * k_rng.normal());
+      x[2 * c] = static_cast<float>(re + noise * rng.normal());
+      x[2 * c + 1] = static_cast<float>(im + noise * rng.normal());
     }
-    for (std::int64_t c = 2 * pairs; c < d; ++c) {
-      q[c] = static_cast<float>(noise * q_rng.normal());
-      k[c] = static_cast<float>(noise * k_rng.normal());
-    }
+    for (std::int64_t c = 2 * pairs; c < d; ++c) x[c] = static_cast<float>(noise * rng.normal());
   }
 }
 
 void generate_clustered(const Problem& p) {
   const std::int64_t d = p.shape.head_dim;
-  Rng structure = p.rng(Stream::kStructure);
+  Rng structure = p.structure();
   std::vector<std::vector<double>> centroids;
   for (int c = 0; c < kClusters; ++c) {
     std::vector<double> v = random_unit(structure, d);
@@ -239,41 +263,37 @@ void generate_clustered(const Problem& p) {
     centroids.push_back(std::move(v));
   }
   const double radius = std::sqrt(kClusterScore * std::sqrt(static_cast<double>(d)));
-  Rng q_rng = p.rng(Stream::kQ);
-  Rng k_rng = p.rng(Stream::kK);
-  for (std::int64_t t = 0; t < p.shape.seq_len; ++t) {
+  // Token t's cluster is the structure stream's t-th label after the centroids, shared by the
+  // query and the key at position t.
+  structure.skip(p.first);
+  Rng rng = p.stream();
+  for (std::int64_t i = 0; i < p.rows; ++i) {
     const auto& mu = centroids[structure.below(kClusters)];
-    std::span<float> q = p.q_row(t);
-    std::span<float> k = p.k_row(t);
-    for (std::int64_t c = 0; c < d; ++c) {
-      q[c] = static_cast<float>(radius * mu[c] + kClusterNoise * q_rng.normal());
-      k[c] = static_cast<float>(radius * mu[c] + kClusterNoise * k_rng.normal());
-    }
+    std::span<float> x = p.row(i);
+    for (std::int64_t c = 0; c < d; ++c)
+      x[c] = static_cast<float>(radius * mu[c] + kClusterNoise * rng.normal());
   }
 }
 
 void generate_sinks(const Problem& p) {
-  const std::int64_t n = p.shape.seq_len;
+  const std::int64_t n = p.shape.seq_len;  // keys: the logit keeps the sinks' share at every N
   const std::int64_t d = p.shape.head_dim;
   const std::int64_t sinks = std::min(kSinks, n);
-  Rng structure = p.rng(Stream::kStructure);
+  Rng structure = p.structure();
   const std::vector<double> u = random_unit(structure, d);
   // With N <= 2·kSinks the sinks are most of the sequence; the logit formula needs N > S.
   const double others = static_cast<double>(std::max<std::int64_t>(n - sinks, sinks));
   const double logit = std::log(others / static_cast<double>(sinks)) + kSinkMargin;
   const double amplitude = std::sqrt(logit * std::sqrt(static_cast<double>(d)));
-  Rng q_rng = p.rng(Stream::kQ);
-  Rng k_rng = p.rng(Stream::kK);
+  Rng rng = p.stream();
   std::vector<double> row(static_cast<std::size_t>(d));
-  // Noise orthogonal to u, plus `along` times u.
-  auto make_row = [&](Rng& rng, double along, std::span<float> out) {
+  for (std::int64_t i = 0; i < p.rows; ++i) {
+    // Every query, and the sink keys, lie along u; the other keys only have noise orthogonal to u.
+    const double along = p.tensor == Stream::kQ || p.position(i) < sinks ? amplitude : 0.0;
     for (double& x : row) x = rng.normal();
     remove_component(row, u);
+    std::span<float> out = p.row(i);
     for (std::int64_t c = 0; c < d; ++c) out[c] = static_cast<float>(along * u[c] + row[c]);
-  };
-  for (std::int64_t i = 0; i < n; ++i) {
-    make_row(q_rng, amplitude, p.q_row(i));
-    make_row(k_rng, i < sinks ? amplitude : 0.0, p.k_row(i));
   }
 }
 
@@ -309,8 +329,9 @@ void share_qk(InputTensors& t) {
   });
 }
 
-// The [B,H,N,D] shape an .npy array stands for, or an error naming the file.
-Shape npy_shape_as_inputs(const std::string& path, const std::vector<std::int64_t>& dims) {
+// The 4-d shape an .npy array stands for, or an error naming the file and the `layouts` allowed.
+Shape npy_shape_as_inputs(const std::string& path, const std::vector<std::int64_t>& dims,
+                          const char* layouts) {
   Shape shape;
   if (dims.size() == 4) {
     shape = {dims[0], dims[1], dims[2], dims[3]};
@@ -318,7 +339,7 @@ Shape npy_shape_as_inputs(const std::string& path, const std::vector<std::int64_
     shape = {1, 1, dims[0], dims[1]};
   } else {
     throw std::invalid_argument(path + ": shape " + shape_string(dims) +
-                                " is not supported; expected [B, H, N, D] or [N, D]");
+                                " is not supported; expected " + layouts);
   }
   for (std::int64_t dim : dims) {
     if (dim <= 0) {
@@ -330,27 +351,56 @@ Shape npy_shape_as_inputs(const std::string& path, const std::vector<std::int64_
 }
 
 struct NpyInputs {
-  Shape shape;
+  AttentionShape shape;
   std::array<NpyArray, 3> arrays;  // q, k, v
 };
 
 NpyInputs read_npy_inputs(const std::string& dir) {
   static constexpr std::array<const char*, 3> kNames = {"q.npy", "k.npy", "v.npy"};
+  static constexpr std::array<const char*, 3> kLayouts = {
+      "[B, H, M, D] or [M, D]", "[B, KV, N, D] or [N, D]", "[B, KV, N, D] or [N, D]"};
   NpyInputs in;
   std::array<std::string, 3> paths;
+  std::array<Shape, 3> shapes;
   for (std::size_t t = 0; t < 3; ++t) {
     paths[t] = dir + "/" + kNames[t];
     in.arrays[t] = read_npy_f32(paths[t]);
-    const Shape shape = npy_shape_as_inputs(paths[t], in.arrays[t].shape);
-    if (t == 0) {
-      in.shape = shape;
-    } else if (shape != in.shape) {
-      throw std::invalid_argument(paths[0] + " has shape " + shape_string(in.arrays[0].shape) +
-                                  " but " + paths[t] + " has shape " +
-                                  shape_string(in.arrays[t].shape) +
-                                  "; q.npy, k.npy and v.npy must have the same shape");
-    }
+    shapes[t] = npy_shape_as_inputs(paths[t], in.arrays[t].shape, kLayouts[t]);
   }
+  const Shape& q = shapes[0];
+  const Shape& k = shapes[1];
+  const auto shape_of = [&](std::size_t t) { return shape_string(in.arrays[t].shape); };
+  if (shapes[2] != k)
+    throw std::invalid_argument(paths[2] + " has shape " + shape_of(2) + " but " + paths[1] +
+                                " has shape " + shape_of(1) +
+                                "; k.npy and v.npy must have the same shape [B, kv_heads, N, D]");
+  // What k.npy must look like given q.npy, for the messages below.
+  const std::string expected_kv =
+      "expected [" + std::to_string(q.batch) + ", KV, N, " + std::to_string(q.head_dim) +
+      "] with KV dividing q.npy's " + std::to_string(q.heads) + " heads and N >= its " +
+      std::to_string(q.seq_len) + " queries, after " + paths[0] + " of shape " + shape_of(0);
+  const auto reject_kv = [&](const std::string& problem) {
+    throw std::invalid_argument(paths[1] + " (and v.npy) has shape " + shape_of(1) + ": " +
+                                problem + "; " + expected_kv);
+  };
+  if (k.batch != q.batch)
+    reject_kv("batch " + std::to_string(k.batch) + " differs from q.npy's " +
+              std::to_string(q.batch));
+  if (k.head_dim != q.head_dim)
+    reject_kv("head_dim " + std::to_string(k.head_dim) + " differs from q.npy's " +
+              std::to_string(q.head_dim));
+  if (q.heads % k.heads != 0)
+    reject_kv(std::to_string(k.heads) + " kv heads do not divide q.npy's " +
+              std::to_string(q.heads) + " query heads");
+  if (q.seq_len > k.seq_len)
+    throw std::invalid_argument(paths[0] + " has shape " + shape_of(0) + ": its " +
+                                std::to_string(q.seq_len) + " queries are more than the " +
+                                std::to_string(k.seq_len) + " keys of " + paths[1] + " (shape " +
+                                shape_of(1) + "); expected [" + std::to_string(q.batch) + ", " +
+                                std::to_string(q.heads) + ", M, " + std::to_string(q.head_dim) +
+                                "] with M <= " + std::to_string(k.seq_len) +
+                                " (the queries are the last M of the N positions)");
+  in.shape = {q.batch, q.heads, k.heads, q.seq_len, k.seq_len, q.head_dim};
   return in;
 }
 
@@ -371,37 +421,58 @@ void check_input_name(const std::string& input) {
   throw std::invalid_argument("unknown input '" + input + "'; allowed: " + allowed_inputs());
 }
 
-Shape npy_input_shape(const std::string& dir) { return read_npy_inputs(dir).shape; }
+AttentionShape npy_input_shape(const std::string& dir) { return read_npy_inputs(dir).shape; }
 
-InputTensors make_inputs(const std::string& input, const Shape& shape, std::uint64_t seed,
+void check_shared_qk(const AttentionShape& shape) {
+  if (shape.square()) return;
+  throw std::invalid_argument(
+      "shared_qk makes K the row-normalised Q, which needs as many queries as keys and one kv "
+      "head per query head; got " +
+      shape.to_string());
+}
+
+InputTensors make_inputs(const std::string& input, const AttentionShape& shape, std::uint64_t seed,
                          bool shared_qk) {
   check_input_name(input);
   InputTensors t;
   if (input.starts_with(kNpyPrefix)) {
     NpyInputs in = read_npy_inputs(input.substr(kNpyPrefix.size()));
+    if (shared_qk) check_shared_qk(in.shape);
     Tensor* tensors[] = {&t.q, &t.k, &t.v};
+    const Shape shapes[] = {in.shape.query_shape(), in.shape.kv_shape(), in.shape.kv_shape()};
     for (std::size_t i = 0; i < 3; ++i) {
-      *tensors[i] = Tensor(in.shape);
+      *tensors[i] = Tensor(shapes[i]);
       std::copy_n(in.arrays[i].data.data(), in.arrays[i].data.size(), tensors[i]->data().data());
     }
   } else {
-    if (shape.batch <= 0 || shape.heads <= 0 || shape.seq_len <= 0 || shape.head_dim <= 0) {
-      throw std::invalid_argument("input shape " + shape.to_string() +
-                                  ": every dimension must be positive");
+    try {
+      shape.check();
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("input shape " + shape.to_string() + ": " + e.what());
     }
+    if (shared_qk) check_shared_qk(shape);
     const Generator generate = find_generator(input);
-    t.q = Tensor(shape);
-    t.k = Tensor(shape);
-    t.v = Tensor(shape);
-    const std::size_t head_size = static_cast<std::size_t>(shape.seq_len * shape.head_dim);
-    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, shape.problems(), 1), [&](const auto&
-                                                                                        range) {
-      for (std::int64_t p = range.begin(); p != range.end(); ++p) {
-        const std::int64_t b = p / shape.heads;
-        const std::int64_t h = p % shape.heads;
-        generate({shape, seed, b, h, t.q.mutable_view().head(b, h), t.k.mutable_view().head(b, h)});
-        Rng v_rng(seed, Stream::kV, b, h);
-        fill_normal(v_rng, {t.v.mutable_view().head(b, h), head_size});
+    t.q = Tensor(shape.query_shape());
+    t.k = Tensor(shape.kv_shape());
+    t.v = Tensor(shape.kv_shape());
+    // Tasks 0 .. B·H-1 fill a query head's Q; the next B·kv_heads fill a kv head's K and V.
+    const std::int64_t query_tasks = shape.batch * shape.heads;
+    const std::int64_t tasks = query_tasks + shape.batch * shape.kv_heads;
+    const std::size_t kv_head_size = static_cast<std::size_t>(shape.seq_len * shape.head_dim);
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, tasks, 1), [&](const auto& range) {
+      for (std::int64_t task = range.begin(); task != range.end(); ++task) {
+        if (task < query_tasks) {
+          const std::int64_t b = task / shape.heads, h = task % shape.heads;
+          generate({shape, seed, Stream::kQ, b, h, shape.kv_head(h), shape.first_position(),
+                    shape.query_len, t.q.mutable_view().head(b, h)});
+        } else {
+          const std::int64_t b = (task - query_tasks) / shape.kv_heads;
+          const std::int64_t j = (task - query_tasks) % shape.kv_heads;
+          generate(
+              {shape, seed, Stream::kK, b, j, j, 0, shape.seq_len, t.k.mutable_view().head(b, j)});
+          Rng v_rng(seed, Stream::kV, b, j);
+          fill_normal(v_rng, {t.v.mutable_view().head(b, j), kv_head_size});
+        }
       }
     });
   }

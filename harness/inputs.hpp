@@ -27,18 +27,34 @@ const std::vector<std::string>& generator_names();
 // generator name or "npy:DIR".
 void check_input_name(const std::string& input);
 
-// Builds Q, K, V of `shape` from a generator, deterministically from `seed`: the same seed and
-// shape give the same bits whatever the thread count. For "npy:DIR", reads DIR/q.npy, k.npy and
-// v.npy (shape [B,H,N,D] or [N,D]) and ignores `shape` and `seed`; use npy_input_shape first.
-// With `shared_qk`, K is replaced by Q with each row scaled to unit length (Reformer's
-// shared query-key setting).
-InputTensors make_inputs(const std::string& input, const Shape& shape, std::uint64_t seed,
+// Builds Q as [B, H, M, D] and K, V as [B, kv_heads, N, D] from a generator, deterministically
+// from `seed`: the same seed and shape give the same bits whatever the thread count.
+//
+// Serving shapes keep every generated value where the square case puts it:
+//   * K and V head j are exactly the square generator's head j (all N positions): they do not
+//     depend on H or M.
+//   * Query head h has its own noise, exactly the square generator's Q head h, but the
+//     structure (local's phases, clustered's centroids and cluster labels, the sink direction)
+//     of the kv head it reads, j = h / (H / kv_heads), so every documented property holds for
+//     each query head against its kv head as it does in the square case.
+//   * The M queries are the positions N - M .. N - 1 (absolute positions, as in the engine):
+//     query i is bit for bit row N - M + i of the Q that kv_heads = H, M = N would give. A decode
+//     point's queries are therefore the tail of the square point's, over the same K and V.
+// At kv_heads = H and M = N this is the square generation of round 1, bit for bit.
+//
+// For "npy:DIR", reads DIR/q.npy ([B,H,M,D] or [M,D]), k.npy and v.npy ([B,kv_heads,N,D] or
+// [N,D]) and ignores `shape` and `seed`; use npy_input_shape first. With `shared_qk`, K is
+// replaced by Q with each row scaled to unit length (Reformer's shared query-key setting),
+// which needs a square shape (M = N, kv_heads = H): std::invalid_argument otherwise. A bad
+// shape (a size below 1, kv_heads not dividing heads, M > N) is std::invalid_argument too.
+InputTensors make_inputs(const std::string& input, const AttentionShape& shape, std::uint64_t seed,
                          bool shared_qk = false);
 
-// The [B,H,N,D] shape of the tensors in DIR (q.npy, k.npy, v.npy must agree; [N,D] counts as
-// [1,1,N,D]). Reads and validates the three files completely (including NaN and Inf), so bad
-// files are reported before any work starts. Throws std::invalid_argument naming the file and
-// the problem.
-Shape npy_input_shape(const std::string& dir);
+// The attention shape of the tensors in DIR: q.npy [B,H,M,D], k.npy and v.npy [B,kv_heads,N,D]
+// ([N,D] counts as [1,1,N,D]); k.npy and v.npy must have the same shape, batch and head_dim
+// must agree with q.npy, kv_heads must divide H and M <= N. Reads and validates the three files
+// completely (including NaN and Inf), so bad files are reported before any work starts. Throws
+// std::invalid_argument naming the file, its shape and the shape expected.
+AttentionShape npy_input_shape(const std::string& dir);
 
 }  // namespace attn::harness

@@ -20,7 +20,7 @@ constexpr const char* kUsage =
     "  list      the registered variants, their parameters, defaults and ranges\n"
     "  run       measure variants at one point (time, memory, accuracy vs full attention)\n"
     "  sweep     measure the cartesian product of option lists into one CSV\n"
-    "  pattern   export a variant's key set as a uint8 [H, N, N] .npy file\n"
+    "  pattern   export a variant's key set as a uint8 [H, M, N] .npy file\n"
     "  compare   time ratios and accuracy changes between two results CSVs, flags regressions\n"
     "  merge     concatenate results CSVs with the suite's header into one\n"
     "\n"

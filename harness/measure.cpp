@@ -4,6 +4,7 @@
 #include <tbb/task_arena.h>
 
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -19,30 +20,13 @@
 namespace attn::harness {
 namespace {
 
-ResultRow base_row(const Point& point, const Variant& variant) {
-  ResultRow row;
-  row.variant = variant.name();
-  row.params = variant.params();
-  row.batch = point.shape.batch;
-  row.heads = point.shape.heads;
-  row.seq_len = point.shape.seq_len;
-  row.head_dim = point.shape.head_dim;
-  row.causal = point.causal;
-  row.shared_qk = point.shared_qk;
-  row.input = point.input;
-  row.seed = point.seed;
-  row.scale = point.effective_scale();
-  row.threads = point.threads;
-  row.context = machine_context();
-  return row;
-}
-
 std::string format_bytes(std::int64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1 << 30));
   return buf;
 }
 
+// The output is Q's shape, [B, H, M, D].
 void save_output(const std::string& dir, const Tensor& out) {
   std::filesystem::create_directories(dir);
   const Shape& s = out.shape();
@@ -60,7 +44,7 @@ void measure_variant(const Variant& configured, const Point& point, const Attent
   const std::unique_ptr<Variant> instance = make_variant(configured.spec());
   const Variant& variant = *instance;
   variant.check(point.shape, point.causal);
-  Tensor out(point.shape);
+  Tensor out(point.shape.query_shape());
   // The first call is also the warm-up: its output is what accuracy is measured on, and its
   // heap peak above the start (the counting operator new) is the point's peak_bytes.
   const MemorySnapshot before = memory_snapshot();
@@ -101,9 +85,39 @@ std::string Point::to_string() const {
   return s;
 }
 
-std::int64_t point_tensor_bytes(const Shape& shape) {
-  return checked_product(checked_product(shape.elements(), 4, "tensor bytes"),
+std::int64_t kv_cache_bytes(const AttentionShape& shape) {
+  return checked_product(checked_product(shape.kv_shape().elements(), 2, "tensor bytes"),
                          static_cast<std::int64_t>(sizeof(float)), "tensor bytes");
+}
+
+std::int64_t point_tensor_bytes(const AttentionShape& shape) {
+  const std::int64_t q_and_out =
+      checked_product(checked_product(shape.query_shape().elements(), 2, "tensor bytes"),
+                      static_cast<std::int64_t>(sizeof(float)), "tensor bytes");
+  const std::int64_t kv = kv_cache_bytes(shape);
+  if (kv > std::numeric_limits<std::int64_t>::max() - q_and_out)
+    throw std::overflow_error("tensor bytes: size overflows 64-bit integers");
+  return q_and_out + kv;
+}
+
+ResultRow point_row(const Point& point, const Variant& variant) {
+  ResultRow row;
+  row.variant = variant.name();
+  row.params = variant.params();
+  row.batch = point.shape.batch;
+  row.heads = point.shape.heads;
+  row.kv_heads = point.shape.kv_heads;
+  row.seq_len = point.shape.seq_len;
+  row.query_len = point.shape.query_len;
+  row.head_dim = point.shape.head_dim;
+  row.causal = point.causal;
+  row.shared_qk = point.shared_qk;
+  row.input = point.input;
+  row.seed = point.seed;
+  row.scale = point.effective_scale();
+  row.threads = point.threads;
+  row.context = machine_context();
+  return row;
 }
 
 void measure_point(const Point& point, const std::vector<const Variant*>& variants,
@@ -111,10 +125,16 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
                    const std::function<void(const Variant&)>& before) {
   const std::int64_t limit = options.memory_limit_bytes;
   const std::int64_t tensor_bytes = point_tensor_bytes(point.shape);
+  // Every row carries the point's compulsory traffic, measured or not: it is known from the shape.
+  auto base_row = [&](const Variant& v) {
+    ResultRow row = point_row(point, v);
+    row.min_bytes = tensor_bytes;
+    return row;
+  };
   auto emit_all = [&](const char* status, const std::string& message) {
     for (const Variant* v : variants) {
       if (before) before(*v);
-      ResultRow row = base_row(point, *v);
+      ResultRow row = base_row(*v);
       row.status = status;
       row.message = message;
       row.timestamp = utc_timestamp();
@@ -122,7 +142,10 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
     }
   };
   if (limit > 0 && tensor_bytes > limit) {
-    emit_all(kStatusSkipped, "Q, K, V and the output need " + format_bytes(tensor_bytes) +
+    // At decode the KV cache is nearly all of it; say so, since Q is tiny.
+    const std::string kv_part =
+        point.shape.square() ? "" : " (K and V " + format_bytes(kv_cache_bytes(point.shape)) + ")";
+    emit_all(kStatusSkipped, "Q, K, V and the output need " + format_bytes(tensor_bytes) + kv_part +
                                  ", over the memory limit of " + format_bytes(limit));
     return;
   }
@@ -182,7 +205,7 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
     const Variant* variant = variants[i];
     const Decision& decision = decisions[i];
     if (before) before(*variant);
-    ResultRow row = base_row(point, *variant);
+    ResultRow row = base_row(*variant);
     row.predicted_bytes = decision.predicted_bytes;
     if (decision.status != nullptr) {
       row.status = decision.status;

@@ -12,9 +12,11 @@
 
 namespace attn::harness {
 
-// One measurement point: everything but the variant.
+// One measurement point: everything but the variant. The shape's query heads, kv heads,
+// queries M and keys N are those of AttentionShape; square (M = N, kv_heads = heads) unless the
+// options say otherwise.
 struct Point {
-  Shape shape{1, 8, 4096, 64};
+  AttentionShape shape{1, 8, 4096, 64};
   bool causal = false;
   bool shared_qk = false;
   std::string input = "gaussian";  // a generator name or npy:DIR
@@ -33,8 +35,17 @@ struct MeasureOptions {
   std::string save_output_dir;          // non-empty: write the first variant's output there
 };
 
-// Bytes a point needs besides the variant's workspace: Q, K, V and the output.
-std::int64_t point_tensor_bytes(const Shape& shape);
+// Bytes a point needs besides the variant's workspace: Q and the output (B·H·M·D floats each),
+// K and V (B·kv_heads·N·D floats each). It is also the compulsory memory traffic of one forward,
+// every input read once and the output written once: the CSV's min_bytes. Throws
+// std::overflow_error when it does not fit in 64 bits.
+std::int64_t point_tensor_bytes(const AttentionShape& shape);
+// K and V alone: the KV cache, what grows with N at decode.
+std::int64_t kv_cache_bytes(const AttentionShape& shape);
+
+// The row's identifying fields (the point and the variant, as --resume and compare key them)
+// and the machine context; no results.
+ResultRow point_row(const Point& point, const Variant& variant);
 
 // Measures each variant at the point and hands every row to `emit` as soon as it is complete:
 // inputs and the fp64 reference sample are built once and shared. A variant that would not fit

@@ -21,7 +21,9 @@ constexpr const char* kUsage =
     "Usage: attnbench merge A.csv B.csv ... --out ALL.csv\n"
     "Checks that every input has the suite's header and well-formed rows, then appends all rows,\n"
     "in input order, to --out (created with the header if new; an existing --out must have the\n"
-    "same header). Nothing is written if any input is rejected.";
+    "same header). Nothing is written if any input is rejected. An input from before the\n"
+    "kv_heads, query_len and min_bytes columns is read as square points and written with the\n"
+    "current header, which is how such a file is brought up to date.";
 
 struct MergeOptions {
   std::vector<std::string> inputs;

@@ -76,6 +76,7 @@ std::string shell_quote(const std::string& text) {
 struct RawOptions {
   std::vector<std::string> variants;
   std::string seq_len = "4096", batch = "1", heads = "8", head_dim = "64";
+  std::string kv_heads, query_len;  // empty: the default, heads and seq_len
   std::string causal = "false", shared_qk = "false", input = "gaussian", seed = "0";
   std::string threads = std::to_string(available_cores());
   std::string scale, reps = "5", min_time = "0.2", accuracy_rows = "256", memory_limit;
@@ -93,9 +94,18 @@ po::options_description point_options(RawOptions& raw, bool lists) {
       "seq-len", po::value(&raw.seq_len)->value_name("N"),
       ("sequence length N, 4K and 1M suffixes allowed (default 4096)" + list).c_str())(
       "batch", po::value(&raw.batch)->value_name("B"), ("batch size (default 1)" + list).c_str())(
-      "heads", po::value(&raw.heads)->value_name("H"), ("heads (default 8)" + list).c_str())(
-      "head-dim", po::value(&raw.head_dim)->value_name("D"),
-      ("head dimension, 1 to 512 (default 64)" + list).c_str())(
+      "heads", po::value(&raw.heads)->value_name("H"), ("query heads (default 8)" + list).c_str())(
+      "kv-heads", po::value(&raw.kv_heads)->value_name("KV"),
+      ("key/value heads, a divisor of --heads: query head h reads kv head h / (H / KV), "
+       "grouped-query attention (default: --heads, one kv head per query head)" +
+       list)
+          .c_str())(
+      "query-len", po::value(&raw.query_len)->value_name("M"),
+      ("queries M, 1 to --seq-len: the last M of the N positions, e.g. 1 for a decode step "
+       "over a KV cache of N keys; 4K and 1M suffixes allowed (default: --seq-len)" +
+       list)
+          .c_str())("head-dim", po::value(&raw.head_dim)->value_name("D"),
+                    ("head dimension, 1 to 512 (default 64)" + list).c_str())(
       "causal", po::value(&raw.causal)->value_name("BOOL")->implicit_value("true"),
       ("causal masking: --causal alone means true (default false)" + list).c_str())(
       "shared-qk", po::value(&raw.shared_qk)->value_name("BOOL")->implicit_value("true"),
@@ -124,8 +134,8 @@ po::options_description measure_options(RawOptions& raw) {
       "min-time", po::value(&raw.min_time)->value_name("SEC"),
       "minimum seconds per repetition; fast points repeat the forward within it (default 0.2)")(
       "accuracy-rows", po::value(&raw.accuracy_rows)->value_name("ROWS"),
-      "query rows per (batch, head) sampled for the fp64 accuracy reference; all rows when N "
-      "is smaller (default 256)")(
+      "query rows per (batch, head) sampled for the fp64 accuracy reference; all M rows when "
+      "the point has fewer queries (default 256)")(
       "memory-limit", po::value(&raw.memory_limit)->value_name("BYTES"),
       "skip points predicted to need more, e.g. 12G (default 80% of the available memory)")(
       "out", po::value(&raw.out)->value_name("FILE.csv"), "append rows to this CSV file");
@@ -210,6 +220,10 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
   c.batches = ints("batch", raw.batch, 1, 1 << 20);
   c.heads = ints("heads", raw.heads, 1, 1 << 20);
   c.head_dims = ints("head-dim", raw.head_dim, 1, kMaxHeadDim);
+  c.kv_heads = raw.kv_heads.empty() ? std::vector<std::int64_t>{0}
+                                    : ints("kv-heads", raw.kv_heads, 1, 1 << 20);
+  c.query_lens = raw.query_len.empty() ? std::vector<std::int64_t>{0}
+                                       : ints("query-len", raw.query_len, 1, kMaxSeqLen);
   c.causal = bools("causal", raw.causal);
   c.shared_qk = bools("shared-qk", raw.shared_qk);
   c.inputs = single ? std::vector<std::string>{raw.input} : split_list("input", raw.input);
@@ -248,7 +262,7 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
 void apply_npy_shapes(SweepConfig& c, const po::variables_map& vm) {
   for (const auto& input : c.inputs) {
     if (input.rfind("npy:", 0) != 0) continue;
-    Shape s;
+    AttentionShape s;
     try {
       s = npy_input_shape(input.substr(4));
     } catch (const std::invalid_argument& e) {
@@ -266,18 +280,58 @@ void apply_npy_shapes(SweepConfig& c, const po::variables_map& vm) {
     agree("seq-len", c.seq_lens, s.seq_len);
     agree("batch", c.batches, s.batch);
     agree("heads", c.heads, s.heads);
+    agree("kv-heads", c.kv_heads, s.kv_heads);
+    agree("query-len", c.query_lens, s.query_len);
     agree("head-dim", c.head_dims, s.head_dim);
+  }
+}
+
+// "1, 2, 4, 8": the kv head counts --heads allows, for messages (the first few when many).
+std::string divisors_text(std::int64_t n) {
+  std::vector<std::int64_t> low, high;
+  for (std::int64_t d = 1; d * d <= n; ++d)
+    if (n % d == 0) {
+      low.push_back(d);
+      if (d != n / d) high.insert(high.begin(), n / d);
+    }
+  low.insert(low.end(), high.begin(), high.end());
+  constexpr std::size_t kShown = 12;
+  std::string text;
+  for (std::size_t i = 0; i < low.size() && i < kShown; ++i)
+    text += (i ? ", " : "") + std::to_string(low[i]);
+  if (low.size() > kShown) text += ", ..., " + std::to_string(n);
+  return text;
+}
+
+// The shape rules of AttentionShape::check, in the options' words.
+void check_shape(const Point& p) {
+  const AttentionShape& s = p.shape;
+  if (s.heads % s.kv_heads != 0)
+    throw UsageError("--kv-heads: " + std::to_string(s.kv_heads) + " does not divide --heads " +
+                     std::to_string(s.heads) + "; allowed: a divisor of " +
+                     std::to_string(s.heads) + " (" + divisors_text(s.heads) +
+                     "), each kv head serving a whole group of query heads");
+  if (s.query_len > s.seq_len)
+    throw UsageError("--query-len: " + std::to_string(s.query_len) + " is above --seq-len " +
+                     std::to_string(s.seq_len) + "; allowed: 1 to " + std::to_string(s.seq_len) +
+                     " (the queries are the last M of the N positions)");
+  if (p.shared_qk && !s.square())
+    throw UsageError(
+        "--shared-qk makes K the row-normalised Q, so it needs --query-len equal to "
+        "--seq-len and --kv-heads equal to --heads; got " +
+        s.to_string());
+  try {
+    s.check();
+    point_tensor_bytes(s);
+  } catch (const std::exception& e) {
+    throw UsageError(s.to_string() + ": " + e.what());
   }
 }
 
 // Every (point, variant) is checked before any work starts, so a typo never costs a sweep.
 void check_points(const SweepConfig& c) {
   for (const Point& p : expand_points(c)) {
-    try {
-      p.shape.elements();
-    } catch (const std::exception& e) {
-      throw UsageError(p.shape.to_string() + ": " + e.what());
-    }
+    check_shape(p);
     for (const auto& spec : c.variant_specs) {
       try {
         make_variant(spec)->check(p.shape, p.causal);
@@ -329,25 +383,31 @@ std::int64_t parse_bytes(const std::string& option, const std::string& text) {
 
 std::vector<Point> expand_points(const SweepConfig& c) {
   std::vector<Point> points;
+  // Round-1 configs carry no kv_heads or query_len lists: one default value each.
+  const std::vector<std::int64_t> defaults = {0};
+  const auto& kv_heads = c.kv_heads.empty() ? defaults : c.kv_heads;
+  const auto& query_lens = c.query_lens.empty() ? defaults : c.query_lens;
   for (auto n : c.seq_lens)
-    for (auto threads : c.threads)
-      for (const auto& input : c.inputs)
-        for (auto causal : c.causal)
-          for (auto shared : c.shared_qk)
-            for (auto seed : c.seeds)
-              for (auto b : c.batches)
-                for (auto h : c.heads)
-                  for (auto d : c.head_dims) {
-                    Point p;
-                    p.shape = {b, h, n, d};
-                    p.causal = causal != 0;
-                    p.shared_qk = shared != 0;
-                    p.input = input;
-                    p.seed = seed;
-                    p.scale = c.scale;
-                    p.threads = threads;
-                    points.push_back(p);
-                  }
+    for (auto m : query_lens)
+      for (auto threads : c.threads)
+        for (const auto& input : c.inputs)
+          for (auto causal : c.causal)
+            for (auto shared : c.shared_qk)
+              for (auto seed : c.seeds)
+                for (auto b : c.batches)
+                  for (auto h : c.heads)
+                    for (auto kv : kv_heads)
+                      for (auto d : c.head_dims) {
+                        Point p;
+                        p.shape = {b, h, kv == 0 ? h : kv, m == 0 ? n : m, n, d};
+                        p.causal = causal != 0;
+                        p.shared_qk = shared != 0;
+                        p.input = input;
+                        p.seed = seed;
+                        p.scale = c.scale;
+                        p.threads = threads;
+                        points.push_back(p);
+                      }
   return points;
 }
 
@@ -356,8 +416,9 @@ std::optional<SweepConfig> parse_run_options(const std::vector<std::string>& arg
   RawOptions raw;
   po::options_description visible = point_options(raw, false);
   visible.add(measure_options(raw));
-  visible.add_options()("save-output", po::value(&raw.save_output)->value_name("DIR"),
-                        "write the first variant's output to DIR/out.npy ([B,H,N,D] float32)");
+  visible.add_options()(
+      "save-output", po::value(&raw.save_output)->value_name("DIR"),
+      "write the first variant's output to DIR/out.npy ([B,H,M,D] float32, Q's shape)");
   po::variables_map vm;
   if (!parse_into(args, visible,
                   "Usage: attnbench run [options]\n"
@@ -408,12 +469,13 @@ std::optional<PatternConfig> parse_pattern_options(const std::vector<std::string
   po::options_description visible("Pattern options");
   visible.add(point_options(raw, false));
   visible.add_options()("save", po::value(&raw.save)->value_name("FILE.npy"),
-                        "write the key set as uint8 [H, N, N] (1: the query attends the key)");
+                        "write the key set as uint8 [H, M, N] (1: query row m, at position "
+                        "N - M + m, attends the key; M = N unless --query-len)");
   po::variables_map vm;
   if (!parse_into(args, visible,
                   "Usage: attnbench pattern --variant SPEC --seq-len N --save FILE.npy [options]\n"
                   "Exports the keys each query attends (N up to 8192; --heads defaults to 1 "
-                  "here).",
+                  "here; --query-len M exports the last M queries, --kv-heads groups the heads).",
                   help, false, vm, nullptr))
     return std::nullopt;
   if (raw.variants.size() != 1) throw UsageError("pattern needs exactly one --variant SPEC");

@@ -20,6 +20,8 @@ class UsageError : public std::invalid_argument {
 struct SweepConfig {
   std::vector<std::string> variant_specs;
   std::vector<std::int64_t> seq_lens, batches, heads, head_dims;
+  // 0 stands for the default of each point: kv_heads = heads, query_len = seq_len.
+  std::vector<std::int64_t> kv_heads, query_lens;
   std::vector<int> causal, shared_qk;  // 0 or 1
   std::vector<std::string> inputs;
   std::vector<std::uint64_t> seeds;
@@ -32,7 +34,8 @@ struct SweepConfig {
   std::string resume_command;  // the sweep's command line with --resume, shown after an interrupt
 };
 
-// The measurement points of the cartesian product, smallest sequence length first.
+// The measurement points of the cartesian product, smallest sequence length first. Their
+// shapes are not checked here (check_points in the parsers does, with the options named).
 std::vector<Point> expand_points(const SweepConfig& config);
 
 // Option parsing for each command; `args` excludes the program and command names. Each throws

@@ -15,8 +15,10 @@ struct ResultRow {
   std::string variant;
   std::string params;
   std::int64_t batch = 0;
-  std::int64_t heads = 0;
-  std::int64_t seq_len = 0;
+  std::int64_t heads = 0;      // query heads
+  std::int64_t kv_heads = 0;   // key/value heads; divides heads (= heads when square)
+  std::int64_t seq_len = 0;    // keys N
+  std::int64_t query_len = 0;  // queries M, the last M of the N positions (= seq_len when square)
   std::int64_t head_dim = 0;
   bool causal = false;
   bool shared_qk = false;
@@ -32,6 +34,10 @@ struct ResultRow {
   std::optional<double> time_ms_max;
   std::optional<std::int64_t> pairs;  // computed (query, key) pairs over batch and heads
   std::optional<double> gflops;       // 4 · pairs · head_dim / time
+  // Compulsory memory traffic of one forward: 4 bytes × (B·H·M·D for Q + 2·B·kv·N·D for K and V
+  // + B·H·M·D for the output). Known from the shape, so every row written has it; empty only in
+  // rows read from a CSV written before the column existed.
+  std::optional<std::int64_t> min_bytes;
   std::optional<std::int64_t> peak_bytes;
   std::optional<std::int64_t> rss_delta_bytes;
   std::optional<std::int64_t> predicted_bytes;
@@ -48,6 +54,7 @@ struct ResultRow {
   std::string timestamp;
 
   std::string spec() const { return params.empty() ? variant : variant + ":" + params; }
+  bool square() const { return query_len == seq_len && kv_heads == heads; }
 };
 
 inline constexpr const char* kStatusOk = "ok";

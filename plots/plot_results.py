@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Draw the figures of an attnbench results CSV, or a sparsity pattern.
 
-    plot_results.py RESULTS.csv [--out DIR]
+    plot_results.py RESULTS.csv [--out DIR] [--read-bandwidth GBPS]
     plot_results.py --pattern PATTERN.npy [--title TEXT] [--out FILE.png]
 
 The CSV is the tidy long-format file written by `attnbench sweep`: one row per
@@ -9,6 +9,15 @@ The CSV is the tidy long-format file written by `attnbench sweep`: one row per
 matter. Only rows with status "ok" are plotted; the others are counted in each
 figure's note. Figures go to a folder named after the CSV (results/foo.csv gives
 results/foo/*.png and *.svg) unless --out names another folder.
+
+The sequence-length figures use the square rows only (query_len = seq_len and
+kv_heads = heads, or a CSV from before those columns), so they keep their
+meaning. Rows with query_len < seq_len (decode, chunked prefill) get two figures
+of their own: time against the KV length N, and GB/s (min_bytes / time, the
+compulsory traffic of Q, K, V and the output) against N, one panel per query
+count M. --read-bandwidth GBPS draws the machine's read bandwidth as a ceiling
+on the GB/s panels (for example the triad figure of attnbench_micro, in GB/s of
+10^9 bytes).
 """
 
 import argparse
@@ -33,7 +42,8 @@ REQUIRED_COLUMNS = ("variant", "params", "seq_len", "status")
 
 # Configuration columns that change what a line means. A figure that does not
 # facet on one of them keeps a single value, so every line compares like with like.
-CONFIG_COLUMNS = ("input", "threads", "causal", "shared_qk", "batch", "heads", "head_dim", "scale")
+CONFIG_COLUMNS = ("input", "threads", "causal", "shared_qk", "batch", "heads", "kv_heads", "head_dim",
+                  "scale")
 
 # Known variants first, in the order a reader expects (baselines, then sparse).
 VARIANT_ORDER = ("dense", "flash", "sliding_window", "longformer", "bigbird", "lsh")
@@ -80,6 +90,32 @@ def num(row, column):
     except ValueError:
         return math.nan
     return value if math.isfinite(value) else math.nan
+
+
+def is_square(row):
+    """Self-attention: M = N queries and one kv head per query head; columns absent count as square."""
+    def same(column, other):
+        value = row.get(column, "")
+        return value == "" or num(row, column) == num(row, other)
+    return same("query_len", "seq_len") and same("kv_heads", "heads")
+
+
+def is_decode(row):
+    """Fewer queries than keys: decode (M = 1) or a chunk of prefill over a KV cache."""
+    return num(row, "query_len") < num(row, "seq_len")
+
+
+def gigabytes_per_second(row):
+    """min_bytes / time in 10^9 bytes per second; min_bytes from the shape when the row has none."""
+    traffic = num(row, "min_bytes")
+    if math.isnan(traffic):
+        b, h, kv, m, n, d = (num(row, c) for c in ("batch", "heads", "kv_heads", "query_len",
+                                                     "seq_len", "head_dim"))
+        traffic = 4 * (2 * b * h * m * d + 2 * b * kv * n * d)
+    time_ms = num(row, "time_ms")
+    if math.isnan(traffic) or not time_ms > 0:
+        return math.nan
+    return traffic / (time_ms * 1e6)
 
 
 def spec_of(row):
@@ -215,6 +251,7 @@ class Context:
             if row["status"] != "ok":
                 left_out[row["status"] or "no status"] += 1
         self.left_out = dict(left_out)
+        self.not_square = sum(1 for r in all_rows if r["status"] == "ok" and not is_square(r))
 
     def has(self, column):
         return column in self.header
@@ -224,11 +261,16 @@ class Context:
         rank = {spec: i for i, spec in enumerate(self.styles)}
         return sorted(by_spec.items(), key=lambda item: rank.get(item[0], len(rank)))
 
-    def left_out_note(self):
-        if not self.left_out:
-            return []
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.left_out.items()))
-        return [f"left out (status not ok, whole file): {counts}"]
+    def left_out_note(self, square_figure=True):
+        notes = []
+        if square_figure and self.not_square:
+            notes.append(f"square rows only (query_len = seq_len, kv_heads = heads): {self.not_square} "
+                         "ok row(s) of other shapes left out; rows with query_len < seq_len are in "
+                         "the decode figures")
+        if self.left_out:
+            counts = ", ".join(f"{n} {status}" for status, n in sorted(self.left_out.items()))
+            notes.append(f"left out (status not ok, whole file): {counts}")
+        return notes
 
 
 def pin_config(rows, free=()):
@@ -283,8 +325,10 @@ def machine_text(rows):
 def shape_text(rows, free=()):
     """One line with the shape and the pinned configuration of the plotted rows."""
     parts = []
-    for column, label in (("batch", "B"), ("heads", "H"), ("head_dim", "D")):
+    for column, label in (("batch", "B"), ("heads", "H"), ("kv_heads", "KV"), ("head_dim", "D")):
         values = distinct(rows, column)
+        if column == "kv_heads" and all(is_square(r) for r in rows):
+            continue  # KV = H, nothing to say
         if values != [""] and column not in free:
             parts.append(f"{label}={'/'.join(values)}")
     causal = distinct(rows, "causal")
@@ -650,7 +694,72 @@ def plot_threads(rows, ctx, out_dir, written):
     finish(fig, out_dir, stem, notes + ctx.left_out_note(), written, legend_entries([ax]))
 
 
-def plot_all(rows, header, source, out_dir):
+# ---------------------------------------------------------------- decode figures
+
+
+def decode_panels(rows, title):
+    """The shared frame of the decode figures: pinned rows, one panel per query count M."""
+    rows, notes = pin_config(rows)
+    ms = sorted({num(r, "query_len") for r in rows if not math.isnan(num(r, "query_len"))})
+    fig, axes = new_figure(title, rows, ncols=len(ms), sharey=True, panel_size=(4.4, 3.6))
+    return rows, notes, ms, fig, axes[0]
+
+
+def finish_decode_axis(ax, ns, m):
+    seq_len_axis(ax, ns, max_ticks=6)
+    ax.set_xlabel("KV length N (keys)")
+    ax.set_title(f"M = {human_tokens(m)} quer{'y' if m == 1 else 'ies'}", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def plot_decode_time(rows, ctx, out_dir, written):
+    """Forward time against the KV length N, one panel per query count M (query_len < seq_len)."""
+    stem = "decode_time_vs_seq_len"
+    rows = [r for r in rows if num(r, "time_ms") > 0]
+    if not rows:
+        return skip(stem, "no decode rows with a time")
+    rows, notes, ms, fig, axes = decode_panels(rows, "Decode: forward time vs KV length")
+    for ax, m in zip(axes, ms):
+        data = series([r for r in rows if num(r, "query_len") == m], "time_ms", "time_ms_min",
+                      "time_ms_max")
+        draw_lines(ax, data, ctx, band=True)
+        finish_decode_axis(ax, sorted({p[0] for pts in data.values() for p in pts}), m)
+    axes[0].set_yscale("log")
+    finish_log10_axis(axes[0], "y")
+    axes[0].set_ylabel("time per forward, median (ms)")
+    notes.append("rows with query_len M < seq_len N: the M queries are the last M positions; "
+                 "line: median over reps; band: min-max over reps")
+    finish(fig, out_dir, stem, notes + ctx.left_out_note(square_figure=False), written,
+           legend_entries(axes))
+
+
+def plot_decode_bandwidth(rows, ctx, out_dir, written, read_bandwidth=None):
+    """GB/s = min_bytes / time against N, one panel per M, under an optional read-bandwidth ceiling."""
+    stem = "decode_bandwidth_vs_seq_len"
+    rows = [dict(r, gbps=gigabytes_per_second(r)) for r in rows]
+    rows = [r for r in rows if not math.isnan(r["gbps"])]
+    if not rows:
+        return skip(stem, "no decode rows with a time and min_bytes")
+    rows, notes, ms, fig, axes = decode_panels(rows, "Decode: memory traffic rate vs KV length")
+    for ax, m in zip(axes, ms):
+        data = series([r for r in rows if num(r, "query_len") == m], "gbps")
+        draw_lines(ax, data, ctx)
+        if read_bandwidth:
+            ax.axhline(read_bandwidth, color="0.3", linestyle="--", linewidth=1,
+                       label=f"read bandwidth ({read_bandwidth:g} GB/s)")
+        finish_decode_axis(ax, sorted({p[0] for pts in data.values() for p in pts}), m)
+    axes[0].set_yscale("log")
+    finish_log10_axis(axes[0], "y")
+    axes[0].set_ylabel("GB/s (min_bytes / median time)")
+    notes.append("min_bytes = 4 bytes × (Q + K + V + output): what full attention must move once; "
+                 "a variant that reads fewer keys can go above the read bandwidth")
+    if read_bandwidth:
+        notes.append(f"dashed: read bandwidth {read_bandwidth:g} GB/s (--read-bandwidth)")
+    finish(fig, out_dir, stem, notes + ctx.left_out_note(square_figure=False), written,
+           legend_entries(axes))
+
+
+def plot_all(rows, header, source, out_dir, read_bandwidth=None):
     """Every figure the data support; returns the files written."""
     ctx = Context(rows, header)
     ok = [r for r in rows if r["status"] == "ok"]
@@ -658,12 +767,19 @@ def plot_all(rows, header, source, out_dir):
     if not ok:
         print(f"{source}: no rows with status ok, nothing to plot", file=sys.stderr)
         return written
-    plot_time(ok, ctx, out_dir, written)
-    plot_memory(ok, ctx, out_dir, written)
-    plot_accuracy(ok, ctx, out_dir, written)
-    plot_speed_accuracy(ok, ctx, out_dir, written, "mass_recall")
-    plot_speed_accuracy(ok, ctx, out_dir, written, "rel_err")
-    plot_threads(ok, ctx, out_dir, written)
+    # The sequence-length figures compare square self-attention, as they always have.
+    square = [r for r in ok if is_square(r)]
+    if square:
+        plot_time(square, ctx, out_dir, written)
+        plot_memory(square, ctx, out_dir, written)
+        plot_accuracy(square, ctx, out_dir, written)
+        plot_speed_accuracy(square, ctx, out_dir, written, "mass_recall")
+        plot_speed_accuracy(square, ctx, out_dir, written, "rel_err")
+        plot_threads(square, ctx, out_dir, written)
+    decode = [r for r in ok if is_decode(r)]
+    if decode:
+        plot_decode_time(decode, ctx, out_dir, written)
+        plot_decode_bandwidth(decode, ctx, out_dir, written, read_bandwidth)
     if not written:
         print(f"{source}: the ok rows carry nothing these figures need, none written", file=sys.stderr)
     return written
@@ -673,7 +789,7 @@ def plot_all(rows, header, source, out_dir):
 
 
 def load_pattern(path):
-    """Map a [H, N, N] (or [N, N]) pattern without reading it all; reject any other shape."""
+    """Map a [H, M, N] (or [M, N]) pattern without reading it all; reject any other shape."""
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except OSError as e:
@@ -683,7 +799,10 @@ def load_pattern(path):
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3 or 0 in array.shape:
-        raise InputError(f"{path}: expected shape [heads, N, N], got {list(array.shape)}")
+        raise InputError(f"{path}: expected shape [heads, M, N], got {list(array.shape)}")
+    if array.shape[1] > array.shape[2]:
+        raise InputError(f"{path}: {array.shape[1]} query rows over {array.shape[2]} keys; "
+                         "expected [heads, M, N] with M <= N")
     return array
 
 
@@ -717,6 +836,10 @@ def plot_pattern(path, title, out_path):
     """Render a sparsity pattern like the BigBird and Longformer figures; returns the file written."""
     pattern = load_pattern(path)
     heads, n_q, n_k = pattern.shape
+    # Query row m of an [H, M, N] export is the absolute position N - M + m.
+    first = n_k - n_q
+    # A few decode rows over many keys would be a sliver at equal aspect: give them some height.
+    aspect = "equal" if n_q * 4 >= n_k else "auto"
     factor = max(1, math.ceil(max(n_q, n_k) / MAX_PATTERN_PIXELS))
     drawn, identical = heads_to_draw(pattern)
     fig, axes = plt.subplots(1, len(drawn), squeeze=False, constrained_layout=True,
@@ -726,10 +849,10 @@ def plot_pattern(path, title, out_path):
         mask = pattern[h] != 0
         density = float(mask.mean())
         ax.imshow(max_pool(mask, factor), cmap=colours, vmin=0, vmax=1, interpolation="nearest",
-                  extent=(0, n_k, n_q, 0), aspect="equal")
+                  extent=(0, n_k, n_k, first), aspect=aspect)
         # A small margin keeps the first row and column clear of the axes frame.
         ax.set_xlim(-0.015 * n_k, 1.015 * n_k)
-        ax.set_ylim(1.015 * n_q, -0.015 * n_q)
+        ax.set_ylim(n_k + 0.015 * n_q, first - 0.015 * n_q)
         head_label = f"all {heads} heads" if identical and heads > 1 else f"head {h}"
         ax.set_title(f"{head_label} · {density:.2%} of pairs", fontsize=9, pad=8)
         ax.set_xlabel("key position")
@@ -738,7 +861,8 @@ def plot_pattern(path, title, out_path):
             axis.set_major_locator(ticker.MultipleLocator(position_step(size)))
             axis.set_major_formatter(ticker.FuncFormatter(human_tokens))
     pooled = f" · shown max-pooled over {factor}×{factor} blocks" if factor > 1 else ""
-    fig.suptitle(f"{title or os.path.basename(path)}\nN = {n_q} queries × {n_k} keys{pooled}"
+    queries = f"N = {n_q} queries" if first == 0 else f"M = {n_q} queries (positions {first}–{n_k - 1})"
+    fig.suptitle(f"{title or os.path.basename(path)}\n{queries} × {n_k} keys{pooled}"
                  " · dark: the query attends the key", fontsize=10)
     out_path = out_path or os.path.splitext(path)[0] + ".png"
     os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
@@ -754,14 +878,29 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Plot an attnbench results CSV, or a sparsity pattern (.npy).")
     parser.add_argument("csv", nargs="?", help="results CSV written by `attnbench sweep`")
-    parser.add_argument("--pattern", metavar="NPY", help="draw this uint8 [H, N, N] pattern instead")
+    parser.add_argument("--pattern", metavar="NPY", help="draw this uint8 [H, M, N] pattern instead")
     parser.add_argument("--title", help="pattern figure title (default: the file name)")
     parser.add_argument("--out", help="output folder for a CSV (default: next to it, named after it); "
                                       "output file for a pattern (default: PATTERN.png)")
+    parser.add_argument("--read-bandwidth", metavar="GBPS", type=positive_float,
+                        help="memory read bandwidth of the machine in GB/s (10^9 bytes), drawn as a "
+                             "ceiling on the decode GB/s figure (default: none drawn)")
     args = parser.parse_args(argv)
     if bool(args.csv) == bool(args.pattern):
         parser.error("give either a results CSV or --pattern NPY")
+    if args.pattern and args.read_bandwidth:
+        parser.error("--read-bandwidth is for a results CSV, not a pattern")
     return args
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of GB/s, got {text!r}")
+    return value
 
 
 def main(argv=None):
@@ -776,7 +915,7 @@ def main(argv=None):
                 print(f"{args.csv}: empty file, nothing to plot", file=sys.stderr)
                 return 0
             out_dir = args.out or os.path.splitext(args.csv)[0]
-            written = plot_all(rows, header, args.csv, out_dir)
+            written = plot_all(rows, header, args.csv, out_dir, args.read_bandwidth)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ plots/ with `python3 -m unittest test_plot_results`).
 import contextlib
 import csv
 import io
+import math
 import os
 import sys
 import tempfile
@@ -18,23 +19,31 @@ import numpy as np  # noqa: E402
 
 import plot_results  # noqa: E402
 
-HEADER = ("variant,params,batch,heads,seq_len,head_dim,causal,shared_qk,input,seed,scale,threads,"
-          "reps,time_ms,time_ms_min,time_ms_max,pairs,gflops,peak_bytes,rss_delta_bytes,"
-          "predicted_bytes,rel_err,max_abs_err,cos_sim_min,mass_recall,accuracy_rows,status,message,"
-          "git_revision,cpu,blas_core,compiler,build_type,timestamp").split(",")
+HEADER = ("variant,params,batch,heads,kv_heads,seq_len,query_len,head_dim,causal,shared_qk,input,seed,"
+          "scale,threads,reps,time_ms,time_ms_min,time_ms_max,pairs,gflops,min_bytes,peak_bytes,"
+          "rss_delta_bytes,predicted_bytes,rel_err,max_abs_err,cos_sim_min,mass_recall,accuracy_rows,"
+          "status,message,git_revision,cpu,blas_core,compiler,build_type,timestamp").split(",")
+# Before serving shapes: no kv_heads, query_len or min_bytes.
+SQUARE_ERA_HEADER = [c for c in HEADER if c not in ("kv_heads", "query_len", "min_bytes")]
+
+DECODE_STEMS = ["decode_time_vs_seq_len", "decode_bandwidth_vs_seq_len"]
+SQUARE_STEMS = ["time_vs_seq_len", "memory_vs_seq_len", "accuracy_vs_seq_len",
+                "speed_vs_mass_recall", "speed_vs_rel_err", "thread_scaling"]
 
 
-def result_row(variant, params, seq_len, threads, status="ok"):
+def result_row(variant, params, seq_len, threads, status="ok", query_len=None, kv_heads=2):
     """One plausible sweep row; sparse variants are faster and less accurate than flash."""
     row = dict.fromkeys(HEADER, "")
-    row.update(variant=variant, params=params, batch=1, heads=2, seq_len=seq_len, head_dim=16,
-               causal="false", shared_qk="false", input="gaussian", seed=1, threads=threads, reps=3,
-               status=status, cpu="Test CPU", blas_core="generic")
+    query_len = seq_len if query_len is None else query_len
+    row.update(variant=variant, params=params, batch=1, heads=2, kv_heads=kv_heads, seq_len=seq_len,
+               query_len=query_len, head_dim=16, causal="false", shared_qk="false", input="gaussian",
+               seed=1, threads=threads, reps=3, status=status, cpu="Test CPU", blas_core="generic",
+               min_bytes=4 * (2 * 2 * query_len * 16 + 2 * kv_heads * seq_len * 16))
     if status != "ok":
         row["message"] = "not measured"
         return row
     sparse = variant != "flash"
-    time_ms = (seq_len / 1024) ** (1 if sparse else 2) / threads
+    time_ms = (seq_len / 1024) ** (1 if sparse else 2) / threads * query_len / seq_len
     row.update(time_ms=time_ms, time_ms_min=0.9 * time_ms, time_ms_max=1.2 * time_ms,
                peak_bytes=seq_len * 4096, rss_delta_bytes=seq_len * 5000, predicted_bytes=seq_len * 4096,
                rel_err=0.2 if sparse else 1e-7, mass_recall=0.7 if sparse else 1.0, accuracy_rows=8)
@@ -81,6 +90,79 @@ class PlotResultsTest(unittest.TestCase):
                 self.assertIn(figure, out.splitlines())
         self.assertIn("1 skipped", err)
 
+    def written_stems(self, out, folder):
+        return {os.path.splitext(os.path.basename(line))[0] for line in out.splitlines()
+                if os.path.dirname(line) == folder}
+
+    def test_decode_rows_get_their_own_figures_and_stay_out_of_the_others(self):
+        square = [result_row(v, p, n, t) for v, p in (("flash", ""), ("sliding_window", "window=64"))
+                  for n in (1024, 2048) for t in (1, 2)]
+        decode = [result_row(v, p, n, 2, query_len=m, kv_heads=1)
+                  for v, p in (("flash", ""), ("sliding_window", "window=64"))
+                  for n in (1024, 4096, 16384) for m in (1, 16)]
+        path = os.path.join(self.dir, "serving.csv")
+        write_csv(path, square + decode)
+        status, out, err = run([path, "--read-bandwidth", "20"])
+        self.assertEqual(status, 0, err)
+        folder = os.path.join(self.dir, "serving")
+        self.assertEqual(self.written_stems(out, folder), set(SQUARE_STEMS + DECODE_STEMS))
+        self.assertIn("square rows only", err)
+        self.assertIn("12 ok row(s) of other shapes left out", err)
+        self.assertIn("read bandwidth 20 GB/s", err)
+
+        # Decode rows alone: only the decode figures, and no square figure built from them.
+        only = os.path.join(self.dir, "decode_only.csv")
+        write_csv(only, decode)
+        status, out, err = run([only])
+        self.assertEqual(status, 0, err)
+        self.assertEqual(self.written_stems(out, os.path.join(self.dir, "decode_only")),
+                         set(DECODE_STEMS))
+        self.assertNotIn("(--read-bandwidth)", err)
+
+    def test_square_and_decode_selection(self):
+        square = result_row("flash", "", 1024, 1)
+        self.assertTrue(plot_results.is_square(square))
+        self.assertFalse(plot_results.is_decode(square))
+        decode = result_row("flash", "", 1024, 1, query_len=1)
+        self.assertFalse(plot_results.is_square(decode))
+        self.assertTrue(plot_results.is_decode(decode))
+        grouped = result_row("flash", "", 1024, 1, kv_heads=1)  # prefill with grouped kv heads
+        self.assertFalse(plot_results.is_square(grouped))
+        self.assertFalse(plot_results.is_decode(grouped))
+        old = {c: str(v) for c, v in square.items() if c in SQUARE_ERA_HEADER}
+        self.assertTrue(plot_results.is_square(old))
+        self.assertFalse(plot_results.is_decode(old))
+
+    def test_gigabytes_per_second(self):
+        row = {"min_bytes": "2000000000", "time_ms": "1000"}
+        self.assertAlmostEqual(plot_results.gigabytes_per_second(row), 2.0)
+        # Without min_bytes the traffic comes from the shape: 4·(2·B·H·M·D + 2·B·KV·N·D).
+        row = {"batch": "1", "heads": "8", "kv_heads": "2", "query_len": "1", "seq_len": "1000000",
+               "head_dim": "100", "time_ms": "1", "min_bytes": ""}
+        self.assertAlmostEqual(plot_results.gigabytes_per_second(row), 4 * (2 * 8 * 100 + 2 * 2 * 1e8) / 1e6)
+        self.assertTrue(math.isnan(plot_results.gigabytes_per_second({"min_bytes": "8", "time_ms": "0"})))
+
+    def test_square_era_csv_plots_as_before(self):
+        rows = [result_row(v, p, n, 1) for v, p in (("flash", ""), ("sliding_window", "window=64"))
+                for n in (1024, 2048)]
+        path = os.path.join(self.dir, "old.csv")
+        write_csv(path, rows, SQUARE_ERA_HEADER)
+        status, out, err = run([path])
+        self.assertEqual(status, 0, err)
+        stems = self.written_stems(out, os.path.join(self.dir, "old"))
+        self.assertEqual(stems, set(SQUARE_STEMS) - {"thread_scaling"})
+        self.assertNotIn("square rows only", err)
+
+    def test_bad_read_bandwidth_is_a_usage_error(self):
+        path = os.path.join(self.dir, "sweep.csv")
+        write_csv(path, [result_row("flash", "", 1024, 1)])
+        for bad in ("0", "-3", "fast", "nan"):
+            with self.assertRaises(SystemExit) as exit_info, \
+                    contextlib.redirect_stderr(io.StringIO()) as err:
+                plot_results.main([path, "--read-bandwidth", bad])
+            self.assertEqual(exit_info.exception.code, 2)
+            self.assertIn("--read-bandwidth", err.getvalue())
+
     def test_missing_column_exits_2_and_names_it(self):
         path = os.path.join(self.dir, "broken.csv")
         header = [c for c in HEADER if c != "seq_len"]
@@ -111,6 +193,24 @@ class PlotResultsTest(unittest.TestCase):
         self.assertEqual(status, 0, err)
         self.assertGreater(os.path.getsize(png), 0)
         self.assertEqual(out.strip(), png)
+
+    def test_decode_pattern_renders_and_bad_shapes_exit_2(self):
+        # [H, M, N] from `attnbench pattern --query-len 3`: the last 3 positions of 96.
+        n, m = 96, 3
+        positions = np.arange(n - m, n)
+        keys = np.arange(n)
+        band = (np.abs(positions[:, None] - keys[None, :]) <= 4).astype(np.uint8)
+        npy = os.path.join(self.dir, "decode.npy")
+        np.save(npy, np.stack([band, band]))
+        png = os.path.join(self.dir, "decode.png")
+        status, out, err = run(["--pattern", npy, "--out", png])
+        self.assertEqual(status, 0, err)
+        self.assertGreater(os.path.getsize(png), 0)
+        tall = os.path.join(self.dir, "tall.npy")
+        np.save(tall, np.zeros((1, 5, 4), dtype=np.uint8))
+        status, _, err = run(["--pattern", tall])
+        self.assertEqual(status, 2)
+        self.assertIn("M <= N", err)
 
 
 if __name__ == "__main__":

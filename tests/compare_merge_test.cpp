@@ -32,7 +32,8 @@ ResultRow ok_row(const std::string& variant, std::int64_t seq_len, double time_m
   ResultRow r;
   r.variant = variant;
   r.params = variant == "sliding_window" ? "window=256" : "";
-  r.batch = 1, r.heads = 8, r.seq_len = seq_len, r.head_dim = 64;
+  r.batch = 1, r.heads = 8, r.kv_heads = 8, r.seq_len = seq_len, r.query_len = seq_len;
+  r.head_dim = 64;
   r.causal = true;
   r.input = "gaussian";
   r.seed = 42;
@@ -240,6 +241,90 @@ TEST(CompareTest, GeometricMeanOfTheRatios) {
   EXPECT_TRUE(contains(run.output, "geometric-mean ratio 1.000 (+0.0%)")) << run.output;
 }
 
+// The same variant at the same N, as a decode step (M = 1) and with grouped kv heads.
+ResultRow serving_row(const std::string& variant, std::int64_t seq_len, std::int64_t query_len,
+                      std::int64_t kv_heads, double time_ms) {
+  ResultRow r = ok_row(variant, seq_len, time_ms);
+  r.query_len = query_len;
+  r.kv_heads = kv_heads;
+  return r;
+}
+
+TEST(CompareTest, JoinsOnKvHeadsAndQueryLen) {
+  const std::string dir = temp_dir();
+  const auto base =
+      write_csv(dir + "/base.csv",
+                {ok_row("flash", 4096, 100), serving_row("flash", 4096, 1, 8, 1.0),
+                 serving_row("flash", 4096, 1, 2, 0.5), serving_row("flash", 4096, 16, 8, 2)});
+  const auto fresh =
+      write_csv(dir + "/new.csv",
+                {serving_row("flash", 4096, 1, 2, 0.25), ok_row("flash", 4096, 100),
+                 serving_row("flash", 4096, 1, 8, 2.0), serving_row("flash", 4096, 64, 8, 2)});
+  const CompareRun run = compare({base, fresh});
+  // Each row meets its own point: the square one unchanged, the decode ones by their ratios.
+  EXPECT_TRUE(contains(run.output, "3 compared, 1 regression, 1 improvement")) << run.output;
+  EXPECT_TRUE(contains(line_with(run.output, "N=4096 B1 H8 D64"), "1.000")) << run.output;
+  EXPECT_TRUE(contains(line_with(run.output, "N=4096 M=1 B1 H8 D64"), "2.000")) << run.output;
+  EXPECT_TRUE(contains(line_with(run.output, "N=4096 M=1 B1 H8 KV2 D64"), "0.500")) << run.output;
+  // Rows differing only in query_len are different points.
+  EXPECT_TRUE(contains(line_with(run.output, "N=4096 M=16 "), "ok")) << run.output;
+  EXPECT_TRUE(contains(run.output, "only in " + base + " (1):")) << run.output;
+  EXPECT_TRUE(contains(run.output, "only in " + fresh + " (1):")) << run.output;
+  EXPECT_TRUE(contains(line_with(run.output, "N=4096 M=64 "), "ok")) << run.output;
+}
+
+// results/*.csv of round 1 have no kv_heads, query_len or min_bytes: their points are square.
+const char* const kSquareEraHeader =
+    "variant,params,batch,heads,seq_len,head_dim,causal,shared_qk,input,seed,scale,threads,reps,"
+    "time_ms,time_ms_min,time_ms_max,pairs,gflops,peak_bytes,rss_delta_bytes,predicted_bytes,"
+    "rel_err,max_abs_err,cos_sim_min,mass_recall,accuracy_rows,status,message,git_revision,cpu,"
+    "blas_core,compiler,build_type,timestamp\n";
+
+std::string write_square_era_csv(const std::string& path, double time_ms) {
+  std::ofstream(path) << kSquareEraHeader << "flash,,1,8,4096,64,true,false,gaussian,42,0.125,1,5,"
+                      << time_ms << "," << time_ms << "," << time_ms
+                      << ",1000,10,1,1,1,0.001,0.01,0.99,0.95,8,ok,,abc,CPU,Zen,GCC,Release,"
+                         "2026-01-01T00:00:00Z\n";
+  return path;
+}
+
+TEST(CompareTest, AnOldFileComparesWithTheSquarePointsOfANewOne) {
+  const std::string dir = temp_dir();
+  const auto old_file = write_square_era_csv(dir + "/old.csv", 10);
+  const auto fresh = write_csv(dir + "/new.csv",
+                               {ok_row("flash", 4096, 8), serving_row("flash", 4096, 1, 8, 0.1)});
+  const CompareRun run = compare({old_file, fresh});
+  EXPECT_TRUE(contains(line_with(run.output, "N=4096 B1 H8 D64 causal"), "0.800")) << run.output;
+  EXPECT_TRUE(contains(run.output, "1 compared")) << run.output;
+  EXPECT_TRUE(contains(run.output, "only in " + fresh + " (1):")) << run.output;
+  EXPECT_TRUE(contains(line_with(run.output, "only in"), fresh)) << run.output;
+}
+
+TEST(MergeTest, KeysRowsOnKvHeadsAndQueryLenAndConvertsOldFiles) {
+  const std::string dir = temp_dir();
+  const auto old_file = write_square_era_csv(dir + "/old.csv", 10);
+  const auto decode = write_csv(dir + "/decode.csv", {serving_row("flash", 4096, 1, 8, 1),
+                                                      serving_row("flash", 4096, 1, 2, 1)});
+  std::ostringstream out;
+  EXPECT_EQ(merge_command({old_file, decode, "--out", dir + "/all.csv"}, out), 0);
+  // Three distinct points: none repeats another, though all share variant, N and heads.
+  EXPECT_TRUE(contains(out.str(), "merged 3 rows from 2 files")) << out.str();
+  EXPECT_FALSE(contains(out.str(), "repeat")) << out.str();
+  const auto rows = read_results_csv(dir + "/all.csv");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].kv_heads, 8);
+  EXPECT_EQ(rows[0].query_len, 4096);
+  EXPECT_FALSE(rows[0].min_bytes.has_value());
+  EXPECT_EQ(rows[0].time_ms, 10);
+  EXPECT_EQ(rows[1].query_len, 1);
+  EXPECT_EQ(rows[2].kv_heads, 2);
+  // The merged file has the current header, so new rows can be appended to it.
+  EXPECT_NO_THROW(CsvWriter(dir + "/all.csv").write(ok_row("flash", 8192, 1)));
+  // An old --out is refused, naming the way out, and left alone.
+  EXPECT_THROW(merge_command({decode, "--out", old_file}, out), std::invalid_argument);
+  EXPECT_EQ(read_results_csv(old_file).size(), 1u);
+}
+
 // Runs the real program: the exit status is what a CI job sees.
 int run_binary(const std::string& arguments, const std::string& log) {
   const std::string command =
@@ -341,7 +426,7 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
 
   const auto not_a_number = write_csv(dir + "/number.csv", {ok_row("dense", 1024, 1)});
   std::string line = good;
-  line.replace(line.find(",1024,"), 6, ",10x4,");
+  line.replace(line.find(",1024,1024,"), 11, ",10x4,1024,");
   std::ofstream(not_a_number, std::ios::app) << line << "\n";
   std::string m = merge_error(dir, not_a_number);
   EXPECT_TRUE(contains(m, not_a_number)) << m;
@@ -349,18 +434,18 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   EXPECT_TRUE(contains(m, "column 'seq_len'")) << m;
 
   const auto short_row = write_csv(dir + "/short.csv", {});
-  line = good.substr(0, good.find(",gaussian,"));  // ends after column 8, shared_qk
+  line = good.substr(0, good.find(",gaussian,"));  // ends after column 10, shared_qk
   std::ofstream(short_row, std::ios::app) << line << "\n";
   m = merge_error(dir, short_row);
   EXPECT_TRUE(contains(m, short_row)) << m;
   EXPECT_TRUE(contains(m, "line 2")) << m;
-  EXPECT_TRUE(contains(m, "8 fields where the header has 34; column 9 (input)")) << m;
+  EXPECT_TRUE(contains(m, "10 fields where the header has 37; column 11 (input)")) << m;
 
   const auto long_row = write_csv(dir + "/long.csv", {});
   std::ofstream(long_row, std::ios::app) << good << ",extra\n";
   m = merge_error(dir, long_row);
   EXPECT_TRUE(contains(m, "line 2")) << m;
-  EXPECT_TRUE(contains(m, "column 35")) << m;
+  EXPECT_TRUE(contains(m, "column 38")) << m;
 
   const auto open_quote = write_csv(dir + "/quote.csv", {ok_row("dense", 1024, 1)});
   line = good;
@@ -368,7 +453,7 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   std::ofstream(open_quote, std::ios::app) << line << "\n";
   m = merge_error(dir, open_quote);
   EXPECT_TRUE(contains(m, "line 3")) << m;
-  EXPECT_TRUE(contains(m, "column 9 (input): a quoted field is not closed")) << m;
+  EXPECT_TRUE(contains(m, "column 11 (input): a quoted field is not closed")) << m;
 
   EXPECT_FALSE(fs::exists(dir + "/all.csv"));
 }

@@ -21,7 +21,7 @@ ResultRow sample_row() {
   ResultRow r;
   r.variant = "bigbird";
   r.params = "block=64,window=3,global=2,random=3,seed=7";
-  r.batch = 1, r.heads = 8, r.seq_len = 4096, r.head_dim = 64;
+  r.batch = 1, r.heads = 8, r.kv_heads = 2, r.seq_len = 4096, r.query_len = 16, r.head_dim = 64;
   r.causal = true;
   r.input = "local";
   r.seed = 42;
@@ -31,6 +31,7 @@ ResultRow sample_row() {
   r.time_ms = 12.5, r.time_ms_min = 12.25, r.time_ms_max = 13.75;
   r.pairs = 123456789;
   r.gflops = 98.5;
+  r.min_bytes = 4 * (8 * 16 * 64 + 2 * 2 * 4096 * 64 + 8 * 16 * 64);
   r.peak_bytes = 1 << 20, r.rss_delta_bytes = 2 << 20, r.predicted_bytes = 3 << 20;
   r.rel_err = 0.015625, r.max_abs_err = 0.25, r.cos_sim_min = 0.875, r.mass_recall = 0.9375;
   r.accuracy_rows = 256;
@@ -42,14 +43,19 @@ ResultRow sample_row() {
 }
 
 TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
-  const std::vector<std::string> expected = {
-      "variant",         "params",   "batch",       "heads",        "seq_len",
-      "head_dim",        "causal",   "shared_qk",   "input",        "seed",
-      "scale",           "threads",  "reps",        "time_ms",      "time_ms_min",
-      "time_ms_max",     "pairs",    "gflops",      "peak_bytes",   "rss_delta_bytes",
-      "predicted_bytes", "rel_err",  "max_abs_err", "cos_sim_min",  "mass_recall",
-      "accuracy_rows",   "status",   "message",     "git_revision", "cpu",
-      "blas_core",       "compiler", "build_type",  "timestamp"};
+  const std::vector<std::string> expected = {"variant",     "params",          "batch",
+                                             "heads",       "kv_heads",        "seq_len",
+                                             "query_len",   "head_dim",        "causal",
+                                             "shared_qk",   "input",           "seed",
+                                             "scale",       "threads",         "reps",
+                                             "time_ms",     "time_ms_min",     "time_ms_max",
+                                             "pairs",       "gflops",          "min_bytes",
+                                             "peak_bytes",  "rss_delta_bytes", "predicted_bytes",
+                                             "rel_err",     "max_abs_err",     "cos_sim_min",
+                                             "mass_recall", "accuracy_rows",   "status",
+                                             "message",     "git_revision",    "cpu",
+                                             "blas_core",   "compiler",        "build_type",
+                                             "timestamp"};
   EXPECT_EQ(csv_columns(), expected);
 }
 
@@ -72,6 +78,9 @@ TEST(Csv, RowRoundTripsThroughTheParser) {
   EXPECT_EQ(rows[0].scale, 0.125f);
   EXPECT_EQ(rows[0].time_ms, 12.5);
   EXPECT_EQ(rows[0].pairs, 123456789);
+  EXPECT_EQ(rows[0].kv_heads, 2);
+  EXPECT_EQ(rows[0].query_len, 16);
+  EXPECT_EQ(rows[0].min_bytes, sample_row().min_bytes);
   EXPECT_TRUE(rows[0].causal);
   EXPECT_EQ(csv_line(rows[1]), csv_line(skipped));
   EXPECT_FALSE(rows[1].time_ms.has_value());
@@ -102,7 +111,7 @@ TEST(Csv, ReaderNamesTheFileAndLineOfAMalformedRow) {
     writer.write(sample_row());
   }
   std::string bad = csv_line(sample_row());
-  bad.replace(bad.find(",4096,"), 6, ",40x6,");
+  bad.replace(bad.find(",4096,16,"), 9, ",40x6,16,");
   std::ofstream(path, std::ios::app) << bad << "\n";
   try {
     read_results_csv(path);
@@ -112,6 +121,84 @@ TEST(Csv, ReaderNamesTheFileAndLineOfAMalformedRow) {
     EXPECT_NE(m.find("line 3"), std::string::npos) << m;
     EXPECT_NE(m.find("seq_len"), std::string::npos) << m;
   }
+}
+
+// A row of results/reference.csv as round 1 wrote it, before kv_heads, query_len and min_bytes.
+constexpr const char* kSquareEraHeader =
+    "variant,params,batch,heads,seq_len,head_dim,causal,shared_qk,input,seed,scale,threads,reps,"
+    "time_ms,time_ms_min,time_ms_max,pairs,gflops,peak_bytes,rss_delta_bytes,predicted_bytes,"
+    "rel_err,max_abs_err,cos_sim_min,mass_recall,accuracy_rows,status,message,git_revision,cpu,"
+    "blas_core,compiler,build_type,timestamp";
+constexpr const char* kSquareEraRow =
+    "dense,,1,8,1024,64,false,false,gaussian,0,0.125,2,3,32.7816,32.7709,32.8047,8388608,65.5088,"
+    "8396672,8343552,8388608,6.16889e-07,3.20606e-07,1,1,256,ok,,9b95fbd28e7e-dirty,AMD EPYC,Zen,"
+    "GCC 12.2.0,Release,2026-11-22T09:48:05Z";
+
+TEST(Csv, ReadsAFileFromBeforeTheServingColumnsAsSquarePoints) {
+  const std::string text = std::string(kSquareEraHeader) + "\n" + kSquareEraRow + "\n";
+  const auto rows = parse_results_csv(text, "old.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  const ResultRow& r = rows[0];
+  EXPECT_EQ(r.heads, 8);
+  EXPECT_EQ(r.kv_heads, 8);
+  EXPECT_EQ(r.seq_len, 1024);
+  EXPECT_EQ(r.query_len, 1024);
+  EXPECT_EQ(r.head_dim, 64);
+  EXPECT_FALSE(r.min_bytes.has_value());
+  EXPECT_EQ(r.pairs, 8388608);
+  EXPECT_EQ(r.timestamp, "2026-11-22T09:48:05Z");
+  EXPECT_TRUE(r.square());
+  // Written again it is a current row: the serving columns filled, min_bytes empty.
+  const std::string line = csv_line(r);
+  EXPECT_EQ(line.substr(0, line.find(",false,")), "dense,,1,8,8,1024,1024,64");
+  EXPECT_NE(line.find(",65.5088,,8396672,"), std::string::npos) << line;
+  const auto again = parse_results_csv(csv_header_line() + "\n" + line + "\n", "new.csv");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(csv_line(again[0]), line);
+
+  // Malformed rows are described against the old header's 34 columns.
+  try {
+    parse_results_csv(std::string(kSquareEraHeader) + "\ndense,,1,8,1024\n", "short.csv");
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("5 fields where the header has 34; column 6 (head_dim)"), std::string::npos)
+        << m;
+  }
+  // A torn header of either layout is an empty file.
+  EXPECT_TRUE(parse_results_csv(std::string(kSquareEraHeader).substr(0, 40), "torn.csv").empty());
+}
+
+TEST(Csv, OnlyTheWholeOldLayoutIsAccepted) {
+  // Without just one of the serving columns the file is neither layout.
+  for (const std::string column : {",kv_heads", ",query_len", ",min_bytes"}) {
+    std::string header = csv_header_line();
+    header.erase(header.find(column), column.size());
+    try {
+      parse_results_csv(header + "\n", "partial.csv");
+      ADD_FAILURE() << "accepted a header without " << column;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("missing " + column.substr(1)), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+TEST(Csv, WriterRefusesToAppendToAnOldFileAndSaysHowToConvertIt) {
+  const std::string path = temp_path("old.csv");
+  const std::string text = std::string(kSquareEraHeader) + "\n" + kSquareEraRow + "\n";
+  std::ofstream(path) << text;
+  try {
+    CsvWriter writer(path);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("missing kv_heads, query_len, min_bytes"), std::string::npos) << m;
+    EXPECT_NE(m.find("attnbench merge " + path + " --out NEW.csv"), std::string::npos) << m;
+  }
+  std::ifstream in(path);
+  const std::string after((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(after, text);
 }
 
 }  // namespace

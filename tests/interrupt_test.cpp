@@ -185,5 +185,38 @@ TEST_F(InterruptTest, SecondInterruptExitsAtOnce) {
   whole_rows();
 }
 
+// --resume keys on kv_heads and query_len: points differing only in them are measured once
+// each, and a point already in the file is not measured again.
+TEST_F(InterruptTest, ResumeKeysOnKvHeadsAndQueryLen) {
+  auto sweep = [&](const std::string& query_lens, const std::string& kv_heads) {
+    return std::vector<std::string>{
+        ATTNBENCH_BINARY, "sweep",    "--variant", "dense", "--seq-len",  "32",
+        "--query-len",    query_lens, "--heads",   "2",     "--kv-heads", kv_heads,
+        "--head-dim",     "4",        "--threads", "1",     "--reps",     "1",
+        "--min-time",     "0.001",    "--resume",  "--out", csv_};
+  };
+  auto run = [&](const std::vector<std::string>& args) {
+    const ProcessResult r = wait_process(start(args), 60s);
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_EQ(r.exit_code, 0) << stderr_text();
+    return stderr_text();
+  };
+  run(sweep("32", "2"));  // the square point
+  std::string err = run(sweep("1,32", "2"));
+  EXPECT_NE(err.find("resume: 1 rows already done, 1 to measure"), std::string::npos) << err;
+  err = run(sweep("1,32", "1,2"));
+  EXPECT_NE(err.find("resume: 2 rows already done, 2 to measure"), std::string::npos) << err;
+  err = run(sweep("1,32", "1,2"));
+  EXPECT_NE(err.find("resume: 4 rows already done, 0 to measure"), std::string::npos) << err;
+  std::set<std::pair<std::int64_t, std::int64_t>> points;
+  for (const ResultRow& row : whole_rows()) {
+    EXPECT_EQ(row.status, kStatusOk) << row.message;
+    EXPECT_TRUE(points.insert({row.query_len, row.kv_heads}).second)
+        << "M=" << row.query_len << " KV=" << row.kv_heads << " measured twice";
+  }
+  EXPECT_EQ(points,
+            (std::set<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {1, 2}, {32, 1}, {32, 2}}));
+}
+
 }  // namespace
 }  // namespace attn::harness

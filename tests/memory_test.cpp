@@ -104,5 +104,59 @@ TEST(MeasuredMemory, LazilyBuiltStateCountsAtEveryPoint) {
               static_cast<double>(*rows[1].predicted_bytes), kBookkeepingBytes);
 }
 
+// Q and the output are B·H·M·D floats, K and V B·kv·N·D each: at decode the KV cache is all but
+// all of it. B=1, 32 query heads over 8 kv heads, D=128, N=1M: 8 GiB for K and V.
+TEST(PointBytes, CountQueriesAndKvCacheSeparately) {
+  const AttentionShape decode{1, 32, 8, 1, 1 << 20, 128};
+  EXPECT_EQ(kv_cache_bytes(decode), std::int64_t{8} << 30);
+  EXPECT_EQ(point_tensor_bytes(decode), (std::int64_t{8} << 30) + 2 * 32 * 128 * 4);
+  // Square, as in round 1: four tensors of B·H·N·D floats.
+  const AttentionShape square{2, 8, 4096, 64};
+  EXPECT_EQ(point_tensor_bytes(square), 4 * 2 * 8 * 4096 * 64 * 4);
+  EXPECT_EQ(kv_cache_bytes(square), 2 * 2 * 8 * 4096 * 64 * 4);
+  // Elements beyond 64 bits, and elements that fit but not their bytes.
+  EXPECT_THROW(point_tensor_bytes(AttentionShape{1 << 20, 1 << 20, 1 << 20, 1, 1 << 26, 512}),
+               std::overflow_error);
+  EXPECT_THROW(point_tensor_bytes(AttentionShape{1, 1, 1, 1, std::int64_t{1} << 51, 512}),
+               std::overflow_error);
+}
+
+// The memory-limit skip counts what the point allocates: 4 query heads over 1 kv head, one
+// query, N = 4096, D = 16 need 512 KiB for K and V and 512 bytes for Q and the output; the
+// square point would need 4 MiB.
+TEST(MeasuredMemory, TheMemoryLimitSkipCountsTheKvCache) {
+  const auto flash = make_variant("flash");
+  const std::vector<const Variant*> variants = {flash.get()};
+  Point point;
+  point.shape = {1, 4, 1, 1, 4096, 16};
+  point.threads = 1;
+  MeasureOptions options;
+  options.timing = {1, 0.001};
+  options.accuracy_rows = 8;
+  const std::int64_t need = 512 * 1024 + 512;
+  ASSERT_EQ(point_tensor_bytes(point.shape), need);
+  std::vector<ResultRow> rows;
+  auto measure_with = [&](std::int64_t limit) {
+    options.memory_limit_bytes = limit;
+    rows.clear();
+    measure_point(point, variants, options, [&](const ResultRow& r) { rows.push_back(r); });
+    EXPECT_EQ(rows.size(), 1u);
+    return rows.empty() ? ResultRow{} : rows[0];
+  };
+  const ResultRow over = measure_with(need - 1);
+  EXPECT_EQ(over.status, kStatusSkipped);
+  EXPECT_NE(over.message.find("Q, K, V and the output need"), std::string::npos) << over.message;
+  EXPECT_NE(over.message.find("(K and V 0.00 GiB)"), std::string::npos) << over.message;
+  EXPECT_EQ(over.min_bytes, need);
+  EXPECT_EQ(over.query_len, 1);
+  EXPECT_EQ(over.kv_heads, 1);
+  // With room for the tensors and the workspace the point runs, though the square one would not
+  // fit (4 MiB).
+  const ResultRow fits = measure_with(need + 256 * 1024);
+  EXPECT_EQ(fits.status, kStatusOk) << fits.message;
+  EXPECT_EQ(fits.min_bytes, need);
+  EXPECT_EQ(fits.pairs, 4 * 4096);
+}
+
 }  // namespace
 }  // namespace attn::harness

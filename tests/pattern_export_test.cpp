@@ -27,7 +27,12 @@ struct PatternCase {
   std::string spec, input;
   std::int64_t seq_len, heads;
   bool causal;
+  std::int64_t kv_heads = 0, query_len = 0;  // 0: leave the option out (square)
 };
+
+std::string npy_shape(std::int64_t a, std::int64_t b, std::int64_t c) {
+  return "(" + std::to_string(a) + ", " + std::to_string(b) + ", " + std::to_string(c) + ")";
+}
 
 TEST(PatternExport, WritesTheKeySetOfEveryQuery) {
   const auto dir = std::filesystem::temp_directory_path() /
@@ -38,6 +43,11 @@ TEST(PatternExport, WritesTheKeySetOfEveryQuery) {
       {"longformer:left=4,right=4,global=2,dilation=2", "gaussian", 77, 1, false},
       {"bigbird:block=16,window=3,global=2,random=2,seed=9", "gaussian", 100, 2, false},
       {"lsh:hashes=2,chunk=16", "clustered", 128, 2, false},
+      // Serving shapes: [H, M, N], the last M queries, grouped kv heads.
+      {"sliding_window:left=5,right=3", "local", 100, 4, true, 2, 7},
+      {"longformer:left=4,right=4,global=2,dilation=2", "gaussian", 77, 2, false, 1, 20},
+      {"bigbird:block=16,window=3,global=2,random=2,seed=9", "gaussian", 100, 2, false, 2, 1},
+      {"flash", "sinks", 50, 2, true, 1, 50},
   };
   for (const PatternCase& c : cases) {
     const std::string save = (dir / "pattern.npy").string();
@@ -49,35 +59,68 @@ TEST(PatternExport, WritesTheKeySetOfEveryQuery) {
                                      "--seed",         "3",
                                      "--save",         save};
     if (c.causal) args.push_back("--causal");
+    if (c.kv_heads) args.insert(args.end(), {"--kv-heads", std::to_string(c.kv_heads)});
+    if (c.query_len) args.insert(args.end(), {"--query-len", std::to_string(c.query_len)});
     const auto result = testing::run_process(args, dir);
     ASSERT_EQ(result.exit_code, 0) << c.spec << ": " << result.err;
 
+    const std::int64_t n = c.seq_len, m = c.query_len ? c.query_len : n;
     std::string header;
     const std::string payload = npy_payload(testing::read_text_file(save), header);
     EXPECT_NE(header.find("'|u1'"), std::string::npos) << header;
-    const std::string n = std::to_string(c.seq_len);
-    EXPECT_NE(header.find("(" + std::to_string(c.heads) + ", " + n + ", " + n + ")"),
-              std::string::npos)
-        << header;
-    ASSERT_EQ(payload.size(), static_cast<std::size_t>(c.heads * c.seq_len * c.seq_len));
+    EXPECT_NE(header.find(npy_shape(c.heads, m, n)), std::string::npos) << header;
+    ASSERT_EQ(payload.size(), static_cast<std::size_t>(c.heads * m * n));
 
-    const Shape shape{1, c.heads, c.seq_len, 64};
+    const AttentionShape shape{1, c.heads, c.kv_heads ? c.kv_heads : c.heads, m, n, 64};
     const auto tensors = harness::make_inputs(c.input, shape, 3);
     const AttentionInputs inputs{tensors.q.view(), tensors.k.view(), tensors.v.view(), c.causal,
                                  default_scale(64)};
     const auto variant = make_variant(c.spec);
     std::vector<std::int64_t> keys;
     for (std::int64_t h = 0; h < c.heads; ++h)
-      for (std::int64_t q = 0; q < c.seq_len; ++q) {
+      for (std::int64_t q = 0; q < m; ++q) {
         variant->keys(inputs, 0, h, q, keys);
-        std::string want(static_cast<std::size_t>(c.seq_len), '\0');
+        std::string want(static_cast<std::size_t>(n), '\0');
         for (std::int64_t k : keys) want[static_cast<std::size_t>(k)] = 1;
-        ASSERT_EQ(payload.substr(static_cast<std::size_t>((h * c.seq_len + q) * c.seq_len),
-                                 static_cast<std::size_t>(c.seq_len)),
-                  want)
+        ASSERT_EQ(
+            payload.substr(static_cast<std::size_t>((h * m + q) * n), static_cast<std::size_t>(n)),
+            want)
             << c.spec << " head " << h << " query " << q;
       }
   }
+  std::filesystem::remove_all(dir);
+}
+
+// A data-independent pattern speaks absolute positions: the decode export is the last M rows
+// of the square export.
+TEST(PatternExport, DecodeRowsAreTheTailOfTheSquarePattern) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("attnbench_pattern_tail_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::int64_t n = 96, m = 5;
+  std::string payloads[2];
+  for (int decode = 0; decode < 2; ++decode) {
+    const std::string save = (dir / "p.npy").string();
+    std::vector<std::string> args = {
+        ATTNBENCH_BINARY, "pattern",
+        "--variant",      "bigbird:block=16,window=3,global=1,random=2,seed=4",
+        "--seq-len",      std::to_string(n),
+        "--heads",        "2",
+        "--save",         save};
+    if (decode) args.insert(args.end(), {"--query-len", std::to_string(m)});
+    const auto result = testing::run_process(args, dir);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    std::string header;
+    payloads[decode] = npy_payload(testing::read_text_file(save), header);
+  }
+  ASSERT_EQ(payloads[0].size(), static_cast<std::size_t>(2 * n * n));
+  ASSERT_EQ(payloads[1].size(), static_cast<std::size_t>(2 * m * n));
+  for (std::int64_t h = 0; h < 2; ++h)
+    EXPECT_EQ(
+        payloads[1].substr(static_cast<std::size_t>(h * m * n), static_cast<std::size_t>(m * n)),
+        payloads[0].substr(static_cast<std::size_t>((h * n + n - m) * n),
+                           static_cast<std::size_t>(m * n)))
+        << "head " << h;
   std::filesystem::remove_all(dir);
 }
 

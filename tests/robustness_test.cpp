@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -88,6 +89,25 @@ class BadInputTest : public ::testing::Test {
     npy_dir("inf", "k.npy", npy_bytes(header_dict("<f4", false, "(16, 8)"), f32_bytes(with_inf)));
     npy_dir("three_d", "q.npy",
             npy_bytes(header_dict("<f4", false, "(2, 16, 4)"), f32_bytes(std::vector<float>(128))));
+    // Serving shapes: Q [1, 4, 2, 8] over K, V [1, 2, 8, 8] is a valid grouped decode capture;
+    // the others break one rule each.
+    auto npy_set = [&](const std::string& name, const std::string& q_shape, std::size_t q_size,
+                       const std::string& kv_shape, std::size_t kv_size) {
+      write_file(dir_ / name / "q.npy", npy_bytes(header_dict("<f4", false, q_shape),
+                                                  f32_bytes(std::vector<float>(q_size, 0.5f))));
+      for (const char* t : {"k.npy", "v.npy"})
+        write_file(dir_ / name / t, npy_bytes(header_dict("<f4", false, kv_shape),
+                                              f32_bytes(std::vector<float>(kv_size, 0.25f))));
+    };
+    npy_set("serving", "(1, 4, 2, 8)", 64, "(1, 2, 8, 8)", 128);
+    npy_set("kv_not_dividing", "(1, 4, 2, 8)", 64, "(1, 3, 8, 8)", 192);
+    npy_set("more_queries", "(1, 1, 16, 8)", 128, "(8, 8)", 64);
+    npy_set("batch_differs", "(2, 1, 8, 8)", 128, "(8, 8)", 64);
+
+    write_file(dir_ / "serving.cfg",
+               "variant = dense\nseq-len = 16\nquery-len = 1,4\nheads = 2\nkv-heads = 1\n"
+               "head-dim = 4\nreps = 1\nmin-time = 0.001\n");
+    write_file(dir_ / "bad_query_len.cfg", "seq-len = 16\nquery-len = 32\n");
 
     write_file(dir_ / "unknown_key.cfg", "seq-len = 64\nwindow = 3\n");
     write_file(dir_ / "bad_line.cfg", "seq-len = 64\nthis is not an option line\n");
@@ -95,7 +115,8 @@ class BadInputTest : public ::testing::Test {
 
     ResultRow row;
     row.variant = "dense";
-    row.batch = 1, row.heads = 1, row.seq_len = 8, row.head_dim = 4;
+    row.batch = 1, row.heads = 1, row.kv_heads = 1, row.seq_len = 8, row.query_len = 8;
+    row.head_dim = 4;
     row.input = "gaussian";
     row.scale = 0.5f;
     row.threads = 1;
@@ -106,7 +127,7 @@ class BadInputTest : public ::testing::Test {
     write_file(dir_ / "old_header.csv",
                csv_header_line().substr(0, csv_header_line().rfind(',')) + "\n");
     std::string bad_number = line;
-    bad_number.replace(bad_number.find(",1,1,8,"), 7, ",1,1,eight,");
+    bad_number.replace(bad_number.find(",1,1,1,8,8,"), 11, ",1,1,1,eight,8,");
     write_file(dir_ / "bad_number.csv", header + bad_number + "\n");
     write_file(dir_ / "short_row.csv", header + "dense,,1,1,8\n");
     write_file(dir_ / "long_row.csv", header + line + ",extra\n");
@@ -257,7 +278,7 @@ const std::vector<BadInput>& bad_inputs() {
       {"npy rank 3",
        run_args({"--input", "npy:@/three_d"}),
        2,
-       {"three_d/q.npy", "(2, 16, 4)", "[B, H, N, D] or [N, D]"}},
+       {"three_d/q.npy", "(2, 16, 4)", "expected [B, H, M, D] or [M, D]"}},
       {"npy shape vs option",
        run_args({"--input", "npy:@/good", "--seq-len", "32"}),
        2,
@@ -301,7 +322,7 @@ const std::vector<BadInput>& bad_inputs() {
       {"resume: too many columns",
        resume_args("@/long_row.csv"),
        2,
-       {"long_row.csv", "line 2", "35 fields"}},
+       {"long_row.csv", "line 2", "38 fields"}},
       {"resume: unclosed quote",
        resume_args("@/open_quote.csv"),
        2,
@@ -316,6 +337,82 @@ const std::vector<BadInput>& bad_inputs() {
        run_args({"--variant", "dense", "--out", "@/other_header.csv"}),
        2,
        {"other_header.csv", "another header"}},
+      {"kv-heads not dividing heads",
+       run_args({"--heads", "8", "--kv-heads", "3"}),
+       2,
+       {"--kv-heads", "3 does not divide --heads 8", "allowed: a divisor of 8 (1, 2, 4, 8)"}},
+      {"kv-heads zero", run_args({"--kv-heads", "0"}), 2, {"--kv-heads", "'0'", "[1, 1048576]"}},
+      {"kv-heads above heads",
+       run_args({"--heads", "2", "--kv-heads", "4"}),
+       2,
+       {"--kv-heads", "4 does not divide --heads 2", "(1, 2)"}},
+      {"query-len zero",
+       run_args({"--query-len", "0"}),
+       2,
+       {"--query-len", "'0'", "[1, 67108864]"}},
+      {"query-len not a number",
+       run_args({"--query-len", "one"}),
+       2,
+       {"--query-len", "'one'", "[1, 67108864]"}},
+      {"query-len above seq-len",
+       run_args({"--seq-len", "64", "--query-len", "65"}),
+       2,
+       {"--query-len", "65 is above --seq-len 64", "allowed: 1 to 64"}},
+      {"query-len list in run", run_args({"--query-len", "1,2"}), 2, {"--query-len", "one value"}},
+      {"query-len above one seq-len of a sweep",
+       {"sweep", "--out", "@/never.csv", "--variant", "dense", "--seq-len", "256,64", "--query-len",
+        "1,100"},
+       2,
+       {"--query-len", "100 is above --seq-len 64", "allowed: 1 to 64"}},
+      {"kv-heads not dividing one heads of a sweep",
+       {"sweep", "--out", "@/never.csv", "--variant", "dense", "--heads", "4,6", "--kv-heads",
+        "2,4"},
+       2,
+       {"--kv-heads", "4 does not divide --heads 6", "(1, 2, 3, 6)"}},
+      {"shared-qk with query-len",
+       run_args({"--shared-qk", "--seq-len", "64", "--query-len", "1"}),
+       2,
+       {"--shared-qk", "--query-len", "--kv-heads", "M=1 N=64"}},
+      {"shared-qk with kv-heads in a sweep",
+       {"sweep", "--out", "@/never.csv", "--shared-qk", "false,true", "--heads", "2", "--kv-heads",
+        "1"},
+       2,
+       {"--shared-qk", "KV=1"}},
+      {"serving shape overflows",
+       run_args({"--variant", "flash", "--batch", "1M", "--heads", "1M", "--kv-heads", "1M",
+                 "--query-len", "1", "--seq-len", "64M", "--head-dim", "512"}),
+       2,
+       {"B=1048576 H=1048576 M=1 N=67108864 D=512", "overflows"}},
+      {"query-len in a config file",
+       {"sweep", "--out", "@/never.csv", "--config", "@/bad_query_len.cfg"},
+       2,
+       {"--query-len", "32 is above --seq-len 16"}},
+      {"pattern query-len above seq-len",
+       {"pattern", "--variant", "flash", "--seq-len", "64", "--query-len", "65", "--save",
+        "@/never.npy"},
+       2,
+       {"--query-len", "65 is above --seq-len 64"}},
+      {"npy kv heads not dividing",
+       run_args({"--input", "npy:@/kv_not_dividing"}),
+       2,
+       {"kv_not_dividing/k.npy", "(1, 3, 8, 8)", "do not divide q.npy's 4 query heads",
+        "expected [1, KV, N, 8]"}},
+      {"npy more queries than keys",
+       run_args({"--input", "npy:@/more_queries"}),
+       2,
+       {"more_queries/q.npy", "(1, 1, 16, 8)", "more than the 8 keys", "M <= 8"}},
+      {"npy batch differs",
+       run_args({"--input", "npy:@/batch_differs"}),
+       2,
+       {"batch_differs/k.npy", "batch 1 differs from q.npy's 2"}},
+      {"npy shape vs kv-heads",
+       run_args({"--input", "npy:@/serving", "--kv-heads", "4"}),
+       2,
+       {"--kv-heads disagrees", "KV=2 M=2 N=8"}},
+      {"npy shape vs query-len",
+       run_args({"--input", "npy:@/serving", "--query-len", "8"}),
+       2,
+       {"--query-len disagrees", "KV=2 M=2 N=8"}},
       {"save-output is a file",
        run_args({"--variant", "dense", "--save-output", "@/good/q.npy"}),
        2,
@@ -365,6 +462,81 @@ TEST_F(BadInputTest, RejectedResultsFilesAreLeftAlone) {
   attnbench(resume_args("@/other_header.csv"));
   attnbench(run_args({"--variant", "dense", "--out", "@/other_header.csv"}));
   EXPECT_EQ(read_text_file((dir_ / "other_header.csv").string()), before);
+}
+
+// Nothing is written when a sweep is refused up front.
+TEST_F(BadInputTest, RefusedSweepsWriteNoFile) {
+  for (const BadInput& c : bad_inputs())
+    if (std::find(c.args.begin(), c.args.end(), "@/never.csv") != c.args.end()) attnbench(c.args);
+  EXPECT_FALSE(fs::exists(dir_ / "never.csv"));
+  EXPECT_FALSE(fs::exists(dir_ / "never.npy"));
+}
+
+// The new options, from a config file and from .npy files, reach the CSV as numbers.
+TEST_F(BadInputTest, ServingShapesFromAConfigFileAndFromNpyFilesReachTheCsv) {
+  const std::string csv = (dir_ / "serving.csv").string();
+  fs::remove(csv);
+  ProcessResult r = attnbench({"sweep", "--config", "@/serving.cfg", "--out", csv});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rows = read_results_csv(csv);
+  ASSERT_EQ(rows.size(), 2u);
+  for (const ResultRow& row : rows) {
+    EXPECT_EQ(row.status, kStatusOk) << row.message;
+    EXPECT_EQ(row.heads, 2);
+    EXPECT_EQ(row.kv_heads, 1);
+    EXPECT_EQ(row.seq_len, 16);
+    // Q and the output [1, 2, M, 4], K and V [1, 1, 16, 4], 4 bytes each.
+    EXPECT_EQ(row.min_bytes, 4 * (2 * 2 * row.query_len * 4 + 2 * 16 * 4)) << row.query_len;
+    EXPECT_EQ(row.pairs, 2 * row.query_len * 16);
+  }
+  EXPECT_EQ(rows[0].query_len, 1);
+  EXPECT_EQ(rows[1].query_len, 4);
+
+  const std::string npy_csv = (dir_ / "serving_npy.csv").string();
+  fs::remove(npy_csv);
+  r = attnbench(run_args({"--variant", "dense", "--input", "npy:@/serving", "--out", npy_csv}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  rows = read_results_csv(npy_csv);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].status, kStatusOk) << rows[0].message;
+  EXPECT_EQ(rows[0].heads, 4);
+  EXPECT_EQ(rows[0].kv_heads, 2);
+  EXPECT_EQ(rows[0].query_len, 2);
+  EXPECT_EQ(rows[0].seq_len, 8);
+
+  // The output of a decode point is Q's shape.
+  const fs::path out_dir = dir_ / "decode_output";
+  r = attnbench(
+      run_args({"--variant", "dense", "--seq-len", "32", "--query-len", "3", "--heads", "4",
+                "--kv-heads", "2", "--head-dim", "8", "--save-output", out_dir.string()}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string header = read_text_file((out_dir / "out.npy").string()).substr(10, 100);
+  EXPECT_NE(header.find("'shape': (1, 4, 3, 8)"), std::string::npos) << header;
+  // The printed table has GB/s beside GFLOP/s.
+  EXPECT_NE(r.out.find("GFLOP/s  GB/s"), std::string::npos) << r.out;
+}
+
+// At decode the KV cache is what exceeds the budget: 8 query heads, 1 kv head, M = 1 and
+// N = 64M, D = 1 need 512 MiB for K and V (and 64 bytes for Q and the output). Square, the same
+// options would need 8 GiB.
+TEST_F(BadInputTest, DecodePointOverTheMemoryBudgetIsSkippedOnItsKvCache) {
+  const std::string csv = (dir_ / "skipped_decode.csv").string();
+  fs::remove(csv);
+  const ProcessResult r = attnbench(
+      run_args({"--variant", "flash", "--memory-limit", "256M", "--seq-len", "64M", "--query-len",
+                "1", "--heads", "8", "--kv-heads", "1", "--head-dim", "1", "--out", csv}));
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_results_csv(csv);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].status, kStatusSkipped);
+  EXPECT_NE(rows[0].message.find("Q, K, V and the output need 0.50 GiB (K and V 0.50 GiB), over "
+                                 "the memory limit of 0.25 GiB"),
+            std::string::npos)
+      << rows[0].message;
+  EXPECT_EQ(rows[0].min_bytes, 4 * (2 * 8 + 2 * (std::int64_t{64} << 20)));
+  EXPECT_EQ(rows[0].query_len, 1);
+  EXPECT_EQ(rows[0].kv_heads, 1);
 }
 
 // A point over the memory budget is a `skipped` row, not an error, and costs no time: at
