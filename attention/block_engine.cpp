@@ -19,6 +19,10 @@ namespace {
 constexpr std::int64_t kRowTile = 64;
 constexpr std::int64_t kKeyTile = 128;
 constexpr std::int64_t kDefaultQueryBlock = kRowTile;
+// How far ahead (in keys) the few-rows path prefetches values and keys: decode streams the cache
+// from memory, and one core keeps enough misses in flight only with software help.
+constexpr std::int64_t kValuesAhead = 128;
+constexpr std::int64_t kKeysAhead = 128;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 std::int64_t round_up(std::int64_t value, std::int64_t multiple) {
@@ -107,12 +111,19 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     for (const KeyRange& range : block.ranges) {
       for (std::int64_t k0 = range.begin; k0 < range.end; k0 += kKeyTile) {
         const std::int64_t cols = std::min(kKeyTile, range.end - k0);
-        if (few)
+        if (few) {
+          // While this tile's keys are scored: the values of the tile kKeysAhead keys on and
+          // the keys of the one after (when they are whole tiles of this range).
+          const std::int64_t v_ahead = k0 + kValuesAhead;
+          const kernel::RowsAhead ahead{
+              v_ahead + cols <= range.end ? block.v + v_ahead * block.kv_stride : nullptr, nullptr,
+              cols};
           kernel::score_tile_few_rows(q_t, dp, rows, block.k + k0 * block.kv_stride,
-                                      block.kv_stride, cols, d, s_t, kRowTile);
-        else
+                                      block.kv_stride, cols, d, s_t, kRowTile, ahead);
+        } else {
           kernel::score_tile(q_t, kRowTile, padded_rows, block.k + k0 * block.kv_stride,
                              block.kv_stride, cols, d, s_t, kRowTile, block.prefetch);
+        }
         if (range.masked && mask) {
           const std::int64_t q_begin = block.first_query + r0;
           if (mask.layout() == MaskLayout::kKeyMajor) {
@@ -143,8 +154,13 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           v = padded;
           v_stride = dp;
         }
+        // The few-rows path prefetches the keys kKeysAhead on while it reads this tile's values.
+        const std::int64_t k_ahead = k0 + kKeysAhead;
+        const float* keys_ahead = few && !pad_values && k_ahead + cols <= range.end
+                                      ? block.k + k_ahead * block.kv_stride
+                                      : nullptr;
         kernel::accumulate_tile(s_t, kRowTile, rows, cols, correction, v, v_stride, dp, acc, dp,
-                                block.prefetch);
+                                block.prefetch, keys_ahead);
       }
     }
 

@@ -105,7 +105,8 @@ HWY_INLINE void score_strip(const float* q_t, std::int64_t ld_q, const float* k,
 template <int Rows, int Vecs>
 HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, std::int64_t cols,
                             const float* HWY_RESTRICT correction, const float* HWY_RESTRICT v,
-                            std::int64_t v_stride, float* HWY_RESTRICT acc, std::int64_t ld_acc) {
+                            std::int64_t v_stride, float* HWY_RESTRICT acc, std::int64_t ld_acc,
+                            const float* ahead) {
   const FloatTag df;
   Vec o[Rows][Vecs];
   for (int r = 0; r < Rows; ++r) {
@@ -114,6 +115,8 @@ HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, st
       o[r][j] = hn::Mul(hn::Load(df, acc + r * ld_acc + j * kLanes), c);
   }
   for (std::int64_t k = 0; k < cols; ++k) {
+    if (ahead)
+      for (int j = 0; j < Vecs; ++j) __builtin_prefetch(ahead + k * v_stride + j * kLanes, 0, 3);
     Vec value[Vecs];
     for (int j = 0; j < Vecs; ++j) value[j] = hn::LoadU(df, v + k * v_stride + j * kLanes);
     for (int r = 0; r < Rows; ++r) {
@@ -129,27 +132,44 @@ template <int Rows>
 HWY_INLINE void value_rows(const float* p_t, std::int64_t ld_s, std::int64_t cols,
                            const float* correction, const float* v, std::int64_t v_stride,
                            std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
-                           PrefetchStream* prefetch) {
+                           PrefetchStream* prefetch, const float* ahead) {
   std::int64_t e = 0;
   for (; e + kValueVecs * kLanes <= padded_dim; e += kValueVecs * kLanes) {
-    value_micro<Rows, kValueVecs>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc);
+    value_micro<Rows, kValueVecs>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc,
+                                  ahead ? ahead + e : nullptr);
     if (prefetch) prefetch->issue(kPrefetchPerStep);
   }
   for (; e < padded_dim; e += kLanes)
-    value_micro<Rows, 1>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc);
+    value_micro<Rows, 1>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc,
+                         ahead ? ahead + e : nullptr);
 }
 
 // Dot products of Rows queries with one key, two keys at a time for independent chains.
+HWY_INLINE void prefetch_ahead(const RowsAhead& ahead, std::int64_t row, std::int64_t stride,
+                               std::int64_t bytes) {
+  if (row >= ahead.rows) return;
+  if (ahead.a) {
+    const char* a = reinterpret_cast<const char*>(ahead.a + row * stride);
+    for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(a + offset, 0, 3);
+  }
+  if (!ahead.b) return;
+  const char* b = reinterpret_cast<const char*>(ahead.b + row * stride);
+  for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(b + offset, 0, 3);
+}
+
 template <int Rows>
 HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stride,
                                 const float* HWY_RESTRICT k, std::int64_t k_stride,
                                 std::int64_t cols, std::int64_t head_dim, float* HWY_RESTRICT s_t,
-                                std::int64_t ld_s) {
+                                std::int64_t ld_s, const RowsAhead& ahead) {
+  const std::int64_t row_bytes = head_dim * static_cast<std::int64_t>(sizeof(float));
   const FloatTag df;
   const std::int64_t full = head_dim / kLanes * kLanes;
   const auto tail = hn::FirstN(df, static_cast<std::size_t>(head_dim - full));
   std::int64_t c = 0;
   for (; c + 2 <= cols; c += 2) {
+    prefetch_ahead(ahead, c, k_stride, row_bytes);
+    prefetch_ahead(ahead, c + 1, k_stride, row_bytes);
     const float* k0 = k + c * k_stride;
     const float* k1 = k0 + k_stride;
     Vec a0[Rows], a1[Rows];
@@ -177,6 +197,7 @@ HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stri
     }
   }
   if (c < cols) {
+    prefetch_ahead(ahead, c, k_stride, row_bytes);
     const float* k0 = k + c * k_stride;
     Vec a0[Rows];
     for (int r = 0; r < Rows; ++r) a0[r] = hn::Zero(df);
@@ -289,24 +310,24 @@ void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, c
 
 void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
                          std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
-                         float* s_t, std::int64_t ld_s) {
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
   switch (rows) {
     case 1:
-      return score_few_micro<1>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+      return score_few_micro<1>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
     case 2:
-      return score_few_micro<2>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+      return score_few_micro<2>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
     case 3:
-      return score_few_micro<3>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+      return score_few_micro<3>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
     case 4:
-      return score_few_micro<4>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+      return score_few_micro<4>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
     case 5:
-      return score_few_micro<5>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+      return score_few_micro<5>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
     case 6:
-      return score_few_micro<6>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+      return score_few_micro<6>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
     case 7:
-      return score_few_micro<7>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+      return score_few_micro<7>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
     default:
-      return score_few_micro<8>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s);
+      return score_few_micro<8>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
   }
 }
 
@@ -350,29 +371,35 @@ void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t
 void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
                      const float* correction, const float* v, std::int64_t v_stride,
                      std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
-                     PrefetchStream* prefetch) {
+                     PrefetchStream* prefetch, const float* ahead) {
+  // Rows after the first group prefetch nothing: one pass over the keys covers `ahead`.
   std::int64_t r = 0;
   for (; r + kValueRows <= rows; r += kValueRows)
     value_rows<kValueRows>(p_t + r, ld_s, cols, correction + r, v, v_stride, padded_dim,
-                           acc + r * ld_acc, ld_acc, prefetch);
+                           acc + r * ld_acc, ld_acc, prefetch, r == 0 ? ahead : nullptr);
   const float* pr = p_t + r;
   const float* cr = correction + r;
   float* ar = acc + r * ld_acc;
   switch (rows - r) {
     case 5:
-      value_rows<5>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
+      value_rows<5>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
+                    r == 0 ? ahead : nullptr);
       break;
     case 4:
-      value_rows<4>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
+      value_rows<4>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
+                    r == 0 ? ahead : nullptr);
       break;
     case 3:
-      value_rows<3>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
+      value_rows<3>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
+                    r == 0 ? ahead : nullptr);
       break;
     case 2:
-      value_rows<2>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
+      value_rows<2>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
+                    r == 0 ? ahead : nullptr);
       break;
     case 1:
-      value_rows<1>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch);
+      value_rows<1>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
+                    r == 0 ? ahead : nullptr);
       break;
     default:
       break;

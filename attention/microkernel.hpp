@@ -51,9 +51,18 @@ void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, c
 // padding in decode (one query per head, a handful per kv group). q holds the queries row-major,
 // q[r * q_stride + e], pre-multiplied and zero-padded to a whole number of vectors; only
 // s_t[c * ld_s + r] for r < rows is written.
+// Decode streams the cache from memory with little arithmetic per byte, so the kernel also
+// prefetches, per key c < ahead.rows it scores, row c of ahead.a and of ahead.b (either may be
+// null; row stride k_stride): the caller points them at the V rows it reads next and the K rows
+// of the next tile, which keeps more misses in flight than the hardware prefetcher alone.
+struct RowsAhead {
+  const float* a = nullptr;
+  const float* b = nullptr;
+  std::int64_t rows = 0;
+};
 void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
                          std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
-                         float* s_t, std::int64_t ld_s);
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead = {});
 inline constexpr std::int64_t kFewRows = 8;
 
 // One online-softmax step over a scored tile, per query r < padded_rows (a multiple of
@@ -68,6 +77,8 @@ void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t
 void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
                      const float* correction, const float* v, std::int64_t v_stride,
                      std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
-                     PrefetchStream* prefetch = nullptr);
+                     PrefetchStream* prefetch = nullptr, const float* ahead = nullptr);
+// `ahead`, if given, is an array laid out like v (cols rows of padded_dim floats, row stride
+// v_stride) that the kernel prefetches row by row as it reads v: decode's next key tile.
 
 }  // namespace attn::kernel

@@ -86,7 +86,7 @@ void BM_ChunkedPrefillFlash(benchmark::State& state) { run_serving(state, "flash
 // {N, D}: the cache from 16K to 1M tokens (1M at D=128 is 8 GiB of K and V).
 void decode_sizes(benchmark::internal::Benchmark* b) {
   for (std::int64_t d : {64, 128})
-    for (std::int64_t n : {16384, 65536, 262144, 1048576}) b->Args({n, d});
+    for (std::int64_t n : {4096, 16384, 65536, 262144, 1048576}) b->Args({n, d});
   b->ArgNames({"N", "D"})->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 BENCHMARK(BM_DecodeFlash)->Apply(decode_sizes);
