@@ -22,7 +22,7 @@ constexpr std::int64_t kDefaultQueryBlock = kRowTile;
 // How far ahead (in keys) the few-rows path prefetches values and keys: decode streams the cache
 // from memory, and one core keeps enough misses in flight only with software help.
 constexpr std::int64_t kValuesAhead = 128;
-constexpr std::int64_t kKeysAhead = 128;
+constexpr std::int64_t kKeysAhead = 256;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 std::int64_t round_up(std::int64_t value, std::int64_t multiple) {

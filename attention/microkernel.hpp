@@ -21,8 +21,8 @@ std::int64_t float_lanes();
 // Queries are padded to a multiple of this: the score kernel's width in queries.
 std::int64_t row_granularity();
 
-// 2^x for x <= 0, in place (the engine's exp: relative error ~2e-7, inputs below -125 give
-// 2^-125, which the engine treats as zero weight).
+// 2^x for x <= 0, in place (the engine's exp: relative error ~2e-7; inputs below -125, masked
+// scores among them, give exactly 0).
 void exp2_nonpositive(float* x, std::int64_t n);
 
 // q_t[e * ld_q + r] = q[r * q_stride + e] * multiplier for r < rows, 0 for rows <= r <
@@ -68,7 +68,7 @@ inline constexpr std::int64_t kFewRows = 8;
 // One online-softmax step over a scored tile, per query r < padded_rows (a multiple of
 // float_lanes()): new max m' = max(m, max_c s), correction[r] = 2^(m - m'), s_t becomes
 // P = 2^(s - m'), l = l · correction + Σ_c P. A query with no finite score so far keeps
-// m = -inf (its weights are then ~2^-125 and are discarded at the end).
+// m = -inf (its weights are then 0, and an empty row's output is zero).
 void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows,
                   float* row_max, float* row_sum, float* correction);
 

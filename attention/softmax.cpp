@@ -9,7 +9,8 @@ namespace attn {
 namespace {
 
 constexpr float kLog2e = 1.44269504088896341f;
-// The engine's exp2 clamps at 2^-125; such a weight (a masked score) is exactly zero here.
+// Weights below this (2^-124) are dropped: the engine's exp2 gives 0 below 2^-125, and this keeps
+// the textbook variant's rows free of denormal products as well.
 constexpr float kNegligible = 0x1p-124f;
 
 }  // namespace
