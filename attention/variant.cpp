@@ -36,7 +36,12 @@ void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out) {
   if (!std::isfinite(inputs.scale)) throw std::invalid_argument("scale must be a finite number");
 }
 
-void Variant::check(const AttentionShape&, bool) const {}
+void Variant::check(const AttentionShape& shape, bool causal) const {
+  if (const std::string why = unsupported(shape, causal); !why.empty())
+    throw std::invalid_argument(why);
+}
+
+std::string Variant::unsupported(const AttentionShape&, bool) const { return {}; }
 
 std::int64_t Variant::pairs(const AttentionInputs& inputs) const {
   return cost(inputs.shape(), inputs.causal, 1).pairs;

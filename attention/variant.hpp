@@ -64,6 +64,12 @@ class Variant {
   std::string spec() const { return config_.spec(); }
   const VariantConfig& config() const { return config_; }
 
+  // Why this variant cannot serve shapes like this one at all, whatever its parameters (a
+  // capability the method lacks, e.g. LSH's chunk rule needs as many queries as keys); empty
+  // when it can. A sweep records such points as skipped rows with this reason instead of
+  // refusing the whole sweep; check() throws the same reason.
+  virtual std::string unsupported(const AttentionShape& shape, bool causal) const;
+
   // Throws std::invalid_argument when the parameters cannot serve this shape (for example a
   // block larger than allowed); the message names the parameter and what is allowed.
   virtual void check(const AttentionShape& shape, bool causal) const;

@@ -162,6 +162,11 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
   for (std::size_t i = 0; i < variants.size(); ++i) {
     Decision& d = decisions[i];
     try {
+      if (std::string why = variants[i]->unsupported(point.shape, point.causal); !why.empty()) {
+        d.status = kStatusSkipped;
+        d.message = std::move(why);
+        continue;
+      }
       const Cost cost = variants[i]->cost(point.shape, point.causal, point.threads);
       d.predicted_bytes = cost.workspace_bytes;
       if (limit > 0 && tensor_bytes + cost.workspace_bytes > limit) {

@@ -541,13 +541,16 @@ class Lsh final : public Variant {
           str(static_cast<std::int64_t>(std::bit_ceil(static_cast<std::uint64_t>(buckets)))));
   }
 
-  void check(const AttentionShape& shape, bool) const override {
-    if (shape.query_len != shape.seq_len)
-      throw std::invalid_argument(
-          "lsh: query_len=" + str(shape.query_len) + " differs from seq_len=" +
-          str(shape.seq_len) + ": Reformer's chunk rule pairs the i-th chunk of sorted queries "
-          "with the i-th chunk of sorted keys, which needs as many queries as keys; use "
-          "query_len=seq_len (any kv_heads)");
+  std::string unsupported(const AttentionShape& shape, bool) const override {
+    if (shape.query_len == shape.seq_len) return {};
+    return "lsh: query_len=" + str(shape.query_len) + " differs from seq_len=" +
+           str(shape.seq_len) + ": Reformer's chunk rule pairs the i-th chunk of sorted queries "
+           "with the i-th chunk of sorted keys, which needs as many queries as keys; use "
+           "query_len=seq_len (any kv_heads)";
+  }
+
+  void check(const AttentionShape& shape, bool causal) const override {
+    Variant::check(shape, causal);
     if (shape.seq_len > std::numeric_limits<std::int32_t>::max())
       throw std::invalid_argument("lsh: N=" + str(shape.seq_len) + " is above the 2^31-1 tokens " +
                                   "its 32-bit index arrays hold");
