@@ -119,7 +119,7 @@ HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, st
   }
   for (std::int64_t k = 0; k < cols; ++k) {
     if (ahead)
-      for (int j = 0; j < Vecs; ++j) __builtin_prefetch(ahead + k * v_stride + j * kLanes, 0, 3);
+      for (int j = 0; j < Vecs; ++j) __builtin_prefetch(ahead + k * v_stride + j * kLanes, 0, 2);
     Vec value[Vecs];
     for (int j = 0; j < Vecs; ++j) value[j] = hn::LoadU(df, v + k * v_stride + j * kLanes);
     for (int r = 0; r < Rows; ++r) {
@@ -153,11 +153,11 @@ HWY_INLINE void prefetch_ahead(const RowsAhead& ahead, std::int64_t row, std::in
   if (row >= ahead.rows) return;
   if (ahead.a) {
     const char* a = reinterpret_cast<const char*>(ahead.a + row * stride);
-    for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(a + offset, 0, 3);
+    for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(a + offset, 0, 2);
   }
   if (!ahead.b) return;
   const char* b = reinterpret_cast<const char*>(ahead.b + row * stride);
-  for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(b + offset, 0, 3);
+  for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(b + offset, 0, 2);
 }
 
 template <int Rows>

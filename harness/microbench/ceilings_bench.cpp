@@ -14,6 +14,7 @@
 #include "attention/tensor.hpp"
 #include "harness/microbench/micro_common.hpp"
 #include "harness/microbench/random_rows.hpp"
+#include "harness/microbench/read_stream.hpp"
 
 namespace attn::micro {
 namespace {
@@ -104,22 +105,13 @@ BENCHMARK(BM_MemoryTriad)->Threads(2)->UseRealTime()->Unit(benchmark::kMilliseco
 constexpr std::size_t kReadFloats = std::size_t{128} << 20;
 
 // Each thread sums its own 512 MiB array: a pure read stream, what decode does with the KV
-// cache. Eight vector accumulators keep the adds off the critical path.
+// cache.
 void BM_MemoryReadOnly(benchmark::State& state) {
-  const hn::ScalableTag<float> df;
-  const std::size_t lanes = hn::Lanes(df);
   AlignedBuffer<float> a(kReadFloats);
   std::fill_n(a.data(), a.size(), 1.0f);
   float sink = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    hn::Vec<decltype(df)> acc[8];
-    for (auto& x : acc) x = hn::Zero(df);
-    for (std::size_t i = 0; i + 8 * lanes <= kReadFloats; i += 8 * lanes)
-      for (std::size_t j = 0; j < 8; ++j) acc[j] = hn::Add(acc[j], hn::Load(df, a.data() + i + j * lanes));
-    for (std::size_t j = 1; j < 8; ++j) acc[0] = hn::Add(acc[0], acc[j]);
-    sink += hn::GetLane(acc[0]);
-  }
+  for (auto _ : state) sink += sum_stream(a.data(), kReadFloats);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   benchmark::DoNotOptimize(sink);
