@@ -111,7 +111,12 @@ void BM_MemoryReadOnly(benchmark::State& state) {
   std::fill_n(a.data(), a.size(), 1.0f);
   float sink = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (auto _ : state) sink += sum_stream(a.data(), kReadFloats);
+  for (auto _ : state) {
+    // The array is "changed" before each pass, so the sum cannot be hoisted out of the loop.
+    benchmark::ClobberMemory();
+    sink += sum_stream(a.data(), kReadFloats);
+    benchmark::DoNotOptimize(sink);
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   benchmark::DoNotOptimize(sink);

@@ -66,6 +66,7 @@ void run_serving(benchmark::State& state, const std::string& spec, std::int64_t 
                                                  2 * shape.kv_shape().elements());
   // The read ceiling: each worker sums a contiguous half of K and of V, as decode streams them.
   const auto read_cache = [&] {
+    benchmark::ClobberMemory();
     float sums[kThreads] = {};
     tbb::parallel_for(
         0, kThreads,
