@@ -189,7 +189,9 @@ EnginePlan plan_block_attention(const AttentionShape& s, std::int64_t pattern_bl
   plan.lead = pattern_block > 0 ? s.first_position() % plan.query_block : 0;
   plan.blocks = (s.query_len + plan.lead + plan.query_block - 1) / plan.query_block;
   plan.tasks = checked_product(checked_product(s.batch, s.kv_heads, "tasks"), plan.blocks, "tasks");
-  plan.rows = plan.group * plan.query_block;
+  // A block never holds more than query_len queries per head: a decode step on a pattern with
+  // its own 64-query blocks (BigBird) is still a block of `group` rows.
+  plan.rows = plan.group * std::min(plan.query_block, s.query_len);
   // Too few (batch, kv head, query block) tasks to keep the workers busy (decode): the keys of
   // each block are split as well, and the parts merged by their log-sum-exp (flash-decoding).
   // The split follows from the shape alone, so results do not depend on the thread count.

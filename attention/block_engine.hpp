@@ -30,7 +30,7 @@ struct EnginePlan {
   std::int64_t query_block = 1;  // queries per head in one block
   std::int64_t blocks = 1;       // query blocks per (batch, kv head)
   std::int64_t tasks = 1;        // batch · kv_heads · blocks
-  std::int64_t rows = 1;         // rows of a full block: group · query_block
+  std::int64_t rows = 1;         // most rows of a block: group · min(query_block, query_len)
   std::int64_t splits = 1;       // parts each block's keys are split into
   std::int64_t lead = 0;         // queries the first block lacks to start on a pattern block
 

@@ -394,3 +394,15 @@ TEST(KeyRanges, SplitCutsEqualCountsInKeyOrder) {
 
 }  // namespace
 }  // namespace attn
+
+namespace attn {
+namespace {
+
+TEST(EnginePlan, DecodeOnAPatternsOwnBlocksIsStillAFewRowBlock) {
+  const EnginePlan plan = plan_block_attention(AttentionShape{1, 32, 8, 1, 1 << 20, 128}, 64);
+  EXPECT_EQ(plan.rows, 4);
+  EXPECT_GT(plan.splits, 1);
+}
+
+}  // namespace
+}  // namespace attn
