@@ -20,10 +20,13 @@ constexpr std::int64_t kLanes = HWY_LANES(float);
 
 // Register blocking, sized for 16 vector registers: 6 × 2 accumulators, two vector loads and
 // one broadcast per step.
-constexpr int kScoreKeys = 6;  // keys per score micro-kernel call
-constexpr int kScoreVecs = 2;  // query vectors per score micro-kernel call
-constexpr int kValueRows = 6;  // queries per accumulate micro-kernel call
-constexpr int kValueVecs = 2;  // head_dim vectors per accumulate micro-kernel call
+// With 32 vector registers (AVX-512) 8 × 2 accumulators leave room for the operands and halve
+// the loads per FMA, which a core with two 512-bit FMA ports (Sapphire Rapids) needs.
+constexpr int kBlocking = HWY_LANES(float) >= 16 ? 8 : 6;
+constexpr int kScoreKeys = kBlocking;  // keys per score micro-kernel call
+constexpr int kScoreVecs = 2;          // query vectors per score micro-kernel call
+constexpr int kValueRows = kBlocking;  // queries per accumulate micro-kernel call
+constexpr int kValueVecs = 2;          // head_dim vectors per accumulate micro-kernel call
 
 // Below this, 2^x is taken as exactly 0. (A floor of 2^-125 alone kept masked weights normal,
 // but their products with V were denormal, and on Intel cores every FMA with a denormal result
@@ -85,6 +88,12 @@ HWY_INLINE void score_strip(const float* q_t, std::int64_t ld_q, const float* k,
   const float* kc = k + c * k_stride;
   float* sc = s_t + c * ld_s;
   switch (cols - c) {
+    case 7:
+      score_micro<7, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
+      break;
+    case 6:
+      score_micro<6, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
+      break;
     case 5:
       score_micro<5, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
       break;
@@ -384,6 +393,14 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
   const float* cr = correction + r;
   float* ar = acc + r * ld_acc;
   switch (rows - r) {
+    case 7:
+      value_rows<7>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
+                    r == 0 ? ahead : nullptr);
+      break;
+    case 6:
+      value_rows<6>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
+                    r == 0 ? ahead : nullptr);
+      break;
     case 5:
       value_rows<5>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
                     r == 0 ? ahead : nullptr);
