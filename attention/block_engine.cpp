@@ -135,8 +135,8 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
       for (std::int64_t k0 = range.begin; k0 < range.end; k0 += kKeyTile) {
         const std::int64_t cols = std::min(kKeyTile, range.end - k0);
         if (few) {
-          // While this tile's keys are scored: the values of the tile kKeysAhead keys on and
-          // the keys of the one after (when they are whole tiles of this range).
+          // While this tile's keys are scored: the values kValuesAhead keys on, when they are a
+          // whole tile of this range (the keys ahead are prefetched while accumulating).
           const std::int64_t v_ahead = k0 + kValuesAhead;
           const kernel::RowsAhead ahead{
               v_ahead + cols <= range.end ? block.v + v_ahead * block.kv_stride : nullptr, nullptr,

@@ -53,8 +53,8 @@ void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, c
 // s_t[c * ld_s + r] for r < rows is written.
 // Decode streams the cache from memory with little arithmetic per byte, so the kernel also
 // prefetches, per key c < ahead.rows it scores, row c of ahead.a and of ahead.b (either may be
-// null; row stride k_stride): the caller points them at the V rows it reads next and the K rows
-// of the next tile, which keeps more misses in flight than the hardware prefetcher alone.
+// null; row stride k_stride): the engine points them at the V rows it reads soon, which keeps
+// more misses in flight than the hardware prefetcher alone.
 struct RowsAhead {
   const float* a = nullptr;
   const float* b = nullptr;
