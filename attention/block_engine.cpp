@@ -99,7 +99,8 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         std::fill(q_t + r * dp + d, q_t + (r + 1) * dp, 0.0f);
       }
       // Padding rows are never scored: zero scores keep them finite through the softmax.
-      for (std::int64_t c = 0; c < kKeyTile; ++c) std::fill_n(s_t + c * kRowTile, padded_rows, 0.0f);
+      for (std::int64_t c = 0; c < kKeyTile; ++c)
+        std::fill_n(s_t + c * kRowTile, padded_rows, 0.0f);
     } else {
       kernel::pack_queries(block.q + r0 * block.q_stride, block.q_stride, rows, padded_rows, d,
                            multiplier, q_t, kRowTile);
@@ -112,8 +113,8 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     // one and its V rows while it accumulates: at long N the cache comes from memory, and the
     // hardware prefetcher alone left chunked prefill 30% slower than at N = 16K.
     PrefetchStream keys_stream, values_stream;
-    const auto next_stream = [&](PrefetchStream& stream, const float* rows_base,
-                                 std::int64_t k0, std::int64_t cols, const KeyRange& range,
+    const auto next_stream = [&](PrefetchStream& stream, const float* rows_base, std::int64_t k0,
+                                 std::int64_t cols, const KeyRange& range,
                                  std::int64_t steps) -> PrefetchStream* {
       const std::int64_t next = std::min(kKeyTile, range.end - k0 - cols);
       if (next <= 0) return nullptr;
@@ -129,7 +130,8 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     };
     const auto next_values = [&](std::int64_t k0, std::int64_t cols, const KeyRange& range) {
       return next_stream(values_stream, block.v, k0, cols, range,
-                         std::max<std::int64_t>(1, rows / 6) * std::max<std::int64_t>(1, dp / (2 * kernel::float_lanes())));
+                         std::max<std::int64_t>(1, rows / 6) *
+                             std::max<std::int64_t>(1, dp / (2 * kernel::float_lanes())));
     };
     for (const KeyRange& range : block.ranges) {
       for (std::int64_t k0 = range.begin; k0 < range.end; k0 += kKeyTile) {
@@ -314,7 +316,7 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
                     local.queries.data() + g * per_head * d);
       q = local.queries.data();
     }
-    float* o = splits > 1   ? partial_out.data() + (task * splits + part) * plan.rows * d
+    float* o = splits > 1    ? partial_out.data() + (task * splits + part) * plan.rows * d
                : g_count > 1 ? local.outputs.data()
                              : out.row(b, h0, i_begin);
     const auto mask = [&](std::int64_t r_begin, std::int64_t r_end, std::int64_t k0,
@@ -327,20 +329,20 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
         r += n;
       }
     };
-    const RowBlock block{.q = q,
-                         .q_stride = d,
-                         .rows = rows,
-                         .first_query = 0,
-                         .k = inputs.k.head(b, kv),
-                         .v = inputs.v.head(b, kv),
-                         .kv_stride = d,
-                         .ranges = *ranges,
-                         .out = o,
-                         .out_stride = d,
-                         .log_sum_exp = splits > 1 ? partial_lse.data() +
-                                                         (task * splits + part) * plan.rows
-                                                   : nullptr,
-                         .few_rows = plan.rows <= kernel::kFewRows};
+    const RowBlock block{
+        .q = q,
+        .q_stride = d,
+        .rows = rows,
+        .first_query = 0,
+        .k = inputs.k.head(b, kv),
+        .v = inputs.v.head(b, kv),
+        .kv_stride = d,
+        .ranges = *ranges,
+        .out = o,
+        .out_stride = d,
+        .log_sum_exp =
+            splits > 1 ? partial_lse.data() + (task * splits + part) * plan.rows : nullptr,
+        .few_rows = plan.rows <= kernel::kFewRows};
     attend_rows(block, inputs.scale, mask, local.workspace);
     if (splits == 1 && g_count > 1)
       for (std::int64_t g = 0; g < g_count; ++g)
@@ -385,8 +387,7 @@ std::int64_t block_attention_workspace_bytes(const AttentionShape& shape, int th
   // Per worker: the kernel's workspace, the stacked queries and outputs of a kv group, and the
   // range lists (a few ranges per block) with their bookkeeping.
   const std::int64_t stacked = plan.group > 1 ? 2 * plan.rows * d * 4 : 0;
-  const std::int64_t per_worker =
-      EngineWorkspace::bytes(d) + stacked + 1024 + plan.group * 256;
+  const std::int64_t per_worker = EngineWorkspace::bytes(d) + stacked + 1024 + plan.group * 256;
   const std::int64_t partials =
       plan.splits > 1 ? 4 * plan.tasks * plan.splits * plan.rows * (d + 1) : 0;
   return per_worker * threads + partials;

@@ -35,7 +35,8 @@ struct EnginePlan {
   std::int64_t lead = 0;         // queries the first block lacks to start on a pattern block
 
   // Queries [begin, end) of block t (of query_len).
-  std::pair<std::int64_t, std::int64_t> block_queries(std::int64_t t, std::int64_t query_len) const {
+  std::pair<std::int64_t, std::int64_t> block_queries(std::int64_t t,
+                                                      std::int64_t query_len) const {
     return {std::max<std::int64_t>(0, t * query_block - lead),
             std::min(query_len, (t + 1) * query_block - lead)};
   }

@@ -162,7 +162,8 @@ HWY_INLINE void prefetch_ahead(const RowsAhead& ahead, std::int64_t row, std::in
   if (row >= ahead.rows) return;
   if (ahead.a) {
     const char* a = reinterpret_cast<const char*>(ahead.a + row * stride);
-    for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(a + offset, 0, 2);
+    for (std::int64_t offset = 0; offset < bytes; offset += 64)
+      __builtin_prefetch(a + offset, 0, 2);
   }
   if (!ahead.b) return;
   const char* b = reinterpret_cast<const char*>(ahead.b + row * stride);

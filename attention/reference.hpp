@@ -9,7 +9,8 @@
 namespace attn {
 
 // Exact softmax attention in fp64 for one query row (query 0..M-1 of query head h, reading kv
-// head h / group) over an explicit key set: the ground truth every variant is tested against. `out` receives head_dim values; an empty key set gives zeros.
+// head h / group) over an explicit key set: the ground truth every variant is tested against. `out`
+// receives head_dim values; an empty key set gives zeros.
 void reference_row(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
                    std::int64_t query, std::span<const std::int64_t> keys, std::span<double> out);
 

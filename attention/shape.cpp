@@ -36,8 +36,9 @@ void AttentionShape::check() const {
   at_least_one("seq_len", seq_len);
   at_least_one("head_dim", head_dim);
   if (heads % kv_heads != 0)
-    throw std::invalid_argument("kv_heads=" + std::to_string(kv_heads) + " must divide heads=" +
-                                std::to_string(heads) + " (each kv head serves a whole group of "
+    throw std::invalid_argument("kv_heads=" + std::to_string(kv_heads) +
+                                " must divide heads=" + std::to_string(heads) +
+                                " (each kv head serves a whole group of "
                                 "query heads)");
   if (query_len > seq_len)
     throw std::invalid_argument("query_len=" + std::to_string(query_len) +

@@ -22,8 +22,7 @@ void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out) {
   if (out.shape != q)
     throw std::invalid_argument("output shape " + out.shape.to_string() +
                                 " differs from the query shape " + q.to_string());
-  if (q.batch < 1 || q.heads < 1 || q.seq_len < 1 || q.head_dim < 1 || k.heads < 1 ||
-      k.seq_len < 1)
+  if (q.batch < 1 || q.heads < 1 || q.seq_len < 1 || q.head_dim < 1 || k.heads < 1 || k.seq_len < 1)
     throw std::invalid_argument("every dimension must be at least 1; got Q " + q.to_string() +
                                 ", K " + k.to_string());
   inputs.shape().check();

@@ -362,7 +362,8 @@ TEST(EnginePlan, StacksAGroupAndSplitsDecodeKeysFromTheShapeAlone) {
   // A pattern's own blocks are absolute: the first block ends where the pattern's block does.
   const EnginePlan aligned = plan_block_attention(AttentionShape{1, 2, 2, 100, 1000, 16}, 64);
   EXPECT_EQ(aligned.lead, 900 % 64);
-  EXPECT_EQ(aligned.block_queries(0, 100), (std::pair<std::int64_t, std::int64_t>{0, 64 - 900 % 64}));
+  EXPECT_EQ(aligned.block_queries(0, 100),
+            (std::pair<std::int64_t, std::int64_t>{0, 64 - 900 % 64}));
 }
 
 TEST(KeyRanges, UnionIsMaskedWhereNotEveryListAttendsInFull) {

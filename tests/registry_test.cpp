@@ -95,11 +95,15 @@ TEST_P(EveryVariant, ServingShapesEqualFp64ReferenceOverItsKeys) {
     for (bool causal : {false, true})
       for (int threads : {1, 2}) {
         if (threads == 2 && serving.seq_len == 1000 && serving.query_len > 1) continue;
-        const AttentionShape shape{1, 6, serving.kv_heads, serving.query_len, serving.seq_len,
+        const AttentionShape shape{1,
+                                   6,
+                                   serving.kv_heads,
+                                   serving.query_len,
+                                   serving.seq_len,
                                    serving.seq_len == 300 ? 64 : 16};
         if (!accepts(*variant, shape, causal)) continue;
-        testing::RandomInputs in(shape, causal,
-                                 static_cast<std::uint32_t>(serving.seq_len * 7 + serving.query_len));
+        testing::RandomInputs in(
+            shape, causal, static_cast<std::uint32_t>(serving.seq_len * 7 + serving.query_len));
         const Tensor out = testing::run_forward(*variant, in.inputs, threads);
         EXPECT_LT(testing::max_error_vs_reference(*variant, in.inputs, out), 3e-5)
             << GetParam() << " " << describe(shape, causal, threads);
@@ -174,9 +178,9 @@ TEST_P(EveryVariant, GroupedHeadsEqualRepeatedKeysAndValues) {
 
 TEST_P(EveryVariant, KeysAreSortedDistinctInRangeAndCountedByPairs) {
   const auto variant = make_variant(GetParam());
-  for (const AttentionShape shape : {AttentionShape{2, 3, 300, 8}, AttentionShape{2, 6, 2, 1, 300, 8},
-                                     AttentionShape{2, 6, 3, 37, 300, 8},
-                                     AttentionShape{1, 4, 1, 130, 300, 8}})
+  for (const AttentionShape shape :
+       {AttentionShape{2, 3, 300, 8}, AttentionShape{2, 6, 2, 1, 300, 8},
+        AttentionShape{2, 6, 3, 37, 300, 8}, AttentionShape{1, 4, 1, 130, 300, 8}})
     for (bool causal : {false, true}) {
       if (!accepts(*variant, shape, causal)) continue;
       testing::RandomInputs in(shape, causal);

@@ -139,7 +139,7 @@ class BigBirdPattern final : public BlockPattern {
             total += rows * keys_in({s.begin, s.end});
             continue;
           }
-          total += rows * keys_in({s.begin, std::min(s.end, qb)});          // wholly past blocks
+          total += rows * keys_in({s.begin, std::min(s.end, qb)});  // wholly past blocks
           if (s.begin <= qb && qb < s.end) total += diagonal;
         }
       }

@@ -543,8 +543,9 @@ class Lsh final : public Variant {
 
   std::string unsupported(const AttentionShape& shape, bool) const override {
     if (shape.query_len == shape.seq_len) return {};
-    return "lsh: query_len=" + str(shape.query_len) + " differs from seq_len=" +
-           str(shape.seq_len) + ": Reformer's chunk rule pairs the i-th chunk of sorted queries "
+    return "lsh: query_len=" + str(shape.query_len) +
+           " differs from seq_len=" + str(shape.seq_len) +
+           ": Reformer's chunk rule pairs the i-th chunk of sorted queries "
            "with the i-th chunk of sorted keys, which needs as many queries as keys; use "
            "query_len=seq_len (any kv_heads)";
   }

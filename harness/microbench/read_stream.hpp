@@ -16,7 +16,8 @@ inline float sum_stream(const float* data, std::size_t n) {
   for (auto& x : acc) x = hn::Zero(df);
   std::size_t i = 0;
   for (; i + 8 * lanes <= n; i += 8 * lanes)
-    for (std::size_t j = 0; j < 8; ++j) acc[j] = hn::Add(acc[j], hn::LoadU(df, data + i + j * lanes));
+    for (std::size_t j = 0; j < 8; ++j)
+      acc[j] = hn::Add(acc[j], hn::LoadU(df, data + i + j * lanes));
   for (std::size_t j = 1; j < 8; ++j) acc[0] = hn::Add(acc[0], acc[j]);
   float sum = hn::GetLane(hn::SumOfLanes(df, acc[0]));
   for (; i < n; ++i) sum += data[i];

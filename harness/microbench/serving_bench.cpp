@@ -74,7 +74,8 @@ void run_serving(benchmark::State& state, const std::string& spec, std::int64_t 
           for (const Tensor* x : {&k, &v}) {
             const std::size_t total = x->data().size(), part = total / kThreads;
             const std::size_t begin = part * static_cast<std::size_t>(t);
-            sums[t] += sum_stream(x->data().data() + begin, t + 1 == kThreads ? total - begin : part);
+            sums[t] +=
+                sum_stream(x->data().data() + begin, t + 1 == kThreads ? total - begin : part);
           }
         },
         tbb::static_partitioner());
