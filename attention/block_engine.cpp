@@ -124,14 +124,13 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
                 (lines + steps - 1) / steps};
       return &stream;
     };
-    const std::int64_t strips = padded_rows / kernel::row_granularity();
     const auto next_keys = [&](std::int64_t k0, std::int64_t cols, const KeyRange& range) {
-      return next_stream(keys_stream, block.k, k0, cols, range, strips * ((cols + 5) / 6));
+      return next_stream(keys_stream, block.k, k0, cols, range,
+                         kernel::score_tile_prefetch_steps(padded_rows, cols));
     };
     const auto next_values = [&](std::int64_t k0, std::int64_t cols, const KeyRange& range) {
       return next_stream(values_stream, block.v, k0, cols, range,
-                         std::max<std::int64_t>(1, rows / 6) *
-                             std::max<std::int64_t>(1, dp / (2 * kernel::float_lanes())));
+                         kernel::accumulate_tile_prefetch_steps(rows, dp));
     };
     for (const KeyRange& range : block.ranges) {
       for (std::int64_t k0 = range.begin; k0 < range.end; k0 += kKeyTile) {
@@ -208,9 +207,10 @@ EnginePlan plan_block_attention(const AttentionShape& s, std::int64_t pattern_bl
   plan.group = s.group();
   // The query heads of a kv group are stacked into one block of rows, so each K/V tile is read
   // once per group: by default about one row tile in all.
-  plan.query_block = pattern_block > 0 ? pattern_block
-                                       : std::max<std::int64_t>(1, kDefaultQueryBlock / plan.group);
-  if (pattern_block <= 0) plan.query_block = std::min(plan.query_block, s.query_len);
+  plan.query_block =
+      pattern_block > 0
+          ? pattern_block
+          : std::min(s.query_len, std::max<std::int64_t>(1, kDefaultQueryBlock / plan.group));
   // A pattern's own blocks are blocks of absolute positions: the first block starts where the
   // pattern's block holding query 0 starts, so no block straddles two of the pattern's.
   plan.lead = pattern_block > 0 ? s.first_position() % plan.query_block : 0;
@@ -279,14 +279,21 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
   // Partial results of split blocks: [task][part][row] outputs and log-sum-exps.
   AlignedBuffer<float> partial_out(splits > 1 ? count(plan.tasks * splits * plan.rows * d) : 0);
   AlignedBuffer<float> partial_lse(splits > 1 ? count(plan.tasks * splits * plan.rows) : 0);
+  // Task t is query block t % blocks of (batch, kv head) t / blocks.
+  struct TaskOrigin {
+    std::int64_t b, kv, first_query, per_head;
+  };
+  const auto task_origin = [&](std::int64_t task) {
+    const std::int64_t bk = task / plan.blocks;
+    const auto [begin, end] = plan.block_queries(task % plan.blocks, s.query_len);
+    return TaskOrigin{bk / s.kv_heads, bk % s.kv_heads, begin, end - begin};
+  };
   // One scratch per worker, freed when the call returns: peak = threads × workspace.
   tbb::enumerable_thread_specific<WorkerScratch> scratch(d, plan.rows, g_count);
   tbb::parallel_for(std::int64_t{0}, plan.tasks * splits, [&](std::int64_t item) {
     const std::int64_t task = item / splits, part = item % splits;
-    const std::int64_t bk = task / plan.blocks;  // b * kv_heads + kv head
-    const std::int64_t b = bk / s.kv_heads, kv = bk % s.kv_heads, h0 = kv * g_count;
-    const auto [i_begin, i_end] = plan.block_queries(task % plan.blocks, s.query_len);
-    const std::int64_t per_head = i_end - i_begin;
+    const auto [b, kv, i_begin, per_head] = task_origin(task);
+    const std::int64_t h0 = kv * g_count;
     const std::int64_t p_begin = s.position(i_begin), p_end = p_begin + per_head;
     WorkerScratch& local = scratch.local();
 
@@ -353,10 +360,8 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
   // Each row's parts cover disjoint keys and are normalised over their own: weighting them by
   // exp(lse_part - max lse) gives exact softmax over the union.
   tbb::parallel_for(std::int64_t{0}, plan.tasks, [&](std::int64_t task) {
-    const std::int64_t bk = task / plan.blocks;
-    const std::int64_t b = bk / s.kv_heads, h0 = (bk % s.kv_heads) * g_count;
-    const auto [i_begin, i_end] = plan.block_queries(task % plan.blocks, s.query_len);
-    const std::int64_t per_head = i_end - i_begin;
+    const auto [b, kv, i_begin, per_head] = task_origin(task);
+    const std::int64_t h0 = kv * g_count;
     const float* lse = partial_lse.data() + task * splits * plan.rows;
     const float* parts = partial_out.data() + task * splits * plan.rows * d;
     for (std::int64_t r = 0; r < g_count * per_head; ++r) {

@@ -7,6 +7,7 @@
 #endif
 #include <hwy/highway.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace attn::kernel {
@@ -233,6 +234,15 @@ HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stri
 
 std::int64_t float_lanes() { return kLanes; }
 std::int64_t row_granularity() { return kScoreVecs * kLanes; }
+
+std::int64_t score_tile_prefetch_steps(std::int64_t padded_rows, std::int64_t cols) {
+  return std::max<std::int64_t>(1, padded_rows / (kScoreVecs * kLanes) * (cols / kScoreKeys));
+}
+
+std::int64_t accumulate_tile_prefetch_steps(std::int64_t rows, std::int64_t padded_dim) {
+  const std::int64_t row_groups = (rows + kValueRows - 1) / kValueRows;
+  return std::max<std::int64_t>(1, row_groups * (padded_dim / (kValueVecs * kLanes)));
+}
 
 void exp2_nonpositive(float* x, std::int64_t n) {
   const FloatTag df;

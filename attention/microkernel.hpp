@@ -39,6 +39,10 @@ void signed_argmax(const float* p_t, std::int64_t ld, std::int64_t half, std::in
 
 // Lines per micro-kernel step that score_tile and accumulate_tile take from a PrefetchStream.
 inline constexpr std::int64_t kPrefetchPerStep = 16;
+// How many steps score_tile and accumulate_tile take from a PrefetchStream on a tile of this
+// size (at least 1), so that a caller can spread a stream evenly over one call.
+std::int64_t score_tile_prefetch_steps(std::int64_t padded_rows, std::int64_t cols);
+std::int64_t accumulate_tile_prefetch_steps(std::int64_t rows, std::int64_t padded_dim);
 
 // s_t[c * ld_s + r] = Σ_e q_t[e * ld_q + r] · k[c * k_stride + e] for c < cols, r <
 // padded_rows (a multiple of row_granularity()). `prefetch`, if given, advances as it runs.
