@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 namespace attn::kernel {
 namespace {
@@ -56,6 +57,16 @@ HWY_INLINE Vec exp2_vec(Vec x) {
   return hn::IfThenZeroElse(negligible, hn::BitCast(df, hn::Add(hn::BitCast(di, p), exponent)));
 }
 
+// Calls f(std::integral_constant<int, n>()) for 1 <= n <= Max (nothing for other n): the
+// register-blocked kernels take their row and key counts as template arguments.
+template <int Max, class F>
+HWY_INLINE void with_count(std::int64_t n, const F& f) {
+  if constexpr (Max >= 1) {
+    if (n == Max) return f(std::integral_constant<int, Max>());
+    with_count<Max - 1>(n, f);
+  }
+}
+
 template <int Keys, int Vecs>
 HWY_INLINE void score_micro(const float* HWY_RESTRICT q_t, std::int64_t ld_q,
                             const float* HWY_RESTRICT k, std::int64_t k_stride,
@@ -88,31 +99,9 @@ HWY_INLINE void score_strip(const float* q_t, std::int64_t ld_q, const float* k,
   }
   const float* kc = k + c * k_stride;
   float* sc = s_t + c * ld_s;
-  switch (cols - c) {
-    case 7:
-      score_micro<7, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
-      break;
-    case 6:
-      score_micro<6, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
-      break;
-    case 5:
-      score_micro<5, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
-      break;
-    case 4:
-      score_micro<4, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
-      break;
-    case 3:
-      score_micro<3, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
-      break;
-    case 2:
-      score_micro<2, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
-      break;
-    case 1:
-      score_micro<1, Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
-      break;
-    default:
-      break;
-  }
+  with_count<kScoreKeys - 1>(cols - c, [&](auto keys) {
+    score_micro<keys(), Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
+  });
 }
 
 template <int Rows, int Vecs>
@@ -334,24 +323,9 @@ void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, c
 void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
                          std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
                          float* s_t, std::int64_t ld_s, RowsAhead ahead) {
-  switch (rows) {
-    case 1:
-      return score_few_micro<1>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
-    case 2:
-      return score_few_micro<2>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
-    case 3:
-      return score_few_micro<3>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
-    case 4:
-      return score_few_micro<4>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
-    case 5:
-      return score_few_micro<5>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
-    case 6:
-      return score_few_micro<6>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
-    case 7:
-      return score_few_micro<7>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
-    default:
-      return score_few_micro<8>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
-  }
+  with_count<kFewRows>(rows, [&](auto n) {
+    score_few_micro<n()>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+  });
 }
 
 void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows,
@@ -403,38 +377,10 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
   const float* pr = p_t + r;
   const float* cr = correction + r;
   float* ar = acc + r * ld_acc;
-  switch (rows - r) {
-    case 7:
-      value_rows<7>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
+  with_count<kValueRows - 1>(rows - r, [&](auto n) {
+    value_rows<n()>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
                     r == 0 ? ahead : nullptr);
-      break;
-    case 6:
-      value_rows<6>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
-                    r == 0 ? ahead : nullptr);
-      break;
-    case 5:
-      value_rows<5>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
-                    r == 0 ? ahead : nullptr);
-      break;
-    case 4:
-      value_rows<4>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
-                    r == 0 ? ahead : nullptr);
-      break;
-    case 3:
-      value_rows<3>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
-                    r == 0 ? ahead : nullptr);
-      break;
-    case 2:
-      value_rows<2>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
-                    r == 0 ? ahead : nullptr);
-      break;
-    case 1:
-      value_rows<1>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
-                    r == 0 ? ahead : nullptr);
-      break;
-    default:
-      break;
-  }
+  });
 }
 
 }  // namespace attn::kernel
