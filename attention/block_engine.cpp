@@ -292,8 +292,10 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
   tbb::enumerable_thread_specific<WorkerScratch> scratch(d, plan.rows, g_count);
   tbb::parallel_for(std::int64_t{0}, plan.tasks * splits, [&](std::int64_t item) {
     const std::int64_t task = item / splits, part = item % splits;
-    const auto [b, kv, i_begin, per_head] = task_origin(task);
-    const std::int64_t h0 = kv * g_count;
+    // Plain variables, not a structured binding: lambdas below capture them (clang 14 refuses).
+    const TaskOrigin origin = task_origin(task);
+    const std::int64_t b = origin.b, kv = origin.kv, i_begin = origin.first_query;
+    const std::int64_t per_head = origin.per_head, h0 = kv * g_count;
     const std::int64_t p_begin = s.position(i_begin), p_end = p_begin + per_head;
     WorkerScratch& local = scratch.local();
 
@@ -360,8 +362,9 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
   // Each row's parts cover disjoint keys and are normalised over their own: weighting them by
   // exp(lse_part - max lse) gives exact softmax over the union.
   tbb::parallel_for(std::int64_t{0}, plan.tasks, [&](std::int64_t task) {
-    const auto [b, kv, i_begin, per_head] = task_origin(task);
-    const std::int64_t h0 = kv * g_count;
+    const TaskOrigin origin = task_origin(task);
+    const std::int64_t b = origin.b, i_begin = origin.first_query, per_head = origin.per_head;
+    const std::int64_t h0 = origin.kv * g_count;
     const float* lse = partial_lse.data() + task * splits * plan.rows;
     const float* parts = partial_out.data() + task * splits * plan.rows * d;
     for (std::int64_t r = 0; r < g_count * per_head; ++r) {
