@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "attention/registry.hpp"
-#include "harness/inputs.hpp"
+#include "harness/measure/inputs.hpp"
 #include "harness/microbench/micro_common.hpp"
 #include "harness/microbench/random_rows.hpp"
 #include "variants/lsh_stages.hpp"

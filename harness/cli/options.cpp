@@ -1,4 +1,4 @@
-#include "harness/options.hpp"
+#include "harness/cli/options.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "attention/registry.hpp"
-#include "harness/inputs.hpp"
-#include "harness/machine.hpp"
+#include "harness/measure/inputs.hpp"
+#include "harness/measure/machine.hpp"
 
 namespace po = boost::program_options;
 

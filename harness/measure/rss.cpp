@@ -1,4 +1,4 @@
-#include "harness/rss.hpp"
+#include "harness/measure/rss.hpp"
 
 #include <malloc.h>
 

@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "harness/machine.hpp"
+#include "harness/measure/machine.hpp"
 
 namespace attn::harness {
 

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "attention/variant.hpp"
-#include "harness/result_row.hpp"
-#include "harness/timing.hpp"
+#include "harness/io/result_row.hpp"
+#include "harness/measure/timing.hpp"
 
 namespace attn::harness {
 

@@ -1,4 +1,4 @@
-#include "harness/compare.hpp"
+#include "harness/analysis/compare.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -13,9 +13,9 @@
 #include <utility>
 
 #include "attention/variant.hpp"
-#include "harness/csv.hpp"
-#include "harness/file_arguments.hpp"
-#include "harness/options.hpp"
+#include "harness/io/csv.hpp"
+#include "harness/cli/file_arguments.hpp"
+#include "harness/cli/options.hpp"
 
 namespace attn::harness {
 namespace {

@@ -1,4 +1,4 @@
-#include "harness/csv.hpp"
+#include "harness/io/csv.hpp"
 
 // The CSV parser library's bounded strncpy of file names trips -Wstringop-truncation.
 #pragma GCC diagnostic ignored "-Wstringop-truncation"

@@ -1,8 +1,8 @@
-#include "harness/file_arguments.hpp"
+#include "harness/cli/file_arguments.hpp"
 
 #include <ostream>
 
-#include "harness/options.hpp"
+#include "harness/cli/options.hpp"
 
 namespace po = boost::program_options;
 

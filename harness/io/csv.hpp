@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "harness/result_row.hpp"
+#include "harness/io/result_row.hpp"
 
 namespace attn::harness {
 

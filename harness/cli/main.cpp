@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "harness/commands.hpp"
-#include "harness/compare.hpp"
-#include "harness/merge.hpp"
+#include "harness/cli/commands.hpp"
+#include "harness/analysis/compare.hpp"
+#include "harness/analysis/merge.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "harness/commands.hpp"
+#include "harness/cli/commands.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -9,12 +9,12 @@
 #include <set>
 
 #include "attention/registry.hpp"
-#include "harness/compare.hpp"
-#include "harness/csv.hpp"
-#include "harness/inputs.hpp"
-#include "harness/interrupt.hpp"
-#include "harness/npy.hpp"
-#include "harness/progress.hpp"
+#include "harness/analysis/compare.hpp"
+#include "harness/io/csv.hpp"
+#include "harness/measure/inputs.hpp"
+#include "harness/cli/interrupt.hpp"
+#include "harness/io/npy.hpp"
+#include "harness/cli/progress.hpp"
 
 namespace attn::harness {
 namespace {

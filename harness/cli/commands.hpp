@@ -2,7 +2,7 @@
 
 #include <iosfwd>
 
-#include "harness/options.hpp"
+#include "harness/cli/options.hpp"
 
 namespace attn::harness {
 

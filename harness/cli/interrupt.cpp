@@ -1,4 +1,4 @@
-#include "harness/interrupt.hpp"
+#include "harness/cli/interrupt.hpp"
 
 #include <signal.h>
 #include <unistd.h>

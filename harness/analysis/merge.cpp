@@ -1,4 +1,4 @@
-#include "harness/merge.hpp"
+#include "harness/analysis/merge.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -7,10 +7,10 @@
 #include <ostream>
 #include <set>
 
-#include "harness/compare.hpp"
-#include "harness/csv.hpp"
-#include "harness/file_arguments.hpp"
-#include "harness/options.hpp"
+#include "harness/analysis/compare.hpp"
+#include "harness/io/csv.hpp"
+#include "harness/cli/file_arguments.hpp"
+#include "harness/cli/options.hpp"
 
 namespace attn::harness {
 namespace {

@@ -1,4 +1,4 @@
-#include "harness/accuracy.hpp"
+#include "harness/measure/accuracy.hpp"
 
 #include <tbb/parallel_for.h>
 

@@ -6,7 +6,7 @@
 #include <tuple>
 #include <vector>
 
-#include "harness/result_row.hpp"
+#include "harness/io/result_row.hpp"
 
 namespace attn::harness {
 

@@ -1,4 +1,4 @@
-#include "harness/progress.hpp"
+#include "harness/cli/progress.hpp"
 
 #include <cstdio>
 

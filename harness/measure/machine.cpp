@@ -1,4 +1,4 @@
-#include "harness/machine.hpp"
+#include "harness/measure/machine.hpp"
 
 #include <sched.h>
 

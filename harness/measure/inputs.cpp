@@ -1,4 +1,4 @@
-#include "harness/inputs.hpp"
+#include "harness/measure/inputs.hpp"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "attention/random.hpp"
-#include "harness/npy.hpp"
+#include "harness/io/npy.hpp"
 
 // The generative models. Every generator draws V iid N(0, 1); they differ in Q and K. The
 // constants are tuned so that each promised property holds with a margin at the default scale

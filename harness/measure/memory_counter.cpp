@@ -1,6 +1,6 @@
 // Replaces the global operator new/delete with versions that count live bytes. The size of a
 // block is taken from malloc_usable_size at both ends, so sized and unsized deletes agree.
-#include "harness/memory_counter.hpp"
+#include "harness/measure/memory_counter.hpp"
 
 #include <malloc.h>
 

@@ -1,4 +1,4 @@
-#include "harness/measure.hpp"
+#include "harness/measure/measure.hpp"
 
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
@@ -10,12 +10,12 @@
 #include <stdexcept>
 
 #include "attention/registry.hpp"
-#include "harness/accuracy.hpp"
-#include "harness/inputs.hpp"
-#include "harness/interrupt.hpp"
-#include "harness/machine.hpp"
-#include "harness/memory_counter.hpp"
-#include "harness/npy.hpp"
+#include "harness/measure/accuracy.hpp"
+#include "harness/measure/inputs.hpp"
+#include "harness/cli/interrupt.hpp"
+#include "harness/measure/machine.hpp"
+#include "harness/measure/memory_counter.hpp"
+#include "harness/io/npy.hpp"
 
 namespace attn::harness {
 namespace {

@@ -1,4 +1,4 @@
-#include "harness/timing.hpp"
+#include "harness/measure/timing.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -6,8 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "harness/interrupt.hpp"
-#include "harness/rss.hpp"
+#include "harness/cli/interrupt.hpp"
+#include "harness/measure/rss.hpp"
 
 namespace attn::harness {
 namespace {

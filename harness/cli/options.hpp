@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/measure.hpp"
+#include "harness/measure/measure.hpp"
 
 namespace attn::harness {
 
