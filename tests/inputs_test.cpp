@@ -1,4 +1,4 @@
-#include "harness/inputs.hpp"
+#include "harness/measure/inputs.hpp"
 
 #include <gtest/gtest.h>
 #include <tbb/task_arena.h>
@@ -16,15 +16,15 @@
 
 #include "attention/reference.hpp"
 #include "attention/variant.hpp"
-#include "harness/npy.hpp"
+#include "harness/io/npy.hpp"
 
 namespace attn::harness {
 namespace {
 
 namespace fs = std::filesystem;
 
-AttentionInputs attention_inputs(const InputTensors& t) {
-  return {t.q.view(), t.k.view(), t.v.view(), false, default_scale(t.q.shape().head_dim)};
+AttentionInputs attention_inputs(const InputTensors& t, bool causal = false) {
+  return {t.q.view(), t.k.view(), t.v.view(), causal, default_scale(t.q.shape().head_dim)};
 }
 
 // Evenly spread query rows, so that rows near both ends and the middle are measured.
@@ -39,8 +39,9 @@ std::vector<std::int64_t> sample_rows(std::int64_t n, std::int64_t count) {
 // where `weights` are full attention's fp64 softmax weights at the default scale over the N keys
 // and `position` is the query's absolute position N - M + query.
 template <class Statistic>
-double mean_over_rows(const InputTensors& t, std::int64_t rows_per_head, Statistic statistic) {
-  const AttentionInputs in = attention_inputs(t);
+double mean_over_rows(const InputTensors& t, std::int64_t rows_per_head, Statistic statistic,
+                      bool causal = false) {
+  const AttentionInputs in = attention_inputs(t, causal);
   const AttentionShape s = in.shape();
   std::vector<double> weights;
   double sum = 0;
@@ -101,7 +102,7 @@ bool same_bits(const InputTensors& a, const InputTensors& b) {
 
 TEST(InputsTest, GeneratorNamesInHelpOrder) {
   EXPECT_EQ(generator_names(),
-            (std::vector<std::string>{"gaussian", "local", "clustered", "sinks"}));
+            (std::vector<std::string>{"gaussian", "local", "clustered", "sinks", "lm"}));
 }
 
 TEST(InputsTest, CheckInputNameAcceptsGeneratorsAndNpy) {
@@ -114,7 +115,7 @@ TEST(InputsTest, CheckInputNameAcceptsGeneratorsAndNpy) {
     } catch (const std::invalid_argument& e) {
       const std::string message = e.what();
       EXPECT_NE(message.find("'" + bad + "'"), std::string::npos) << message;
-      EXPECT_NE(message.find("allowed: gaussian, local, clustered, sinks, npy:DIR"),
+      EXPECT_NE(message.find("allowed: gaussian, local, clustered, sinks, lm, npy:DIR"),
                 std::string::npos)
           << message;
     }
@@ -220,6 +221,75 @@ TEST(InputsTest, SinksDrawMostOfEveryRow) {
     const double share = mean_over_rows(
         t, 32, [](auto, auto, auto, auto, const auto& w) { return w[0] + w[1] + w[2] + w[3]; });
     EXPECT_GE(share, 0.7);  // model: about 0.8 at every N
+  }
+}
+
+// The lm model's four structures (inputs.cpp), told apart by position alone: the first 4 keys
+// are the sinks, the heavy columns are the keys whose coordinate 1 carries the heavy amplitude,
+// the band is Δ = p - j < 64 and the slash lines are Δ >= 64 within 2 of a multiple of 96.
+struct LmShares {
+  double sinks = 0, heavy = 0, band = 0, slash = 0, slash_keys = 0;
+};
+
+LmShares lm_shares(const InputTensors& t, std::int64_t rows_per_head) {
+  const Shape& ks = t.k.shape();
+  // A heavy column's key carries D^1/4 on coordinate 1, every other key only noise of std 0.1.
+  const auto heavy_threshold = static_cast<float>(0.5 * std::pow(ks.head_dim, 0.25));
+  LmShares total;
+  const auto add = [&](LmShares& acc, auto b, auto h, auto position, const auto& w) {
+    const std::int64_t kv = h / (t.q.shape().heads / ks.heads);
+    LmShares row;
+    for (std::int64_t j = 0; j <= position; ++j) {
+      const std::int64_t delta = position - j;
+      const bool heavy = j >= 4 && t.k.view().row(b, kv, j)[1] > heavy_threshold;
+      const std::int64_t off_line = std::min(delta % 96, 96 - delta % 96);
+      if (j < 4) {
+        row.sinks += w[j];
+      } else if (heavy) {
+        row.heavy += w[j];
+      } else if (delta < 64) {
+        row.band += w[j];
+      } else if (off_line <= 2) {
+        row.slash += w[j];
+        row.slash_keys += 1.0 / static_cast<double>(position + 1);
+      }
+    }
+    acc.sinks += row.sinks;
+    acc.heavy += row.heavy;
+    acc.band += row.band;
+    acc.slash += row.slash;
+    acc.slash_keys += row.slash_keys;
+    return 0.0;
+  };
+  std::int64_t rows = 0;
+  mean_over_rows(
+      t, rows_per_head,
+      [&](auto b, auto h, auto, auto position, const auto& w) {
+        ++rows;
+        return add(total, b, h, position, w);
+      },
+      /*causal=*/true);
+  const auto n = static_cast<double>(rows);
+  return {total.sinks / n, total.heavy / n, total.band / n, total.slash / n, total.slash_keys / n};
+}
+
+TEST(InputsTest, LmHasSinksBandHeavyColumnsAndSlashLines) {
+  for (const AttentionShape& shape :
+       {AttentionShape{1, 2, 4096, 64}, AttentionShape{1, 1, 16384, 64},
+        AttentionShape{1, 2, 4096, 128}, AttentionShape{1, 2, 4096, 32},
+        AttentionShape{1, 4, 2, 256, 4096, 64}}) {
+    SCOPED_TRACE(shape.to_string());
+    const InputTensors t = make_inputs("lm", shape, 13);
+    const LmShares s = lm_shares(t, 32);
+    // Model (inputs.cpp): sinks 0.08-0.3, heavy 0.09-0.28, band 0.09-0.15, slash 0.22-0.46.
+    for (double share : {s.sinks, s.heavy, s.band}) {
+      EXPECT_GE(share, 0.05);
+      EXPECT_LE(share, 0.6);  // no structure alone explains a row
+    }
+    EXPECT_GE(s.slash, 0.15);
+    EXPECT_GE(s.slash, 3 * s.slash_keys);  // the lines are heavy, not merely many keys
+    EXPECT_LE(s.slash, 0.6);
+    EXPECT_LE(1 - s.sinks - s.heavy - s.band - s.slash, 0.2);
   }
 }
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/csv.hpp"
-#include "harness/npy.hpp"
+#include "harness/io/csv.hpp"
+#include "harness/io/npy.hpp"
 #include "process_support.hpp"
 
 namespace attn::harness {
@@ -240,7 +240,7 @@ const std::vector<BadInput>& bad_inputs() {
       {"unknown generator",
        run_args({"--input", "uniform"}),
        2,
-       {"--input", "'uniform'", "gaussian, local, clustered, sinks, npy:DIR"}},
+       {"--input", "'uniform'", "gaussian, local, clustered, sinks, lm, npy:DIR"}},
       {"unknown generator in a list",
        {"sweep", "--out", "@/x.csv", "--input", "gaussian,bogus"},
        2,

@@ -115,7 +115,7 @@ po::options_description point_options(RawOptions& raw, bool lists) {
           .c_str())("scale", po::value(&raw.scale)->value_name("S"),
                     "score scale (default 1/sqrt(head-dim))")(
       "input", po::value(&raw.input)->value_name("GEN"),
-      ("input: gaussian, local, clustered, sinks, or npy:DIR with DIR/q.npy, k.npy, v.npy "
+      ("input: gaussian, local, clustered, sinks, lm, or npy:DIR with DIR/q.npy, k.npy, v.npy "
        "(default gaussian)" +
        list)
           .c_str())(

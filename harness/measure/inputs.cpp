@@ -53,6 +53,36 @@
 //            logit grows with N just enough that the sinks keep the same share of every row,
 //            ≈ 1/(1 + e^-1.5) ≈ 0.8, at any sequence length.
 //
+// lm         A model of the four structures MInference observed in real LLM attention, meant for
+//            causal use: attention sinks, a local band, a few heavy key columns ("vertical"
+//            lines) and periodic diagonals ("slash" lines). Each lives on its own coordinates, so
+//            the score of query position p for key j, Δ = p - j, is a sum of four parts:
+//              s(p, j) = L_band·B(Δ) + L_slash·F(Δ) + L_sink·[j < S] + L_heavy·[j ∈ H] + noise
+//            * coordinate 0 (sinks): k_0 = D^1/4 for the S = kLmSinks first keys, 0 for the
+//              others, and q_0 = L_sink·D^1/4;
+//            * coordinate 1 (heavy columns): the same with L_heavy, for the kLmHeavyColumns key
+//              positions H drawn uniformly from [S, N) per (batch, kv head);
+//            * the band: the first half of the remaining coordinate pairs are rotary pairs,
+//              k = D^1/4·sqrt(w_c)·(cos(ω_c·j + φ_c), sin(ω_c·j + φ_c)) and q the same at p
+//              times L_band, with wavelengths log-spaced from kLmBandMinWavelength to
+//              kLmBandMaxWavelength and w_c = 1/pairs, so B(Δ) = mean_c cos(ω_c·Δ): 1 at Δ = 0,
+//              decaying with |Δ|;
+//            * the slash lines: the other pairs are rotary at the harmonics ω_h = 2π·h/kLmPeriod,
+//              h = 1..pairs, with Fejér weights w_h ∝ 1 - h/(pairs + 1), so F(Δ) = Σ_h w_h
+//              cos(ω_h·Δ) is a non-negative comb: 1 at every multiple of kLmPeriod, near 0
+//              between them (lines a few tokens wide);
+//            * iid N(0, kLmNoise²) on every coordinate of Q and K (score noise of std ≈ 0.5).
+//            Keys carry the structure and queries the logits, which follow the keys a causal
+//            row at position p sees, so each part keeps its share of a row at every p and N:
+//            L_sink = ln(max(p + 1, 2S)/S) - 0.5, L_heavy = ln(N/|H|) - 0.5,
+//            L_band = ln(max(p + 1, 64)/32) - 0.5, L_slash = 4.5. The period is 96, not a power
+//            of two, so that decode rows at N = 2^k do not sit on a line through the sinks.
+//            Measured under causal attention (D = 64, N = 4K and 16K, mean over 32 spread
+//            rows; tests/inputs_test.cpp): sinks 0.26-0.28, heavy columns 0.09-0.16, band
+//            (Δ < 64) 0.13-0.15, slash lines (|Δ mod 96| <= 2, Δ >= 64: 5% of the keys)
+//            0.34-0.40, the rest about 0.1; so every structure matters and none alone suffices.
+//            The last 256 queries of a 4K sequence: sinks 0.08, heavy 0.21, slash 0.46.
+//
 // Determinism: every (tensor, batch, head) has its own xoshiro256** stream keyed by
 // (seed, stream id, batch, head), and the (batch, head) problems are generated independently,
 // so the bits do not depend on the thread count or the scheduling. Each stream is read row after
@@ -80,6 +110,14 @@ constexpr double kClusterNoise = 0.5;  // per-coordinate noise std
 
 constexpr std::int64_t kSinks = 4;
 constexpr double kSinkMargin = 1.5;  // sink logit above ln((N - S)/S)
+
+constexpr std::int64_t kLmSinks = 4;
+constexpr std::int64_t kLmHeavyColumns = 16;
+constexpr double kLmBandMinWavelength = 16.0;      // tokens
+constexpr double kLmBandMaxWavelength = 131072.0;  // tokens
+constexpr double kLmPeriod = 96.0;                 // tokens between slash lines
+constexpr double kLmSlashLogit = 4.5;
+constexpr double kLmNoise = 0.1;  // per-coordinate std of Q and K
 
 // Stream ids: one random stream per tensor and one for the shared structure of a problem.
 enum class Stream : std::uint64_t { kQ = 1, kK = 2, kV = 3, kStructure = 4 };
@@ -297,6 +335,82 @@ void generate_sinks(const Problem& p) {
   }
 }
 
+// The lm model's four logits for a query at absolute position `position` over N keys
+// (inputs.cpp's model comment): the sink and band logits follow the keys a causal row sees.
+struct LmLogits {
+  double sink, heavy, band, slash;
+};
+
+LmLogits lm_logits(std::int64_t position, std::int64_t n) {
+  const auto seen = static_cast<double>(position + 1);
+  return {std::log(std::max(seen, 2.0 * kLmSinks) / kLmSinks) - 0.5,
+          std::max(0.0, std::log(static_cast<double>(n) / kLmHeavyColumns) - 0.5),
+          std::log(std::max(seen, 64.0) / 32.0) - 0.5, kLmSlashLogit};
+}
+
+void generate_lm(const Problem& p) {
+  const std::int64_t n = p.shape.seq_len;
+  const std::int64_t d = p.shape.head_dim;
+  // Keys carry unit structure (times D^1/4); a query carries the logits, so q·k/sqrt(D) is the
+  // logit itself.
+  const double root4_d = std::sqrt(std::sqrt(static_cast<double>(d)));
+  const std::int64_t pairs = d >= 2 ? (d - 2) / 2 : 0;
+  const std::int64_t band_pairs = pairs / 2, slash_pairs = pairs - band_pairs;
+
+  // Rotary pairs: band first, then slash harmonics; each has a frequency, a weight and a random
+  // phase from the structure stream, shared by a kv head and its query heads.
+  Rng structure = p.structure();
+  std::vector<double> omega, weight, phase;
+  double fejer_total = 0;
+  for (std::int64_t h = 1; h <= slash_pairs; ++h)
+    fejer_total += 1.0 - static_cast<double>(h) / static_cast<double>(slash_pairs + 1);
+  for (std::int64_t c = 0; c < pairs; ++c) {
+    if (c < band_pairs) {
+      const double t =
+          band_pairs == 1 ? 0.0 : static_cast<double>(c) / static_cast<double>(band_pairs - 1);
+      omega.push_back(
+          2.0 * std::numbers::pi /
+          (kLmBandMinWavelength * std::pow(kLmBandMaxWavelength / kLmBandMinWavelength, t)));
+      weight.push_back(1.0 / static_cast<double>(band_pairs));
+    } else {
+      const auto h = static_cast<double>(c - band_pairs + 1);
+      omega.push_back(2.0 * std::numbers::pi * h / kLmPeriod);
+      weight.push_back((1.0 - h / static_cast<double>(slash_pairs + 1)) / fejer_total);
+    }
+    phase.push_back(2.0 * std::numbers::pi * structure.uniform());
+  }
+  const std::int64_t sinks = std::min(kLmSinks, n);
+  std::vector<std::int64_t> heavy;
+  for (std::int64_t c = 0; c < kLmHeavyColumns && n > sinks; ++c)
+    heavy.push_back(
+        sinks + static_cast<std::int64_t>(structure.below(static_cast<std::uint64_t>(n - sinks))));
+  std::sort(heavy.begin(), heavy.end());
+
+  Rng rng = p.stream();
+  const bool query = p.tensor == Stream::kQ;
+  for (std::int64_t i = 0; i < p.rows; ++i) {
+    const std::int64_t position = p.position(i);
+    const LmLogits logits = lm_logits(position, n);
+    std::span<float> x = p.row(i);
+    const auto put = [&](std::int64_t c, double signal) {
+      x[c] = static_cast<float>(signal * root4_d + kLmNoise * rng.normal());
+    };
+    if (d >= 1) put(0, query ? logits.sink : position < sinks ? 1.0 : 0.0);
+    if (d >= 2) {
+      const bool column = std::binary_search(heavy.begin(), heavy.end(), position);
+      put(1, query ? logits.heavy : column ? 1.0 : 0.0);
+    }
+    for (std::int64_t c = 0; c < pairs; ++c) {
+      const double scale =
+          std::sqrt(weight[c]) * (query ? (c < band_pairs ? logits.band : logits.slash) : 1.0);
+      const double angle = omega[c] * static_cast<double>(position) + phase[c];
+      put(2 + 2 * c, scale * std::cos(angle));
+      put(3 + 2 * c, scale * std::sin(angle));
+    }
+    for (std::int64_t c = 2 + 2 * pairs; c < d; ++c) put(c, 0.0);
+  }
+}
+
 using Generator = void (*)(const Problem&);
 
 Generator find_generator(const std::string& name) {
@@ -304,12 +418,13 @@ Generator find_generator(const std::string& name) {
   if (name == "local") return generate_local;
   if (name == "clustered") return generate_clustered;
   if (name == "sinks") return generate_sinks;
+  if (name == "lm") return generate_lm;
   return nullptr;
 }
 
 constexpr std::string_view kNpyPrefix = "npy:";
 
-std::string allowed_inputs() { return "gaussian, local, clustered, sinks, npy:DIR"; }
+std::string allowed_inputs() { return "gaussian, local, clustered, sinks, lm, npy:DIR"; }
 
 // Replaces every row of K by the matching row of Q scaled to unit length (a zero row stays zero).
 void share_qk(InputTensors& t) {
@@ -407,7 +522,7 @@ NpyInputs read_npy_inputs(const std::string& dir) {
 }  // namespace
 
 const std::vector<std::string>& generator_names() {
-  static const std::vector<std::string> names = {"gaussian", "local", "clustered", "sinks"};
+  static const std::vector<std::string> names = {"gaussian", "local", "clustered", "sinks", "lm"};
   return names;
 }
 

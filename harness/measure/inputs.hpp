@@ -13,7 +13,8 @@ struct InputTensors {
   Tensor q, k, v;
 };
 
-// The generators, in the order `attnbench --help` lists them: gaussian, local, clustered, sinks.
+// The generators, in the order `attnbench --help` lists them: gaussian, local, clustered, sinks,
+// lm.
 // (`npy:DIR` is accepted by make_inputs as well but is not a generator.) V is iid N(0, 1) for
 // all of them; Q and K follow a documented model (inputs.cpp) with a promised property, tested
 // at the default scale 1/sqrt(D) on full attention's weights:
@@ -21,6 +22,8 @@ struct InputTensors {
 //   local      rotary-style positional features; mean mass within |i-j| <= 256 >= 0.9.
 //   clustered  16 clusters of tokens; mean mass on keys of the query's cluster >= 0.8.
 //   sinks      the first 4 keys are attention sinks; mean mass on them >= 0.7, at every N.
+//   lm         sinks, a local band, heavy key columns and periodic slash lines, as in real LLMs;
+//              under causal attention each holds a promised share of the mass (inputs.cpp).
 const std::vector<std::string>& generator_names();
 
 // Throws std::invalid_argument naming the value and the allowed ones unless `input` is a
