@@ -119,6 +119,38 @@ class PlotResultsTest(unittest.TestCase):
                          set(DECODE_STEMS))
         self.assertNotIn("(--read-bandwidth)", err)
 
+    def test_budget_sweeps_get_density_figures_with_the_oracle_frontier(self):
+        rows = [result_row("flash", "", 4096, 2)]
+        for variant, budgets in (("topk", (64, 256, 1024)), ("sliding_window", (64, 512))):
+            for budget in budgets:
+                row = result_row(variant, f"k={budget}", 4096, 2)
+                row.update(pairs=2 * 4096 * budget, mass_recall=min(1.0, budget / 1024))
+                rows.append(row)
+        for row in rows[:1]:
+            row["pairs"] = 2 * 4096 * 4096
+        path = os.path.join(self.dir, "budgets.csv")
+        write_csv(path, rows)
+        status, out, err = run([path])
+        self.assertEqual(status, 0, err)
+        stems = self.written_stems(out, os.path.join(self.dir, "budgets"))
+        self.assertTrue({"mass_recall_vs_density", "rel_err_vs_density", "speedup_vs_density"} <= stems,
+                        stems)
+        # Density is the pairs column over full attention's pairs, causal or not.
+        self.assertAlmostEqual(plot_results.density(rows[1]), 64 / 4096)
+        causal = dict(rows[1], causal="true", query_len=1)
+        self.assertAlmostEqual(plot_results.full_pairs(causal), 2 * 4096)
+        curves = plot_results.variant_curves(rows, lambda r: float(r["mass_recall"]))
+        self.assertEqual([round(x * 4096) for x, _ in curves["topk"]], [64, 256, 1024])
+
+    def test_single_budget_sweeps_draw_no_density_figures(self):
+        rows = [result_row(v, p, n, 2) for v, p in (("flash", ""), ("sliding_window", "window=64"))
+                for n in (1024, 2048)]
+        path = os.path.join(self.dir, "one.csv")
+        write_csv(path, rows)
+        status, out, err = run([path])
+        self.assertEqual(status, 0, err)
+        self.assertFalse(any("density" in line for line in out.splitlines()))
+
     def test_square_and_decode_selection(self):
         square = result_row("flash", "", 1024, 1)
         self.assertTrue(plot_results.is_square(square))
