@@ -164,6 +164,7 @@ std::string derived_command(const std::vector<ResultRow>& rows, const std::strin
   bool square = true, default_scale = true;
   std::set<std::string> scales, reps, revisions;
   std::int64_t accuracy_rows = 0;
+  std::set<std::int64_t> sample_sizes;
   for (const ResultRow& r : rows) {
     if (std::find(specs.begin(), specs.end(), r.spec()) == specs.end()) specs.push_back(r.spec());
     const RowFields f = row_fields(r);
@@ -178,8 +179,10 @@ std::string derived_command(const std::vector<ResultRow>& rows, const std::strin
     default_scale = default_scale && std::fabs(r.scale - standard) <= 1e-6f * standard;
     scales.insert(f.at("scale"));
     if (r.reps) reps.insert(std::to_string(*r.reps));
-    if (r.accuracy_rows && *r.accuracy_rows < r.query_len)
+    if (r.accuracy_rows && *r.accuracy_rows < r.query_len) {
       accuracy_rows = std::max(accuracy_rows, *r.accuracy_rows);
+      sample_sizes.insert(*r.accuracy_rows);
+    }
     revisions.insert(r.context.git_revision);
   }
   std::string command = "attnbench sweep";
@@ -208,6 +211,7 @@ std::string derived_command(const std::vector<ResultRow>& rows, const std::strin
             "): they come from several sweeps, whose own commands are in their configs.";
   if (!default_scale && scales.size() > 1) note += " Several --scale values were used.";
   if (reps.size() > 1) note += " The rows used several --reps values.";
+  if (sample_sizes.size() > 1) note += " The rows used several --accuracy-rows values.";
   note += " --min-time is not recorded in the CSV.";
   return command;
 }
@@ -236,6 +240,7 @@ table.sortable th { cursor: pointer; }
 th[aria-sort=ascending]::after { content: " \25B2"; }
 th[aria-sort=descending]::after { content: " \25BC"; }
 .scroll { overflow-x: auto; max-width: 100%; }
+#variants-table td, #problems-table td { white-space: normal; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 figure img { max-width: 46em; width: 100%; border: 1px solid #ddd; }
 code, pre { background: #f4f4f4; } pre { padding: 0.6em; white-space: pre-wrap; }
@@ -364,14 +369,16 @@ int write_report(const ReportRequest& request) {
                                : table_html(problems, "problems-table", false);
 
   html += "<h2 id=\"reproduce\">Reproduce</h2>";
-  if (!request.command.empty()) {
+  if (!request.command.empty())
     html += "<p>The command that wrote these rows:</p><pre id=\"command\">" +
             escape_html(request.command) + "</pre>";
-  } else if (!rows.empty()) {
+  if (!rows.empty()) {
+    // Also spelled out from the rows, which stays true when a --config file changes later.
     std::string note;
     const std::string command = derived_command(rows, request.files.front(), note);
-    html +=
-        "<pre id=\"command\">" + escape_html(command) + "</pre><p>" + escape_html(note) + "</p>";
+    if (!request.command.empty()) html += "<p>The same sweep with every axis spelled out:</p>";
+    html += "<pre id=\"derived-command\">" + escape_html(command) + "</pre><p>" +
+            escape_html(note) + "</p>";
   }
   html += "<script>" + std::string(kScript) + "</script></body></html>\n";
 
