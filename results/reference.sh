@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
 # The reference run: every variant, dense and flash to 64K, the sparse ones to 1M, on gaussian,
-# local and clustered inputs, 1 and 2 threads, in five sweeps (results/reference/*.cfg, one per
-# range of N and thread count, as the repetitions and the accuracy sample differ). Each part
-# resumes where it stopped; the parts are then merged into results/reference.csv and plotted
-# into results/reference/. About 1 hour on 2 cores.
+# local and clustered inputs, 1 and 2 threads, in five sweeps (results/reference/reference/*.cfg,
+# one per range of N and thread count, as the repetitions and the accuracy sample differ). Each
+# part resumes where it stopped; the parts are then merged into results/reference/reference.csv
+# and plotted into results/reference/reference/. About 1 hour on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+study=results/reference/reference
 cmake --preset release >/dev/null
 cmake --build --preset release --target attnbench
 parts=(short exact-long sparse-long exact-long-1thread sparse-long-1thread)
 for part in "${parts[@]}"; do
-  build/release/attnbench sweep --config "results/reference/$part.cfg" \
-    --out "results/reference/$part.csv" --resume
+  build/release/attnbench sweep --config "$study/$part.cfg" --out "$study/$part.csv" --resume
 done
-rm -f results/reference.csv
+rm -f "$study.csv"
 csvs=()
-for part in "${parts[@]}"; do csvs+=("results/reference/$part.csv"); done
-build/release/attnbench merge "${csvs[@]}" --out results/reference.csv
+for part in "${parts[@]}"; do csvs+=("$study/$part.csv"); done
+build/release/attnbench merge "${csvs[@]}" --out "$study.csv"
 python=/usr/bin/python3  # Debian's, which has matplotlib
 [ -x "$python" ] || python=python3
-"$python" plots/plot_results.py results/reference.csv
+"$python" plots/plot_results.py "$study.csv"

@@ -273,7 +273,7 @@ TEST(CompareTest, JoinsOnKvHeadsAndQueryLen) {
   EXPECT_TRUE(contains(line_with(run.output, "N=4096 M=64 "), "ok")) << run.output;
 }
 
-// results/*.csv of round 1 have no kv_heads, query_len or min_bytes: their points are square.
+// Round-1 CSVs (results/reference/) have no kv_heads, query_len or min_bytes: square points.
 const char* const kSquareEraHeader =
     "variant,params,batch,heads,seq_len,head_dim,causal,shared_qk,input,seed,scale,threads,reps,"
     "time_ms,time_ms_min,time_ms_max,pairs,gflops,peak_bytes,rss_delta_bytes,predicted_bytes,"

@@ -123,7 +123,7 @@ TEST(Csv, ReaderNamesTheFileAndLineOfAMalformedRow) {
   }
 }
 
-// A row of results/reference.csv as round 1 wrote it, before kv_heads, query_len and min_bytes.
+// A row of results/reference/reference.csv as round 1 wrote it, before kv_heads, query_len and min_bytes.
 constexpr const char* kSquareEraHeader =
     "variant,params,batch,heads,seq_len,head_dim,causal,shared_qk,input,seed,scale,threads,reps,"
     "time_ms,time_ms_min,time_ms_max,pairs,gflops,peak_bytes,rss_delta_bytes,predicted_bytes,"

@@ -1,7 +1,9 @@
 // `attnbench pattern` writes exactly the key sets that keys() returns, which is what the fp64
 // reference and the recall metric use, for data-independent and data-dependent variants alike.
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include <cctype>
 
 #include <cstring>
 #include <filesystem>
@@ -134,6 +136,35 @@ TEST(PatternExport, RefusesSequencesAbove8192) {
                            dir);
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("up to 8192"), std::string::npos) << result.err;
+  std::filesystem::remove_all(dir);
+}
+
+// Help text with its line wrapping undone.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : c;
+  }
+  return out;
+}
+
+// The help describes what pattern does: one variant, one head unless --heads says otherwise.
+TEST(PatternExport, HelpSaysOneVariantAndOneHead) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("attnbench_pattern_help_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto help = testing::run_process({ATTNBENCH_BINARY, "pattern", "--help"}, dir);
+  help.out = one_line(help.out);
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_EQ(help.out.find("repeat for several"), std::string::npos) << help.out;
+  EXPECT_EQ(help.out.find("default 8"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("query heads (default 1)"), std::string::npos) << help.out;
+  auto sweep = testing::run_process({ATTNBENCH_BINARY, "sweep", "--help"}, dir);
+  sweep.out = one_line(sweep.out);
+  EXPECT_NE(sweep.out.find("query heads (default 8"), std::string::npos) << sweep.out;
+  EXPECT_NE(sweep.out.find("repeat for several"), std::string::npos) << sweep.out;
   std::filesystem::remove_all(dir);
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command: install what is missing, build with warnings as errors, run every
-# test (ctest: the GoogleTest suite and the plot script's tests), then the whole suite again under
+# test (ctest: the GoogleTest suite and the plot script's tests; then the report in headless
+# Chromium, tests/report/browser_test.sh), then the whole suite again under
 # AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer (against a oneTBB that
 # tests/run-sanitizers.sh builds with TSan from Debian's source, once), and each fuzz target for
 # a bounded time.
@@ -12,4 +13,6 @@ harness/install-deps.sh clang libclang-rt-dev llvm
 cmake --preset ci >/dev/null
 cmake --build --preset ci
 ctest --preset ci -j2
+# The HTML report of a small sweep, opened in headless Chromium (installs chromium if missing).
+tests/report/browser_test.sh build/ci
 tests/run-sanitizers.sh asan tsan fuzz

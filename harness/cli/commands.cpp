@@ -10,11 +10,12 @@
 
 #include "attention/registry.hpp"
 #include "harness/analysis/compare.hpp"
-#include "harness/io/csv.hpp"
-#include "harness/measure/inputs.hpp"
+#include "harness/analysis/report.hpp"
 #include "harness/cli/interrupt.hpp"
-#include "harness/io/npy.hpp"
 #include "harness/cli/progress.hpp"
+#include "harness/io/csv.hpp"
+#include "harness/io/npy.hpp"
+#include "harness/measure/inputs.hpp"
 
 namespace attn::harness {
 namespace {
@@ -182,6 +183,13 @@ int run_sweep(const SweepConfig& config) {
   if (writer) std::fprintf(stderr, "wrote %zu rows to %s\n", rows.size(), config.out.c_str());
   int status = failures > 0 ? 1 : 0;
   if (config.plot && writer && draw_plots(config.out) != 0) status = 1;
+  if (!config.report.empty() && writer) {
+    ReportRequest request;
+    request.files = {config.out};
+    request.out = config.report;
+    request.command = config.command_line;
+    if (write_report(request) != 0) status = 1;
+  }
   return status;
 }
 

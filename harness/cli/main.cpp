@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "harness/cli/commands.hpp"
+#include "harness/analysis/advise.hpp"
 #include "harness/analysis/compare.hpp"
 #include "harness/analysis/merge.hpp"
+#include "harness/analysis/report.hpp"
+#include "harness/cli/commands.hpp"
 
 namespace {
 
@@ -23,6 +25,8 @@ constexpr const char* kUsage =
     "  pattern   export a variant's key set as a uint8 [H, M, N] .npy file\n"
     "  compare   time ratios and accuracy changes between two results CSVs, flags regressions\n"
     "  merge     concatenate results CSVs with the suite's header into one\n"
+    "  advise    per group of points, the fastest variant meeting recall/error/memory bounds\n"
+    "  report    one self-contained HTML file: context, advice, figures, sortable results\n"
     "\n"
     "'attnbench <command> --help' lists a command's options.\n";
 
@@ -53,8 +57,10 @@ int dispatch(const std::string& command, const std::vector<std::string>& args) {
   }
   if (command == "compare") return compare_command(args, std::cout);
   if (command == "merge") return merge_command(args, std::cout);
+  if (command == "advise") return advise_command(args, std::cout);
+  if (command == "report") return report_command(args, std::cout);
   throw UsageError("unknown command '" + command +
-                   "'; commands: list, run, sweep, pattern, compare, merge");
+                   "'; commands: list, run, sweep, pattern, compare, merge, advise, report");
 }
 
 }  // namespace

@@ -80,21 +80,31 @@ struct RawOptions {
   std::string causal = "false", shared_qk = "false", input = "gaussian", seed = "0";
   std::string threads = std::to_string(available_cores());
   std::string scale, reps = "5", min_time = "0.2", accuracy_rows = "256", memory_limit;
-  std::string out, save_output, config, save;
+  std::string out, save_output, config, save, report;
   bool plot = false, resume = false;
 };
 
-po::options_description point_options(RawOptions& raw, bool lists) {
+// What --variant and --heads mean differs by command: run and sweep measure several variants
+// over 8 heads by default, pattern exports exactly one variant's key set over 1 head.
+enum class PointCommand { kMeasure, kPattern };
+
+po::options_description point_options(RawOptions& raw, bool lists,
+                                      PointCommand command = PointCommand::kMeasure) {
   const std::string list = lists ? " (comma-separated list)" : "";
+  const bool pattern = command == PointCommand::kPattern;
   po::options_description d("Point options");
-  d.add_options()(
-      "variant", po::value(&raw.variants)->value_name("SPEC"),
-      "variant spec, e.g. sliding_window:left=128,right=0; repeat for several (default: "
-      "every registered variant with its default parameters; see 'attnbench list')")(
+  d.add_options()("variant", po::value(&raw.variants)->value_name("SPEC"),
+                  pattern
+                      ? "the one variant spec whose key set is exported, e.g. bigbird:block=64 "
+                        "(required; see 'attnbench list')"
+                      : "variant spec, e.g. sliding_window:left=128,right=0; repeat for several "
+                        "(default: every registered variant with its default parameters; see "
+                        "'attnbench list')")(
       "seq-len", po::value(&raw.seq_len)->value_name("N"),
       ("sequence length N, 4K and 1M suffixes allowed (default 4096)" + list).c_str())(
       "batch", po::value(&raw.batch)->value_name("B"), ("batch size (default 1)" + list).c_str())(
-      "heads", po::value(&raw.heads)->value_name("H"), ("query heads (default 8)" + list).c_str())(
+      "heads", po::value(&raw.heads)->value_name("H"),
+      ("query heads (default " + raw.heads + ")" + list).c_str())(
       "kv-heads", po::value(&raw.kv_heads)->value_name("KV"),
       ("key/value heads, a divisor of --heads: query head h reads kv head h / (H / KV), "
        "grouped-query attention (default: --heads, one kv head per query head)" +
@@ -443,7 +453,9 @@ std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& a
   visible.add_options()("plot", po::bool_switch(&raw.plot),
                         "draw the plots next to the CSV when done")(
       "resume", po::bool_switch(&raw.resume),
-      "skip points already in --out with status ok, so an interrupted sweep continues");
+      "skip points already in --out with status ok, so an interrupted sweep continues")(
+      "report", po::value(&raw.report)->value_name("FILE.html"),
+      "when done, write the HTML report of --out (as 'attnbench report' does) to this file");
   po::options_description cli = visible;
   cli.add_options()("config", po::value(&raw.config)->value_name("FILE"),
                     "read options from FILE (key = value lines, e.g. seq-len = 1K,2K); the "
@@ -459,7 +471,11 @@ std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& a
   if (c.out.empty()) throw UsageError("sweep needs --out FILE.csv");
   c.resume_command = "attnbench sweep";
   for (const auto& arg : args) c.resume_command += " " + shell_quote(arg);
+  c.command_line = c.resume_command;
   if (!c.resume) c.resume_command += " --resume";
+  c.report = raw.report;
+  if (!c.report.empty() && c.report == c.out)
+    throw UsageError("--report: '" + c.report + "' is the --out CSV; give an .html file");
   apply_npy_shapes(c, vm);
   check_points(c);
   return c;
@@ -470,7 +486,7 @@ std::optional<PatternConfig> parse_pattern_options(const std::vector<std::string
   RawOptions raw;
   raw.heads = "1";
   po::options_description visible("Pattern options");
-  visible.add(point_options(raw, false));
+  visible.add(point_options(raw, false, PointCommand::kPattern));
   visible.add_options()("save", po::value(&raw.save)->value_name("FILE.npy"),
                         "write the key set as uint8 [H, M, N] (1: query row m, at position "
                         "N - M + m, attends the key; M = N unless --query-len)");

@@ -32,6 +32,8 @@ struct SweepConfig {
   bool plot = false;
   bool resume = false;
   std::string resume_command;  // the sweep's command line with --resume, shown after an interrupt
+  std::string report;          // an HTML report of `out` to write when done (sweep --report)
+  std::string command_line;    // the sweep's command line as given, quoted in the report
 };
 
 // The measurement points of the cartesian product, smallest sequence length first. Their
