@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command: install what is missing, build with warnings as errors, run every
-# test (ctest: the GoogleTest suite and the plot script's tests), then the whole suite again under
+# test (ctest: the GoogleTest suite and the plot script's tests), a sharded sweep on a real
+# single-node Slurm (tests/slurm/end_to_end.sh, about 30 s), then the whole suite again under
 # AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer (against a oneTBB that
 # tests/run-sanitizers.sh builds with TSan from Debian's source, once), and each fuzz target for
 # a bounded time.
@@ -12,4 +13,6 @@ harness/install-deps.sh clang libclang-rt-dev llvm
 cmake --preset ci >/dev/null
 cmake --build --preset ci
 ctest --preset ci -j2
+# A sharded sweep through a real single-node Slurm (SKIPPED where its packages cannot be installed).
+tests/slurm/end_to_end.sh build/ci/attnbench
 tests/run-sanitizers.sh asan tsan fuzz

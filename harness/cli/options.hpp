@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "harness/measure/measure.hpp"
+#include "harness/sweep/shard_selection.hpp"
 
 namespace attn::harness {
 
@@ -32,6 +33,11 @@ struct SweepConfig {
   bool plot = false;
   bool resume = false;
   std::string resume_command;  // the sweep's command line with --resume, shown after an interrupt
+  // Sweep only: the part of the sweep to measure (unsharded by default), --plan (print each
+  // shard's items, measure nothing), and the scheduler's job id for the CSV (SLURM_JOB_ID).
+  ShardSelection shard;
+  bool plan = false;
+  std::string job_id;
 };
 
 // The measurement points of the cartesian product, smallest sequence length first. Their
@@ -45,6 +51,11 @@ std::optional<SweepConfig> parse_run_options(const std::vector<std::string>& arg
                                              std::string& help);
 std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& args,
                                                std::string& help);
+
+// The sweep defined by a config file (as `sweep --config FILE` reads it), for merge --expect
+// and status: validated like a sweep, with no --out needed and no shard index read from the
+// environment. `num_shards` receives the file's num-shards (0 when it has none).
+SweepConfig load_sweep_definition(const std::string& config_path, int& num_shards);
 
 struct PatternConfig {
   std::string variant_spec;
