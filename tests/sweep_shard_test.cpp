@@ -373,6 +373,41 @@ TEST(MergeExpect, AnOkRowReplacesAnEarlierErrorAndRowsOfOtherSweepsAreRefused) {
   EXPECT_FALSE(fs::exists(p.dir + "/mixed.csv"));
 }
 
+// kSmallSweep as command-line options.
+const std::vector<std::string> kSmallSweepOptions = {
+    "--variant", "flash",      "--variant",  "sliding_window:left=16,right=0",
+    "--seq-len", "64,128,256", "--input",    "gaussian,local",
+    "--heads",   "2",          "--head-dim", "16",
+    "--threads", "1"};
+
+TEST(MergeExpect, TheSweepsOwnOptionsAfterDashesDefineItLikeAConfig) {
+  const Parts p = make_parts(2, {3});
+  std::vector<std::string> args = with({"--out", p.dir + "/all.csv", "--allow-missing"}, p.files);
+  args.push_back("--");
+  CommandRun run = merge(with(args, kSmallSweepOptions));
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("merged 11 of 12 items"), std::string::npos) << run.output;
+
+  args = with({"--num-shards", "2"}, p.files);
+  args.push_back("--");
+  run = status(with(args, kSmallSweepOptions));
+  EXPECT_EQ(run.status, 1) << run.output;
+  EXPECT_NE(run.output.find("attnbench sweep --variant flash --variant "
+                            "sliding_window:left=16,right=0 --seq-len 64,128,256"),
+            std::string::npos)
+      << run.output;
+
+  // Another sweep's options: its items are not these rows.
+  std::vector<std::string> other = kSmallSweepOptions;
+  other[5] = "64,128";
+  args = with({"--out", p.dir + "/other.csv"}, p.files);
+  args.push_back("--");
+  run = merge(with(args, other));
+  EXPECT_EQ(run.status, 1) << run.output;
+  EXPECT_NE(run.output.find("are not items of the sweep '--variant flash"), std::string::npos)
+      << run.output;
+}
+
 TEST(MergeExpect, PartsOfAnotherSplitAreRefused) {
   const Parts p = make_parts(3);
   try {

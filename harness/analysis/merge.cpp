@@ -20,13 +20,16 @@ namespace po = boost::program_options;
 
 constexpr const char* kUsage =
     "Usage: attnbench merge A.csv B.csv ... --out ALL.csv\n"
+    "       attnbench merge --expect CONFIG PART.csv ... --out ALL.csv [--allow-missing]\n"
+    "                       [--num-shards N] [-- SWEEP OPTIONS]\n"
     "Checks that every input has the suite's header and well-formed rows, then appends all rows,\n"
     "in input order, to --out (created with the header if new; an existing --out must have the\n"
     "same header). Nothing is written if any input is rejected. An input from before the\n"
     "kv_heads, query_len and min_bytes columns is read as square points and written with the\n"
     "current header, which is how such a file is brought up to date.\n"
     "\n"
-    "With --expect CONFIG (a sweep's config file) the inputs are the parts of that sweep: merge\n"
+    "With --expect CONFIG (a sweep's config file), or the sweep's options after -- (as given to\n"
+    "attnbench sweep), the inputs are the parts of that sweep: merge\n"
     "checks that they hold every (point, variant) of it, lists the missing ones with the shard\n"
     "that owns each, refuses rows of other sweeps and two different ok measurements of one item\n"
     "(naming both files and lines), and writes one row per item in the sweep's order: its ok row,\n"
@@ -35,19 +38,21 @@ constexpr const char* kUsage =
 struct MergeOptions {
   std::vector<std::string> inputs;
   std::string out;
-  std::string expect;  // a sweep's config file: check the inputs are its parts
+  ExpectedSweep expected;  // the sweep the inputs are parts of (--expect, options after --)
   std::string num_shards;
   bool allow_missing = false;
 };
 
-std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& args,
+std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& command_args,
                                                 std::ostream& out) {
   MergeOptions options;
+  std::vector<std::string> args = command_args;
+  split_off_sweep_options(args, options.expected.options);
   po::options_description visible("Merge options");
   visible.add_options()  //
       ("out", po::value(&options.out)->value_name("ALL.csv"),
        "the results file to write; must not be one of the inputs")(
-          "expect", po::value(&options.expect)->value_name("CONFIG"),
+          "expect", po::value(&options.expected.config)->value_name("CONFIG"),
           "the sweep's config file: check that the inputs hold each of its items exactly once")(
           "num-shards", po::value(&options.num_shards)->value_name("N"),
           "with --expect: the shard count of the parts (default: the config's num-shards, else "
@@ -58,9 +63,10 @@ std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& 
   if (!parse_options_and_files(args, visible, kUsage, options.inputs, out)) return std::nullopt;
   if (options.inputs.empty()) throw UsageError("merge needs at least one input file");
   if (options.out.empty()) throw UsageError("merge needs --out ALL.csv");
-  if (options.expect.empty() && (options.allow_missing || !options.num_shards.empty()))
+  if (!options.expected.given() && (options.allow_missing || !options.num_shards.empty()))
     throw UsageError(std::string(options.allow_missing ? "--allow-missing" : "--num-shards") +
-                     " needs --expect CONFIG, the sweep the inputs are parts of");
+                     " needs --expect CONFIG (or the sweep's options after --), the sweep the "
+                     "inputs are parts of");
   return options;
 }
 
@@ -79,7 +85,7 @@ constexpr std::size_t kListed = 20;  // items listed before "... and K more"
 // merge --expect: the parts of one sweep, each item exactly once.
 int merge_expected(const MergeOptions& options, std::ostream& out) {
   int config_shards = 0;
-  const SweepConfig definition = load_sweep_definition(options.expect, config_shards);
+  const SweepConfig definition = options.expected.load(config_shards);
   int given = 0;
   if (!options.num_shards.empty())
     given = resolve_shard_selection(options.num_shards, std::nullopt, true,
@@ -92,8 +98,8 @@ int merge_expected(const MergeOptions& options, std::ostream& out) {
   const SweepCoverage coverage = match_parts(plan, files);
 
   if (!coverage.foreign.empty()) {
-    out << "merge: " << coverage.foreign.size() << " row(s) are not items of the sweep in "
-        << options.expect << " (another config, or options changed since):\n";
+    out << "merge: " << coverage.foreign.size() << " row(s) are not items of "
+        << options.expected.name() << " (another config, or options changed since):\n";
     for (std::size_t n = 0; n < coverage.foreign.size() && n < kListed; ++n) {
       const ResultRow& row = files[coverage.foreign[n].file].rows[coverage.foreign[n].row];
       out << "  " << where(files, coverage.foreign[n]) << ": " << point_summary(row) << "  "
@@ -141,8 +147,8 @@ int merge_expected(const MergeOptions& options, std::ostream& out) {
           << describe_item(plan, missing[n]) << "\n";
     if (missing.size() > kListed) out << "  ... and " << missing.size() - kListed << " more\n";
     if (!options.allow_missing) {
-      out << "nothing written; 'attnbench status --expect " << options.expect
-          << " PARTS...' prints the commands that measure them, or give --allow-missing\n";
+      out << "nothing written; 'attnbench status' with the same parts and sweep prints the "
+             "commands that measure them, or give --allow-missing\n";
       return 1;
     }
   }
@@ -176,7 +182,7 @@ int merge_command(const std::vector<std::string>& args, std::ostream& out) {
       throw UsageError("--out '" + options->out + "' is also the input '" + input +
                        "'; merge into a new file");
 
-  if (!options->expect.empty()) return merge_expected(*options, out);
+  if (options->expected.given()) return merge_expected(*options, out);
 
   // Read everything first, so a bad input leaves --out untouched.
   std::vector<std::vector<ResultRow>> contents;

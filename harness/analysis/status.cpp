@@ -18,8 +18,9 @@ namespace {
 namespace po = boost::program_options;
 
 constexpr const char* kUsage =
-    "Usage: attnbench status --expect CONFIG PART.csv ... [--num-shards N]\n"
-    "Matches the parts' rows against every (point, variant) of the sweep CONFIG defines and\n"
+    "Usage: attnbench status --expect CONFIG PART.csv ... [--num-shards N] [-- SWEEP OPTIONS]\n"
+    "Matches the parts' rows against every (point, variant) of the sweep CONFIG defines (or the\n"
+    "sweep options after --, as given to attnbench sweep, with or without --expect) and\n"
     "prints done / skipped / error / missing per shard, the items that are missing or failed,\n"
     "and the commands that measure them. Exit status 0 when every item is done or skipped,\n"
     "1 otherwise.";
@@ -47,8 +48,12 @@ std::string file_of_shard(const std::vector<PartFile>& files, const SweepPlan& p
 
 }  // namespace
 
-int status_command(const std::vector<std::string>& args, std::ostream& out) {
-  std::string expect, num_shards_text;
+int status_command(const std::vector<std::string>& command_args, std::ostream& out) {
+  std::vector<std::string> args = command_args;
+  ExpectedSweep expected;
+  split_off_sweep_options(args, expected.options);
+  std::string& expect = expected.config;
+  std::string num_shards_text;
   std::vector<std::string> inputs;
   po::options_description visible("Status options");
   visible.add_options()  //
@@ -58,9 +63,11 @@ int status_command(const std::vector<std::string>& args, std::ostream& out) {
           "the shard count the parts were measured with (default: the config's num-shards, "
           "else the count in the rows' shard column, else 1)")("help,h", "show this help");
   if (!parse_options_and_files(args, visible, kUsage, inputs, out)) return 0;
-  if (expect.empty()) throw UsageError("status needs --expect CONFIG, the sweep's config file");
+  if (!expected.given())
+    throw UsageError(
+        "status needs --expect CONFIG, the sweep's config file, or the sweep's options after --");
   int config_shards = 0;
-  const SweepConfig definition = load_sweep_definition(expect, config_shards);
+  const SweepConfig definition = expected.load(config_shards);
   int given = 0;
   if (!num_shards_text.empty())
     given = resolve_shard_selection(num_shards_text, std::nullopt, true,
@@ -81,7 +88,7 @@ int status_command(const std::vector<std::string>& args, std::ostream& out) {
     ++counts[static_cast<std::size_t>(plan.shard_of[i])][static_cast<std::size_t>(state)];
     if (state == ItemState::kError || state == ItemState::kMissing) unfinished.push_back(i);
   }
-  out << "sweep " << expect << ": " << plan.items.size() << " items in " << plan.num_shards
+  out << "sweep " << expected.name() << ": " << plan.items.size() << " items in " << plan.num_shards
       << " shard" << (plan.num_shards == 1 ? "" : "s") << ", " << files.size() << " file"
       << (files.size() == 1 ? "" : "s") << "\n";
   out << pad("shard", 10) << pad("items", 8) << pad("done", 8) << pad("skipped", 9)
@@ -114,14 +121,20 @@ int status_command(const std::vector<std::string>& args, std::ostream& out) {
   out << "to measure them (--resume keeps the rows already done):\n";
   std::string indices;
   for (int s : to_rerun) {
-    out << "  attnbench sweep --config " << expect << " --num-shards " << plan.num_shards
+    out << "  attnbench sweep " << expected.sweep_arguments() << " --num-shards " << plan.num_shards
         << " --shard-index " << s << " --out " << file_of_shard(files, plan, s) << " --resume\n";
     indices += (indices.empty() ? "" : ",") + std::to_string(s);
   }
   const std::string dir =
       std::filesystem::path(file_of_shard(files, plan, to_rerun[0])).parent_path().string();
-  out << "or on Slurm: harness/slurm/submit.sh " << expect << " " << plan.num_shards << " "
-      << (dir.empty() ? "." : dir) << " " << indices << "\n";
+  if (expected.options.empty()) {
+    out << "or on Slurm: harness/slurm/submit.sh " << expect << " " << plan.num_shards << " "
+        << (dir.empty() ? "." : dir) << " " << indices << "\n";
+  } else {
+    out << "or on Slurm, with the sweep's options in a config file CONFIG: "
+           "harness/slurm/submit.sh CONFIG "
+        << plan.num_shards << " " << (dir.empty() ? "." : dir) << " " << indices << "\n";
+  }
   return 1;
 }
 

@@ -1,5 +1,8 @@
 #include "harness/analysis/sweep_coverage.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <map>
 
 #include "harness/analysis/compare.hpp"
@@ -19,7 +22,43 @@ std::string measurement_text(ResultRow row) {
   return csv_line(row);
 }
 
+// `text` as one shell word.
+std::string shell_word(const std::string& text) {
+  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::strchr("-_=.,:/+@%", c) != nullptr;
+  });
+  if (plain) return text;
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 }  // namespace
+
+std::string ExpectedSweep::sweep_arguments() const {
+  std::string text = config.empty() ? "" : "--config " + shell_word(config);
+  for (const std::string& option : options) text += (text.empty() ? "" : " ") + shell_word(option);
+  return text;
+}
+
+std::string ExpectedSweep::name() const {
+  return options.empty() ? config : "the sweep '" + sweep_arguments() + "'";
+}
+
+SweepConfig ExpectedSweep::load(int& num_shards) const {
+  std::vector<std::string> args;
+  if (!config.empty()) args = {"--config", config};
+  args.insert(args.end(), options.begin(), options.end());
+  return load_sweep_definition(args, num_shards);
+}
+
+void split_off_sweep_options(std::vector<std::string>& args,
+                             std::vector<std::string>& sweep_options) {
+  const auto dashes = std::find(args.begin(), args.end(), "--");
+  if (dashes == args.end()) return;
+  sweep_options.assign(dashes + 1, args.end());
+  args.erase(dashes, args.end());
+}
 
 PartFile read_part_file(const std::string& path) { return {path, read_results_csv(path)}; }
 

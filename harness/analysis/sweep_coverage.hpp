@@ -10,6 +10,24 @@
 
 namespace attn::harness {
 
+// The sweep parts are checked against: `--expect CONFIG`, and/or the sweep's own options after
+// a `--` (as given to attnbench sweep), e.g. `status parts/*.csv -- --seq-len 1K,4K --variant
+// flash`.
+struct ExpectedSweep {
+  std::string config;                // --expect, or empty
+  std::vector<std::string> options;  // after "--"
+  bool given() const { return !config.empty() || !options.empty(); }
+  // "CONFIG" or "the sweep '--seq-len 1K,4K ...'", for messages.
+  std::string name() const;
+  // The sweep's options as one shell string: "--config CONFIG --seq-len 1K,4K".
+  std::string sweep_arguments() const;
+  // Parses and validates the definition; `num_shards` gets its num-shards (0 when none).
+  SweepConfig load(int& num_shards) const;
+};
+// Moves the words after a "--" in `args` into `sweep_options`.
+void split_off_sweep_options(std::vector<std::string>& args,
+                             std::vector<std::string>& sweep_options);
+
 // A results file read in full; row i is on line i + 2 (the header is line 1, one row a line).
 struct PartFile {
   std::string path;

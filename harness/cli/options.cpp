@@ -504,8 +504,13 @@ std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& a
 }
 
 SweepConfig load_sweep_definition(const std::string& config_path, int& num_shards) {
+  return load_sweep_definition(std::vector<std::string>{"--config", config_path}, num_shards);
+}
+
+SweepConfig load_sweep_definition(const std::vector<std::string>& sweep_args, int& num_shards) {
   std::string help;
-  std::optional<SweepConfig> c = parse_sweep({"--config", config_path}, help, true);
+  std::optional<SweepConfig> c = parse_sweep(sweep_args, help, true);
+  if (!c) throw UsageError("the sweep's options cannot include --help here");
   num_shards = c->shard.num_shards;
   c->shard = {};
   return *c;

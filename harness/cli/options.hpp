@@ -56,6 +56,8 @@ std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& a
 // and status: validated like a sweep, with no --out needed and no shard index read from the
 // environment. `num_shards` receives the file's num-shards (0 when it has none).
 SweepConfig load_sweep_definition(const std::string& config_path, int& num_shards);
+// The same from a sweep's options as given to `attnbench sweep` (which may include --config).
+SweepConfig load_sweep_definition(const std::vector<std::string>& sweep_args, int& num_shards);
 
 struct PatternConfig {
   std::string variant_spec;
