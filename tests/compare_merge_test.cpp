@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "harness/analysis/compare.hpp"
-#include "harness/io/csv.hpp"
 #include "harness/analysis/merge.hpp"
 #include "harness/cli/options.hpp"
+#include "harness/io/csv.hpp"
 
 namespace attn::harness {
 namespace {
@@ -439,13 +439,13 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   m = merge_error(dir, short_row);
   EXPECT_TRUE(contains(m, short_row)) << m;
   EXPECT_TRUE(contains(m, "line 2")) << m;
-  EXPECT_TRUE(contains(m, "10 fields where the header has 37; column 11 (input)")) << m;
+  EXPECT_TRUE(contains(m, "10 fields where the header has 40; column 11 (input)")) << m;
 
   const auto long_row = write_csv(dir + "/long.csv", {});
   std::ofstream(long_row, std::ios::app) << good << ",extra\n";
   m = merge_error(dir, long_row);
   EXPECT_TRUE(contains(m, "line 2")) << m;
-  EXPECT_TRUE(contains(m, "column 38")) << m;
+  EXPECT_TRUE(contains(m, "column 41")) << m;
 
   const auto open_quote = write_csv(dir + "/quote.csv", {ok_row("dense", 1024, 1)});
   line = good;

@@ -37,25 +37,54 @@ ResultRow sample_row() {
   r.accuracy_rows = 256;
   r.status = kStatusOk;
   r.message = "a \"quoted\", comma";
-  r.context = {"abc123", "Some CPU, 2 cores", "Haswell", "GCC 12.2.0", "Release"};
+  r.context = {"abc123", "Some CPU, 2 cores", "Haswell", "GCC 12.2.0", "Release", "node-07"};
   r.timestamp = "2026-11-22T03:04:05Z";
+  r.shard = "3/8";
+  r.job_id = "4242";
   return r;
 }
 
 TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
-  const std::vector<std::string> expected = {"variant",     "params",          "batch",
-                                             "heads",       "kv_heads",        "seq_len",
-                                             "query_len",   "head_dim",        "causal",
-                                             "shared_qk",   "input",           "seed",
-                                             "scale",       "threads",         "reps",
-                                             "time_ms",     "time_ms_min",     "time_ms_max",
-                                             "pairs",       "gflops",          "min_bytes",
-                                             "peak_bytes",  "rss_delta_bytes", "predicted_bytes",
-                                             "rel_err",     "max_abs_err",     "cos_sim_min",
-                                             "mass_recall", "accuracy_rows",   "status",
-                                             "message",     "git_revision",    "cpu",
-                                             "blas_core",   "compiler",        "build_type",
-                                             "timestamp"};
+  const std::vector<std::string> expected = {"variant",
+                                             "params",
+                                             "batch",
+                                             "heads",
+                                             "kv_heads",
+                                             "seq_len",
+                                             "query_len",
+                                             "head_dim",
+                                             "causal",
+                                             "shared_qk",
+                                             "input",
+                                             "seed",
+                                             "scale",
+                                             "threads",
+                                             "reps",
+                                             "time_ms",
+                                             "time_ms_min",
+                                             "time_ms_max",
+                                             "pairs",
+                                             "gflops",
+                                             "min_bytes",
+                                             "peak_bytes",
+                                             "rss_delta_bytes",
+                                             "predicted_bytes",
+                                             "rel_err",
+                                             "max_abs_err",
+                                             "cos_sim_min",
+                                             "mass_recall",
+                                             "accuracy_rows",
+                                             "status",
+                                             "message",
+                                             "git_revision",
+                                             "cpu",
+                                             "blas_core",
+                                             "compiler",
+                                             "build_type",
+                                             "timestamp",
+                                             "host",
+                                             "shard",
+                                             "job_id"};
   EXPECT_EQ(csv_columns(), expected);
 }
 
@@ -169,9 +198,40 @@ TEST(Csv, ReadsAFileFromBeforeTheServingColumnsAsSquarePoints) {
   EXPECT_TRUE(parse_results_csv(std::string(kSquareEraHeader).substr(0, 40), "torn.csv").empty());
 }
 
-TEST(Csv, OnlyTheWholeOldLayoutIsAccepted) {
-  // Without just one of the serving columns the file is neither layout.
-  for (const std::string column : {",kv_heads", ",query_len", ",min_bytes"}) {
+// The same file after the serving columns, before the sharding columns (host, shard, job_id).
+TEST(Csv, ReadsAFileFromBeforeTheShardingColumnsWithThemEmpty) {
+  std::string header = csv_header_line();
+  header.erase(header.find(",host,shard,job_id"));
+  ResultRow row = sample_row();
+  std::string line = csv_line(row);
+  line.erase(line.find(",node-07,3/8,4242"));
+  const auto rows = parse_results_csv(header + "\n" + line + "\n", "unsharded.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].context.host, "");
+  EXPECT_EQ(rows[0].shard, "");
+  EXPECT_EQ(rows[0].job_id, "");
+  EXPECT_EQ(rows[0].kv_heads, 2);  // the serving columns are read, not defaulted
+  EXPECT_EQ(rows[0].query_len, 16);
+  EXPECT_EQ(rows[0].timestamp, row.timestamp);
+  row.context.host.clear(), row.shard.clear(), row.job_id.clear();
+  EXPECT_EQ(csv_line(rows[0]), csv_line(row));
+
+  const std::string path = temp_path("unsharded.csv");
+  std::ofstream(path) << header << "\n" << line << "\n";
+  try {
+    CsvWriter writer(path);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("the sharding columns (host, shard, job_id)"), std::string::npos) << m;
+    EXPECT_NE(m.find("attnbench merge " + path + " --out NEW.csv"), std::string::npos) << m;
+  }
+}
+
+TEST(Csv, OnlyWholeGroupsOfAddedColumnsMayBeMissing) {
+  // Without just one column of a group the file is no layout the suite ever wrote.
+  for (const std::string column :
+       {",kv_heads", ",query_len", ",min_bytes", ",host", ",shard", ",job_id"}) {
     std::string header = csv_header_line();
     header.erase(header.find(column), column.size());
     try {

@@ -13,9 +13,9 @@
 #include <utility>
 
 #include "attention/variant.hpp"
-#include "harness/io/csv.hpp"
 #include "harness/cli/file_arguments.hpp"
 #include "harness/cli/options.hpp"
+#include "harness/io/csv.hpp"
 
 namespace attn::harness {
 namespace {

@@ -8,9 +8,10 @@
 #include <set>
 
 #include "harness/analysis/compare.hpp"
-#include "harness/io/csv.hpp"
+#include "harness/analysis/sweep_coverage.hpp"
 #include "harness/cli/file_arguments.hpp"
 #include "harness/cli/options.hpp"
+#include "harness/io/csv.hpp"
 
 namespace attn::harness {
 namespace {
@@ -19,27 +20,53 @@ namespace po = boost::program_options;
 
 constexpr const char* kUsage =
     "Usage: attnbench merge A.csv B.csv ... --out ALL.csv\n"
+    "       attnbench merge --expect CONFIG PART.csv ... --out ALL.csv [--allow-missing]\n"
+    "                       [--num-shards N] [-- SWEEP OPTIONS]\n"
     "Checks that every input has the suite's header and well-formed rows, then appends all rows,\n"
     "in input order, to --out (created with the header if new; an existing --out must have the\n"
     "same header). Nothing is written if any input is rejected. An input from before the\n"
     "kv_heads, query_len and min_bytes columns is read as square points and written with the\n"
-    "current header, which is how such a file is brought up to date.";
+    "current header, which is how such a file is brought up to date.\n"
+    "\n"
+    "With --expect CONFIG (a sweep's config file), or the sweep's options after -- (as given to\n"
+    "attnbench sweep), the inputs are the parts of that sweep: merge\n"
+    "checks that they hold every (point, variant) of it, lists the missing ones with the shard\n"
+    "that owns each, refuses rows of other sweeps and two different ok measurements of one item\n"
+    "(naming both files and lines), and writes one row per item in the sweep's order: its ok row,\n"
+    "else its last row. Missing items stop it (exit 1, nothing written) unless --allow-missing.";
 
 struct MergeOptions {
   std::vector<std::string> inputs;
   std::string out;
+  ExpectedSweep expected;  // the sweep the inputs are parts of (--expect, options after --)
+  std::string num_shards;
+  bool allow_missing = false;
 };
 
-std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& args,
+std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& command_args,
                                                 std::ostream& out) {
   MergeOptions options;
+  std::vector<std::string> args = command_args;
+  split_off_sweep_options(args, options.expected.options);
   po::options_description visible("Merge options");
   visible.add_options()  //
       ("out", po::value(&options.out)->value_name("ALL.csv"),
-       "the results file to write; must not be one of the inputs")("help,h", "show this help");
+       "the results file to write; must not be one of the inputs")(
+          "expect", po::value(&options.expected.config)->value_name("CONFIG"),
+          "the sweep's config file: check that the inputs hold each of its items exactly once")(
+          "num-shards", po::value(&options.num_shards)->value_name("N"),
+          "with --expect: the shard count of the parts (default: the config's num-shards, else "
+          "the rows' shard column, else 1), to name the shard that owns a missing item")(
+          "allow-missing", po::bool_switch(&options.allow_missing),
+          "with --expect: write what there is even when items are missing")("help,h",
+                                                                            "show this help");
   if (!parse_options_and_files(args, visible, kUsage, options.inputs, out)) return std::nullopt;
   if (options.inputs.empty()) throw UsageError("merge needs at least one input file");
   if (options.out.empty()) throw UsageError("merge needs --out ALL.csv");
+  if (!options.expected.given() && (options.allow_missing || !options.num_shards.empty()))
+    throw UsageError(std::string(options.allow_missing ? "--allow-missing" : "--num-shards") +
+                     " needs --expect CONFIG (or the sweep's options after --), the sweep the "
+                     "inputs are parts of");
   return options;
 }
 
@@ -53,6 +80,98 @@ bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
   return !canonical_a.empty() && canonical_a == canonical_b;
 }
 
+constexpr std::size_t kListed = 20;  // items listed before "... and K more"
+
+// merge --expect: the parts of one sweep, each item exactly once.
+int merge_expected(const MergeOptions& options, std::ostream& out) {
+  int config_shards = 0;
+  const SweepConfig definition = options.expected.load(config_shards);
+  int given = 0;
+  if (!options.num_shards.empty())
+    given = resolve_shard_selection(options.num_shards, std::nullopt, true,
+                                    [](const char*) -> const char* { return nullptr; })
+                .num_shards;
+  std::vector<PartFile> files;
+  for (const std::string& input : options.inputs) files.push_back(read_part_file(input));
+  const SweepPlan plan =
+      make_sweep_plan(definition, shard_count_of_parts(files, given, config_shards));
+  const SweepCoverage coverage = match_parts(plan, files);
+
+  if (!coverage.foreign.empty()) {
+    out << "merge: " << coverage.foreign.size() << " row(s) are not items of "
+        << options.expected.name() << " (another config, or options changed since):\n";
+    for (std::size_t n = 0; n < coverage.foreign.size() && n < kListed; ++n) {
+      const ResultRow& row = files[coverage.foreign[n].file].rows[coverage.foreign[n].row];
+      out << "  " << where(files, coverage.foreign[n]) << ": " << point_summary(row) << "  "
+          << row.spec() << "\n";
+    }
+    out << "nothing written\n";
+    return 1;
+  }
+  const std::vector<Conflict> conflicts = find_conflicts(coverage, files);
+  if (!conflicts.empty()) {
+    out << "merge: " << conflicts.size()
+        << " item(s) were measured twice with different results; keep one of each pair:\n";
+    for (std::size_t n = 0; n < conflicts.size() && n < kListed; ++n)
+      out << "  " << describe_item(plan, conflicts[n].item) << ": "
+          << where(files, conflicts[n].first) << " and " << where(files, conflicts[n].second)
+          << "\n";
+    out << "nothing written\n";
+    return 1;
+  }
+  std::vector<std::size_t> missing;
+  std::size_t copies = 0, superseded = 0, errors = 0;
+  for (std::size_t i = 0; i < plan.items.size(); ++i) {
+    const auto& refs = coverage.rows_of_item[i];
+    if (refs.empty()) {
+      missing.push_back(i);
+      continue;
+    }
+    const ItemState state = coverage.state(files, i);
+    errors += state == ItemState::kError;
+    // Rows beyond one per item that are not failed attempts an ok row replaced: copies (their
+    // ok rows are identical, or find_conflicts would have stopped us) or repeated failures.
+    std::size_t failed = 0;
+    for (const RowRef& ref : refs) {
+      const bool ok = files[ref.file].rows[ref.row].status == kStatusOk;
+      failed += state == ItemState::kDone && !ok;
+    }
+    superseded += failed;
+    copies += refs.size() - 1 - failed;
+  }
+  if (!missing.empty()) {
+    out << "merge: " << missing.size() << " of " << plan.items.size()
+        << " items of the sweep have no row:\n";
+    for (std::size_t n = 0; n < missing.size() && n < kListed; ++n)
+      out << "  shard " << plan.shard_of[missing[n]] << "/" << plan.num_shards << "  "
+          << describe_item(plan, missing[n]) << "\n";
+    if (missing.size() > kListed) out << "  ... and " << missing.size() - kListed << " more\n";
+    if (!options.allow_missing) {
+      out << "nothing written; 'attnbench status' with the same parts and sweep prints the "
+             "commands that measure them, or give --allow-missing\n";
+      return 1;
+    }
+  }
+
+  CsvWriter writer(options.out);
+  std::size_t written = 0;
+  for (std::size_t i = 0; i < plan.items.size(); ++i) {
+    if (coverage.rows_of_item[i].empty()) continue;
+    const RowRef ref = coverage.chosen(files, i);
+    writer.write(files[ref.file].rows[ref.row]);
+    ++written;
+  }
+  out << "merged " << written << " of " << plan.items.size() << " items from " << files.size()
+      << " file" << (files.size() == 1 ? "" : "s") << " into " << options.out
+      << (missing.empty() ? "" : " (" + std::to_string(missing.size()) + " missing)") << "\n";
+  if (superseded)
+    out << "note: " << superseded
+        << " skipped or error row(s) were left out for the ok row of a later attempt\n";
+  if (copies) out << "note: " << copies << " repeated row(s) of an item were merged once\n";
+  if (errors) out << "note: " << errors << " item(s) have only an error row\n";
+  return 0;
+}
+
 }  // namespace
 
 int merge_command(const std::vector<std::string>& args, std::ostream& out) {
@@ -62,6 +181,8 @@ int merge_command(const std::vector<std::string>& args, std::ostream& out) {
     if (same_file(options->out, input))
       throw UsageError("--out '" + options->out + "' is also the input '" + input +
                        "'; merge into a new file");
+
+  if (options->expected.given()) return merge_expected(*options, out);
 
   // Read everything first, so a bad input leaves --out untouched.
   std::vector<std::vector<ResultRow>> contents;

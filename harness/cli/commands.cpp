@@ -16,6 +16,7 @@
 #include "harness/io/csv.hpp"
 #include "harness/io/npy.hpp"
 #include "harness/measure/inputs.hpp"
+#include "harness/sweep/sweep_plan.hpp"
 
 namespace attn::harness {
 namespace {
@@ -88,13 +89,21 @@ int list_variants(std::ostream& out) {
 }
 
 int run_sweep(const SweepConfig& config) {
-  std::vector<std::unique_ptr<Variant>> owned;
-  std::vector<const Variant*> variants;
-  for (const auto& spec : config.variant_specs) {
-    owned.push_back(make_variant(spec));
-    variants.push_back(owned.back().get());
+  const SweepPlan sweep_plan = make_sweep_plan(config, config.shard.num_shards);
+  if (config.plan) {
+    print_plan(sweep_plan, config.measure.timing, config.shard.index, std::cout);
+    return 0;
   }
-  const std::vector<Point> points = expand_points(config);
+  // Which (point, variant) items this process measures: all, or its shard's.
+  std::set<std::pair<std::size_t, std::size_t>> mine;
+  for (std::size_t i = 0; i < sweep_plan.items.size(); ++i)
+    if (!config.shard.sharded() || sweep_plan.shard_of[i] == config.shard.index)
+      mine.emplace(sweep_plan.items[i].point, sweep_plan.items[i].variant);
+  const std::vector<Point>& points = sweep_plan.points;
+  if (config.shard.sharded())
+    std::fprintf(stderr, "shard %s (index from %s): %zu of %zu items\n",
+                 config.shard.label().c_str(), config.shard.index_source.c_str(), mine.size(),
+                 sweep_plan.items.size());
 
   // Installed before the CSV is touched: from here on SIGINT and SIGTERM stop cleanly.
   const InterruptGuard interrupt_guard;
@@ -124,10 +133,12 @@ int run_sweep(const SweepConfig& config) {
   std::vector<std::pair<Point, std::vector<const Variant*>>> plan;
   std::int64_t total_rows = 0;
   double total_work = 0;
-  for (const Point& p : points) {
+  for (std::size_t pi = 0; pi < points.size(); ++pi) {
+    const Point& p = points[pi];
     std::vector<const Variant*> todo;
-    for (const Variant* v : variants) {
-      if (finished.count(result_key(point_row(p, *v)))) continue;
+    for (std::size_t vi = 0; vi < sweep_plan.variants.size(); ++vi) {
+      const Variant* v = sweep_plan.variants[vi].get();
+      if (!mine.count({pi, vi}) || finished.count(result_key(point_row(p, *v)))) continue;
       todo.push_back(v);
       total_work += work_of(*v, p);
     }
@@ -149,7 +160,10 @@ int run_sweep(const SweepConfig& config) {
     const Variant* current = nullptr;
     measure_point(
         point, todo, config.measure,
-        [&](const ResultRow& row) {
+        [&](const ResultRow& measured) {
+          ResultRow row = measured;
+          row.shard = config.shard.label();
+          row.job_id = config.job_id;
           if (writer) writer->write(row);
           rows.push_back(row);
           if (row.status == kStatusError) {

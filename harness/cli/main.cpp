@@ -11,6 +11,7 @@
 #include "harness/analysis/compare.hpp"
 #include "harness/analysis/merge.hpp"
 #include "harness/analysis/report.hpp"
+#include "harness/analysis/status.hpp"
 #include "harness/cli/commands.hpp"
 
 namespace {
@@ -24,7 +25,9 @@ constexpr const char* kUsage =
     "  sweep     measure the cartesian product of option lists into one CSV\n"
     "  pattern   export a variant's key set as a uint8 [H, M, N] .npy file\n"
     "  compare   time ratios and accuracy changes between two results CSVs, flags regressions\n"
-    "  merge     concatenate results CSVs with the suite's header into one\n"
+    "  merge     concatenate results CSVs into one; with --expect, a sharded sweep's parts,\n"
+    "            checked for missing and twice-measured items\n"
+    "  status    done / skipped / error / missing per shard of a sharded sweep's parts\n"
     "  advise    per group of points, the fastest variant meeting recall/error/memory bounds\n"
     "  report    one self-contained HTML file: context, advice, figures, sortable results\n"
     "\n"
@@ -57,10 +60,11 @@ int dispatch(const std::string& command, const std::vector<std::string>& args) {
   }
   if (command == "compare") return compare_command(args, std::cout);
   if (command == "merge") return merge_command(args, std::cout);
+  if (command == "status") return status_command(args, std::cout);
   if (command == "advise") return advise_command(args, std::cout);
   if (command == "report") return report_command(args, std::cout);
   throw UsageError("unknown command '" + command +
-                   "'; commands: list, run, sweep, pattern, compare, merge, advise, report");
+                   "'; commands: list, run, sweep, pattern, compare, merge, status, advise, report");
 }
 
 }  // namespace

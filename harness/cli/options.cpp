@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -81,7 +82,8 @@ struct RawOptions {
   std::string threads = std::to_string(available_cores());
   std::string scale, reps = "5", min_time = "0.2", accuracy_rows = "256", memory_limit;
   std::string out, save_output, config, save, report;
-  bool plot = false, resume = false;
+  std::string num_shards, shard_index;
+  bool plot = false, resume = false, plan = false;
 };
 
 // What --variant and --heads mean differs by command: run and sweep measure several variants
@@ -445,8 +447,11 @@ std::optional<SweepConfig> parse_run_options(const std::vector<std::string>& arg
   return c;
 }
 
-std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& args,
-                                               std::string& help) {
+namespace {
+
+// `sweep`, or the definition of one that merge --expect and status check files against.
+std::optional<SweepConfig> parse_sweep(const std::vector<std::string>& args, std::string& help,
+                                       bool definition_only) {
   RawOptions raw;
   po::options_description visible = point_options(raw, true);
   visible.add(measure_options(raw));
@@ -455,23 +460,49 @@ std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& a
       "resume", po::bool_switch(&raw.resume),
       "skip points already in --out with status ok, so an interrupted sweep continues")(
       "report", po::value(&raw.report)->value_name("FILE.html"),
-      "when done, write the HTML report of --out (as 'attnbench report' does) to this file");
+      "when done, write the HTML report of --out (as 'attnbench report' does) to this file")(
+      "num-shards", po::value(&raw.num_shards)->value_name("N"),
+      "split the sweep's (point, variant) items into N shards balanced by predicted time; "
+      "with --shard-index, measure one of them (required whenever a shard index is given)");
   po::options_description cli = visible;
   cli.add_options()("config", po::value(&raw.config)->value_name("FILE"),
                     "read options from FILE (key = value lines, e.g. seq-len = 1K,2K); the "
-                    "command line overrides it");
+                    "command line overrides it")(
+      "shard-index", po::value(&raw.shard_index)->value_name("I"),
+      "the shard to measure, 0 to N-1 (default: SLURM_ARRAY_TASK_ID, else "
+      "JOB_COMPLETION_INDEX, when set)")(
+      "plan", po::bool_switch(&raw.plan),
+      "print each shard's items and predicted time (--num-shards, default 1) and measure "
+      "nothing");
   po::variables_map vm;
   if (!parse_into(args, cli,
                   "Usage: attnbench sweep --out FILE.csv [options]\n"
                   "Measures the cartesian product of the option lists, one CSV row per (point, "
-                  "variant), written as soon as it is measured.",
+                  "variant), written as soon as it is measured. With --num-shards N and "
+                  "--shard-index I it measures only shard I of the sweep's items.",
                   help, true, vm, &raw.config))
     return std::nullopt;
   SweepConfig c = build_config(raw, false);
-  if (c.out.empty()) throw UsageError("sweep needs --out FILE.csv");
+  c.plan = raw.plan;
+  auto given = [&](const char* option, const std::string& value) {
+    return vm.count(option) ? std::optional<std::string>(value) : std::nullopt;
+  };
+  if (definition_only) {
+    c.shard = resolve_shard_selection(given("num-shards", raw.num_shards), std::nullopt, true,
+                                      [](const char*) -> const char* { return nullptr; });
+  } else {
+    c.shard = resolve_shard_selection(given("num-shards", raw.num_shards),
+                                      given("shard-index", raw.shard_index), c.plan,
+                                      [](const char* name) { return std::getenv(name); });
+    if (c.out.empty() && !c.plan) throw UsageError("sweep needs --out FILE.csv");
+    if (const char* job = std::getenv("SLURM_JOB_ID")) c.job_id = job;
+  }
   c.resume_command = "attnbench sweep";
   for (const auto& arg : args) c.resume_command += " " + shell_quote(arg);
   c.command_line = c.resume_command;
+  // A rerun outside the array has no index in its environment.
+  if (c.shard.index >= 0 && c.shard.index_source != "--shard-index")
+    c.resume_command += " --shard-index " + std::to_string(c.shard.index);
   if (!c.resume) c.resume_command += " --resume";
   c.report = raw.report;
   if (!c.report.empty() && c.report == c.out)
@@ -479,6 +510,26 @@ std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& a
   apply_npy_shapes(c, vm);
   check_points(c);
   return c;
+}
+
+}  // namespace
+
+std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& args,
+                                               std::string& help) {
+  return parse_sweep(args, help, false);
+}
+
+SweepConfig load_sweep_definition(const std::string& config_path, int& num_shards) {
+  return load_sweep_definition(std::vector<std::string>{"--config", config_path}, num_shards);
+}
+
+SweepConfig load_sweep_definition(const std::vector<std::string>& sweep_args, int& num_shards) {
+  std::string help;
+  std::optional<SweepConfig> c = parse_sweep(sweep_args, help, true);
+  if (!c) throw UsageError("the sweep's options cannot include --help here");
+  num_shards = c->shard.num_shards;
+  c->shard = {};
+  return *c;
 }
 
 std::optional<PatternConfig> parse_pattern_options(const std::vector<std::string>& args,

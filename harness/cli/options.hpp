@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "harness/measure/measure.hpp"
+#include "harness/sweep/shard_selection.hpp"
 
 namespace attn::harness {
 
@@ -34,6 +35,11 @@ struct SweepConfig {
   std::string resume_command;  // the sweep's command line with --resume, shown after an interrupt
   std::string report;          // an HTML report of `out` to write when done (sweep --report)
   std::string command_line;    // the sweep's command line as given, quoted in the report
+  // Sweep only: the part of the sweep to measure (unsharded by default), --plan (print each
+  // shard's items, measure nothing), and the scheduler's job id for the CSV (SLURM_JOB_ID).
+  ShardSelection shard;
+  bool plan = false;
+  std::string job_id;
 };
 
 // The measurement points of the cartesian product, smallest sequence length first. Their
@@ -47,6 +53,13 @@ std::optional<SweepConfig> parse_run_options(const std::vector<std::string>& arg
                                              std::string& help);
 std::optional<SweepConfig> parse_sweep_options(const std::vector<std::string>& args,
                                                std::string& help);
+
+// The sweep defined by a config file (as `sweep --config FILE` reads it), for merge --expect
+// and status: validated like a sweep, with no --out needed and no shard index read from the
+// environment. `num_shards` receives the file's num-shards (0 when it has none).
+SweepConfig load_sweep_definition(const std::string& config_path, int& num_shards);
+// The same from a sweep's options as given to `attnbench sweep` (which may include --config).
+SweepConfig load_sweep_definition(const std::vector<std::string>& sweep_args, int& num_shards);
 
 struct PatternConfig {
   std::string variant_spec;

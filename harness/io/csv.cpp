@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 37;
+constexpr std::size_t kColumnCount = 40;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -161,35 +161,85 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_CONTEXT_COLUMN(compiler),
       ATTN_CONTEXT_COLUMN(build_type),
       ATTN_TEXT_COLUMN(timestamp),
+      ATTN_CONTEXT_COLUMN(host),
+      ATTN_TEXT_COLUMN(shard),
+      ATTN_TEXT_COLUMN(job_id),
   };
   return table;
 }
 
-// The columns added with serving shapes. A file whose header is the suite's without exactly
-// these was written before them (every point square): it reads with kv_heads = heads,
-// query_len = seq_len and min_bytes empty.
-constexpr std::array<const char*, 3> kServingColumns = {"kv_heads", "query_len", "min_bytes"};
-
-bool is_serving_column(const char* name) {
-  return std::any_of(kServingColumns.begin(), kServingColumns.end(),
-                     [&](const char* c) { return std::strcmp(c, name) == 0; });
+// Columns added to the format after its first files were written, in groups. A header that is
+// the suite's without some whole groups belongs to a file written before them: it is read with
+// their defaults (serving: kv_heads = heads, query_len = seq_len, min_bytes empty; sharding:
+// empty), and CsvWriter does not append to it (merge rewrites it with the current header).
+struct AddedColumns {
+  std::vector<const char*> names;
+  const char* what;
+};
+const std::vector<AddedColumns>& added_columns() {
+  static const std::vector<AddedColumns> groups = {
+      {{"kv_heads", "query_len", "min_bytes"}, "the serving-shape columns"},
+      {{"host", "shard", "job_id"}, "the sharding columns"},
+  };
+  return groups;
 }
 
-// The header of a results file from before the serving columns.
-const std::vector<std::string>& square_era_columns() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const Column& c : columns())
-      if (!is_serving_column(c.name)) out.emplace_back(c.name);
-    return out;
-  }();
-  return names;
+bool in_group(const AddedColumns& group, const char* name) {
+  return std::any_of(group.names.begin(), group.names.end(),
+                     [&](const char* c) { return std::strcmp(c, name) == 0; });
 }
 
 std::string join(const std::vector<std::string>& names) {
   std::string line;
   for (const std::string& name : names) line += (line.empty() ? "" : ",") + name;
   return line;
+}
+
+// An accepted header: the suite's columns without the groups whose bits are set in `missing`.
+struct OlderHeader {
+  unsigned missing = 0;
+  std::vector<std::string> names;
+  bool lacks(const char* column) const {
+    for (std::size_t g = 0; g < added_columns().size(); ++g)
+      if ((missing >> g & 1u) && in_group(added_columns()[g], column)) return true;
+    return false;
+  }
+  bool lacks_group(std::size_t g) const { return missing >> g & 1u; }
+};
+
+// Every header of an older file (missing != 0), one per combination of absent groups.
+const std::vector<OlderHeader>& older_headers() {
+  static const std::vector<OlderHeader> headers = [] {
+    std::vector<OlderHeader> out;
+    for (unsigned missing = 1; missing < (1u << added_columns().size()); ++missing) {
+      OlderHeader h{missing, {}};
+      for (const Column& c : columns())
+        if (!h.lacks(c.name)) h.names.emplace_back(c.name);
+      out.push_back(std::move(h));
+    }
+    return out;
+  }();
+  return headers;
+}
+
+const OlderHeader* older_header_of(std::string_view line) {
+  for (const OlderHeader& h : older_headers())
+    if (line == join(h.names)) return &h;
+  return nullptr;
+}
+
+// "the serving-shape columns (kv_heads, query_len, min_bytes)", for messages.
+std::string missing_groups_text(const OlderHeader& h) {
+  std::string text;
+  for (std::size_t g = 0; g < added_columns().size(); ++g) {
+    if (!h.lacks_group(g)) continue;
+    std::string names;
+    for (const char* n : added_columns()[g].names)
+      names += (names.empty() ? "" : ", ") + std::string(n);
+    text +=
+        (text.empty() ? "" : " and ") + std::string(added_columns()[g].what) + " (" + names + ")";
+  }
+  return text;
 }
 
 #undef ATTN_TEXT_COLUMN
@@ -369,15 +419,15 @@ CsvWriter::CsvWriter(const std::string& path) : path_(path) {
     keep = 0;
   } else {
     const std::string_view first = without_cr(std::string_view(text).substr(0, first_end));
-    // Rows with the serving columns cannot go under the older header, and rewriting the
-    // user's file in place is not this writer's business: merge converts it.
-    if (first == join(square_era_columns()))
+    // Rows with the newer columns cannot go under an older header, and rewriting the user's
+    // file in place is not this writer's business: merge converts it.
+    if (const OlderHeader* older = older_header_of(first))
       throw std::invalid_argument(
           "results file '" + path + "' exists with another header (" +
-          header_difference(std::string(first)) +
-          "): it was written before the kv_heads, query_len and min_bytes columns; it can still "
-          "be read (compare, merge), and 'attnbench merge " +
-          path + " --out NEW.csv' rewrites it with the current header, to append to NEW.csv");
+          header_difference(std::string(first)) + "): it was written before " +
+          missing_groups_text(*older) +
+          "; it can still be read (compare, merge), and 'attnbench merge " + path +
+          " --out NEW.csv' rewrites it with the current header, to append to NEW.csv");
     if (first != header)
       throw std::invalid_argument("results file '" + path + "' exists with another header (" +
                                   header_difference(std::string(first)) +
@@ -422,22 +472,26 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
   const std::size_t whole = last_newline == std::string_view::npos ? 0 : last_newline + 1;
   if (torn_tail_bytes) *torn_tail_bytes = text.size() - whole;
   const std::string header = csv_header_line();
-  const std::string square_era_header = join(square_era_columns());
+  auto torn_header = [&] {
+    if (header.starts_with(text)) return true;
+    return std::any_of(older_headers().begin(), older_headers().end(),
+                       [&](const OlderHeader& h) { return join(h.names).starts_with(text); });
+  };
   if (whole == 0) {
     // Empty, or a header torn at creation.
-    if (header.starts_with(text) || square_era_header.starts_with(text)) return {};
+    if (torn_header()) return {};
     throw std::invalid_argument("results file '" + name + "' has another header (" +
                                 header_difference(std::string(text)) +
                                 "); expected an attnbench results CSV");
   }
   text = text.substr(0, whole);
   const std::string_view first = without_cr(text.substr(0, text.find('\n')));
-  const bool square_era = first == square_era_header;
-  if (first != header && !square_era)
+  const OlderHeader* older = first == header ? nullptr : older_header_of(first);
+  if (first != header && older == nullptr)
     throw std::invalid_argument("results file '" + name + "' has another header (" +
                                 header_difference(std::string(first)) +
                                 "); expected an attnbench results CSV");
-  const std::vector<std::string>& file_columns = square_era ? square_era_columns() : csv_columns();
+  const std::vector<std::string>& file_columns = older ? older->names : csv_columns();
 
   std::vector<ResultRow> rows;
   try {
@@ -445,21 +499,20 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
         name, text.data(), text.data() + text.size());
     std::array<std::string, kColumnCount> names;
     for (std::size_t i = 0; i < kColumnCount; ++i) names[i] = columns()[i].name;
-    // The serving columns are the only ones an accepted header may lack (checked above).
-    const io::ignore_column policy = square_era ? io::ignore_missing_column : io::ignore_no_column;
+    // Added columns are the only ones an accepted header may lack (checked above).
+    const io::ignore_column policy = older ? io::ignore_missing_column : io::ignore_no_column;
     std::apply([&](auto&... n) { reader.read_header(policy, n...); }, names);
     std::array<std::string, kColumnCount> fields;
     while (std::apply([&](auto&... f) { return reader.read_row(f...); }, fields)) {
       ResultRow row;
       try {
         for (std::size_t i = 0; i < kColumnCount; ++i)
-          if (!square_era || !is_serving_column(columns()[i].name))
-            columns()[i].set(row, fields[i]);
+          if (!older || !older->lacks(columns()[i].name)) columns()[i].set(row, fields[i]);
       } catch (const std::invalid_argument& e) {
         throw std::invalid_argument("results file '" + name + "' line " +
                                     std::to_string(reader.get_file_line()) + ": " + e.what());
       }
-      if (square_era) {
+      if (older && older->lacks_group(0)) {  // before serving shapes: every point square
         row.kv_heads = row.heads;
         row.query_len = row.seq_len;
       }

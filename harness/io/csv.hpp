@@ -42,11 +42,13 @@ class CsvWriter {
 
 // Reads a results CSV written by CsvWriter. Throws std::invalid_argument naming the file (and
 // the line) when it is missing or not a regular file, has another header, or a row is
-// malformed. A file written before the serving-shape columns (its header is the suite's without
-// kv_heads, query_len and min_bytes) is read too: every point in it is square, so kv_heads =
-// heads, query_len = seq_len, and min_bytes is empty. CsvWriter does not append to such a file
-// (merge rewrites it with the current header). A last line without its '\n' (torn by a kill) is not
-// parsed; its size goes to `torn_tail_bytes` when given.
+// malformed. A file written before a group of added columns (its header is the suite's without
+// the serving-shape columns kv_heads, query_len and min_bytes, or without the sharding columns
+// host, shard and job_id, or both) is read too: a file without the serving columns holds square
+// points, so kv_heads = heads, query_len = seq_len, and min_bytes is empty; the sharding columns
+// read as empty. CsvWriter does not append to such a file (merge rewrites it with the current
+// header). A last line without its '\n' (torn by a kill) is not parsed; its size goes to
+// `torn_tail_bytes` when given.
 std::vector<ResultRow> read_results_csv(const std::string& path,
                                         std::size_t* torn_tail_bytes = nullptr);
 // The same on the file's contents; `name` is used in messages.

@@ -52,6 +52,9 @@ struct ResultRow {
 
   MachineContext context;
   std::string timestamp;
+  // Where in a sweep spread over machines the row was measured (context.host is the machine).
+  std::string shard;   // "I/N": shard I (0-based) of N; empty when the sweep was not sharded
+  std::string job_id;  // the scheduler's job (SLURM_JOB_ID), or empty
 
   std::string spec() const { return params.empty() ? variant : variant + ":" + params; }
   bool square() const { return query_len == seq_len && kv_heads == heads; }

@@ -1,6 +1,7 @@
 #include "harness/measure/machine.hpp"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <ctime>
 #include <fstream>
@@ -38,11 +39,17 @@ std::string compiler_version() {
 #endif
 }
 
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "unknown";
+  return name;
+}
+
 }  // namespace
 
 const MachineContext& machine_context() {
-  static const MachineContext context{ATTN_GIT_REVISION, cpu_model(), blas_core_name(),
-                                      compiler_version(), ATTN_BUILD_TYPE};
+  static const MachineContext context{ATTN_GIT_REVISION,  cpu_model(),     blas_core_name(),
+                                      compiler_version(), ATTN_BUILD_TYPE, host_name()};
   return context;
 }
 

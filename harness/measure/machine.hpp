@@ -12,6 +12,7 @@ struct MachineContext {
   std::string blas_core;     // the kernel family OpenBLAS picked at run time
   std::string compiler;      // e.g. "GCC 12.2.0"
   std::string build_type;    // CMake build type
+  std::string host;          // the node's host name: a sweep's shards run on many
 };
 
 const MachineContext& machine_context();
