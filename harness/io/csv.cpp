@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 37;
+constexpr std::size_t kColumnCount = 38;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -142,6 +142,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_OPTIONAL_COLUMN(time_ms),
       ATTN_OPTIONAL_COLUMN(time_ms_min),
       ATTN_OPTIONAL_COLUMN(time_ms_max),
+      ATTN_OPTIONAL_COLUMN(select_ms),
       ATTN_OPTIONAL_COLUMN(pairs),
       ATTN_OPTIONAL_COLUMN(gflops),
       ATTN_OPTIONAL_COLUMN(min_bytes),
@@ -175,12 +176,26 @@ bool is_serving_column(const char* name) {
                      [&](const char* c) { return std::strcmp(c, name) == 0; });
 }
 
-// The header of a results file from before the serving columns.
+// The column added with query-aware selection; files from before it read with it empty.
+bool is_selection_column(const char* name) { return std::strcmp(name, "select_ms") == 0; }
+
+// The header of a results file from before the serving columns (and the selection column).
 const std::vector<std::string>& square_era_columns() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> out;
     for (const Column& c : columns())
-      if (!is_serving_column(c.name)) out.emplace_back(c.name);
+      if (!is_serving_column(c.name) && !is_selection_column(c.name)) out.emplace_back(c.name);
+    return out;
+  }();
+  return names;
+}
+
+// The header of a results file from before the selection column.
+const std::vector<std::string>& serving_era_columns() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const Column& c : columns())
+      if (!is_selection_column(c.name)) out.emplace_back(c.name);
     return out;
   }();
   return names;
@@ -433,11 +448,14 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
   text = text.substr(0, whole);
   const std::string_view first = without_cr(text.substr(0, text.find('\n')));
   const bool square_era = first == square_era_header;
-  if (first != header && !square_era)
+  const bool serving_era = first == join(serving_era_columns());
+  if (first != header && !square_era && !serving_era)
     throw std::invalid_argument("results file '" + name + "' has another header (" +
                                 header_difference(std::string(first)) +
                                 "); expected an attnbench results CSV");
-  const std::vector<std::string>& file_columns = square_era ? square_era_columns() : csv_columns();
+  const std::vector<std::string>& file_columns = square_era    ? square_era_columns()
+                                                 : serving_era ? serving_era_columns()
+                                                               : csv_columns();
 
   std::vector<ResultRow> rows;
   try {
@@ -445,15 +463,17 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
         name, text.data(), text.data() + text.size());
     std::array<std::string, kColumnCount> names;
     for (std::size_t i = 0; i < kColumnCount; ++i) names[i] = columns()[i].name;
-    // The serving columns are the only ones an accepted header may lack (checked above).
-    const io::ignore_column policy = square_era ? io::ignore_missing_column : io::ignore_no_column;
+    // The serving and selection columns are the only ones an accepted header may lack.
+    const io::ignore_column policy =
+        square_era || serving_era ? io::ignore_missing_column : io::ignore_no_column;
     std::apply([&](auto&... n) { reader.read_header(policy, n...); }, names);
     std::array<std::string, kColumnCount> fields;
     while (std::apply([&](auto&... f) { return reader.read_row(f...); }, fields)) {
       ResultRow row;
       try {
         for (std::size_t i = 0; i < kColumnCount; ++i)
-          if (!square_era || !is_serving_column(columns()[i].name))
+          if ((!square_era || !is_serving_column(columns()[i].name)) &&
+              ((!square_era && !serving_era) || !is_selection_column(columns()[i].name)))
             columns()[i].set(row, fields[i]);
       } catch (const std::invalid_argument& e) {
         throw std::invalid_argument("results file '" + name + "' line " +
