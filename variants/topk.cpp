@@ -1,0 +1,97 @@
+// Oracle top-k attention (the oracle of sparse-attention-hub and of the sparse-frontier
+// comparisons): each query attends the k keys with the largest true scores q·k_j (ties: the
+// lower index), among j <= p when causal. It scores every pair to choose, so it is no fast
+// method: it is the upper bound on accuracy of any method that keeps k keys per query, the
+// frontier the query-aware methods are compared against at matched density.
+// Per query head. k >= the keys a query sees is full attention.
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+
+#include "attention/gathered_attention.hpp"
+#include "attention/gemm.hpp"
+#include "attention/registry.hpp"
+#include "attention/selecting_variant.hpp"
+
+namespace attn {
+namespace {
+
+constexpr double kMaxK = 1 << 30;
+// Queries scored by one GEMM against every key they may see.
+constexpr std::int64_t kQueryChunk = 64;
+
+class TopK final : public SelectingVariant {
+ public:
+  static VariantInfo info() {
+    return {"topk",
+            "oracle top-k: each query attends its k keys with the largest true scores (ties: "
+            "the lower index; causal among j <= p); scores every pair, an accuracy bound",
+            {{"k", ParamKind::kInteger, 256, 1, kMaxK, "keys per query"}},
+            {"topk:k=1", "topk:k=17", "topk:k=100"}};
+  }
+  explicit TopK(const VariantConfig& config) : SelectingVariant(config), k_(config.integer("k")) {}
+
+  bool chooses_per_query() const override { return true; }
+
+  std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
+    use_single_threaded_blas();
+    const AttentionShape s = in.shape();
+    const std::int64_t d = s.head_dim, m = s.query_len, n = s.seq_len;
+    auto selection = std::make_shared<KeyListSelection>(s);
+    const std::int64_t chunks = (m + kQueryChunk - 1) / kQueryChunk;
+    tbb::parallel_for(std::int64_t{0}, s.batch * s.heads * chunks, [&](std::int64_t item) {
+      const std::int64_t bh = item / chunks, b = bh / s.heads, h = bh % s.heads;
+      const std::int64_t i0 = item % chunks * kQueryChunk, rows = std::min(kQueryChunk, m - i0);
+      const std::int64_t cols = in.causal ? s.position(i0 + rows - 1) + 1 : n;
+      std::vector<float> scores(static_cast<std::size_t>(rows * cols)), kth;
+      sgemm(true, rows, cols, d, 1.0f, in.q.row(b, h, i0), d, in.k_head(b, h), d, 0.0f,
+            scores.data(), cols);
+      std::vector<std::int32_t> keys;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const float* row = scores.data() + r * cols;
+        const std::int64_t visible = in.causal ? s.position(i0 + r) + 1 : n;
+        const std::int64_t k = std::min(k_, visible);
+        keys.clear();
+        if (k == visible) {
+          for (std::int64_t j = 0; j < visible; ++j) keys.push_back(static_cast<std::int32_t>(j));
+        } else {
+          // The k-th largest score, then every key above it and the lowest-index ties.
+          kth.assign(row, row + visible);
+          std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<>());
+          const float threshold = kth[static_cast<std::size_t>(k - 1)];
+          std::int64_t above = 0;
+          for (std::int64_t j = 0; j < visible; ++j) above += row[j] > threshold ? 1 : 0;
+          std::int64_t ties = k - above;
+          for (std::int64_t j = 0; j < visible; ++j)
+            if (row[j] > threshold || (row[j] == threshold && ties-- > 0))
+              keys.push_back(static_cast<std::int32_t>(j));
+        }
+        selection->set_row(b, h, i0 + r, keys);
+      }
+    });
+    return selection;
+  }
+
+  Cost cost(const AttentionShape& s, bool causal, int threads) const override {
+    // Query p sees min(k, p + 1) keys causally, min(k, N) otherwise.
+    const std::int64_t per_problem =
+        causal ? sum_of_capped(s.first_position() + 1, s.seq_len + 1, k_)
+               : checked_product(s.query_len, std::min(k_, s.seq_len), "pairs");
+    // The lists (a vector per query), and per thread a chunk's scores and their copy.
+    const std::int64_t lists =
+        checked_product(s.problems(), 4 * per_problem + 24 * s.query_len, "bytes");
+    const std::int64_t scores = threads * 4 * (kQueryChunk + 1) * s.seq_len;
+    return {checked_product(s.problems(), per_problem, "pairs"),
+            lists + scores + gathered_attention_workspace_bytes(s, threads, k_)};
+  }
+
+ private:
+  std::int64_t k_;
+};
+
+const bool kRegistered = register_variant<TopK>();
+
+}  // namespace
+}  // namespace attn
