@@ -14,6 +14,13 @@ void PatternSelection::keys(std::int64_t b, std::int64_t h, std::int64_t query,
 }
 
 void PatternSelection::attend(const AttentionInputs& inputs, MutableTensorView out) const {
+  // Blocks chosen per query differ between neighbouring queries: their union over a query block
+  // would be attended mostly masked, so those queries are gathered per key block instead.
+  if (const auto* blocks = dynamic_cast<const KeyBlockPattern*>(pattern_.get());
+      blocks != nullptr && blocks->query_group() == 1) {
+    attend_gathered_queries(inputs, *blocks, out);
+    return;
+  }
   block_attention(inputs, *pattern_, out);
 }
 

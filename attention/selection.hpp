@@ -70,6 +70,10 @@ class KeyBlockPattern final : public SelectedPattern {
     return position / query_group_ - first_group_;
   }
   std::int64_t slots() const { return slots_; }
+  std::int64_t key_block() const { return key_block_; }
+  std::int64_t query_group() const { return query_group_; }
+  bool causal() const { return causal_; }
+  const AttentionShape& shape() const { return shape_; }
   // The slots of group g of problem (b, h): fill, then sort with finish().
   std::int32_t* blocks(std::int64_t b, std::int64_t h, std::int64_t g) {
     return blocks_.data() + ((b * shape_.heads + h) * groups_ + g) * slots_;

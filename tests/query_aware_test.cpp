@@ -36,12 +36,16 @@ void expect_same_choice(const std::vector<std::int64_t>& got, const std::vector<
   ASSERT_EQ(got.size(), want.size()) << where;
   double lowest_wanted = 1e300;
   for (std::int64_t x : want) lowest_wanted = std::min(lowest_wanted, score[x]);
-  for (std::int64_t x : got)
-    if (!std::binary_search(want.begin(), want.end(), x))
+  for (std::int64_t x : got) {
+    if (!std::binary_search(want.begin(), want.end(), x)) {
       EXPECT_GT(score[x], lowest_wanted - kTie) << where << ": chose " << x;
-  for (std::int64_t x : want)
-    if (!std::binary_search(got.begin(), got.end(), x))
+    }
+  }
+  for (std::int64_t x : want) {
+    if (!std::binary_search(got.begin(), got.end(), x)) {
       EXPECT_LT(score[x], lowest_wanted + kTie) << where << ": missed " << x;
+    }
+  }
 }
 
 double dot(const float* a, const float* b, std::int64_t d) {
@@ -152,9 +156,11 @@ TEST(TopP, KeysAreTheFewestMostProbableWithMassP) {
             // The most probable keys: none left out is more probable than one taken.
             double mass = 0, least = 1;
             for (std::int64_t k : got) mass += prob[k], least = std::min(least, prob[k]);
-            for (std::int64_t j = 0; j < visible; ++j)
-              if (!std::binary_search(got.begin(), got.end(), j))
+            for (std::int64_t j = 0; j < visible; ++j) {
+              if (!std::binary_search(got.begin(), got.end(), j)) {
                 ASSERT_LE(prob[j], least + 1e-6) << at << " left out " << j;
+              }
+            }
             // Mass at least p, and not without its least probable key.
             EXPECT_GE(mass, p - 1e-6) << at;
             EXPECT_LT(mass - least, p + 1e-6) << at;
