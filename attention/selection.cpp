@@ -5,6 +5,7 @@
 
 #include "attention/block_engine.hpp"
 #include "attention/gathered_attention.hpp"
+#include "attention/microkernel.hpp"
 
 namespace attn {
 
@@ -171,6 +172,26 @@ void block_means(const float* x, std::int64_t rows, std::int64_t d, std::int64_t
       for (std::int64_t e = 0; e < d; ++e) mean[e] += x[r * d + e];
     const float inv = 1.0f / static_cast<float>(end - begin);
     for (std::int64_t e = 0; e < d; ++e) mean[e] *= inv;
+  }
+}
+
+void score_rows(const float* q, std::int64_t rows, const float* k, std::int64_t cols,
+                std::int64_t d, float alpha, float* scores, std::int64_t ld) {
+  constexpr std::int64_t kRows = 64, kCols = 128;  // the engine's tile
+  const std::int64_t granularity = kernel::row_granularity();
+  AlignedBuffer<float> q_t(static_cast<std::size_t>(d * kRows));
+  AlignedBuffer<float> s_t(static_cast<std::size_t>(kCols * kRows));
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const std::int64_t nr = std::min(kRows, rows - r0);
+    const std::int64_t padded = (nr + granularity - 1) / granularity * granularity;
+    kernel::pack_queries(q + r0 * d, d, nr, padded, d, alpha, q_t.data(), kRows);
+    for (std::int64_t c0 = 0; c0 < cols; c0 += kCols) {
+      const std::int64_t nc = std::min(kCols, cols - c0);
+      kernel::score_tile(q_t.data(), kRows, padded, k + c0 * d, d, nc, d, s_t.data(), kRows);
+      for (std::int64_t r = 0; r < nr; ++r)
+        for (std::int64_t c = 0; c < nc; ++c)
+          scores[(r0 + r) * ld + c0 + c] = s_t[static_cast<std::size_t>(c * kRows + r)];
+    }
   }
 }
 

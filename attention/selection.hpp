@@ -139,6 +139,11 @@ class KeyListSelection final : public Selection {
 void top_k_except(const float* scores, std::int64_t count, std::int64_t except, std::int64_t k,
                   std::vector<std::int32_t>& out);
 
+// scores[r * ld + c] = alpha · q_r·k_c for r < rows, c < cols (rows of q and k `d` floats
+// apart), on the engine's score kernel: the selections score with the kernels that attend.
+void score_rows(const float* q, std::int64_t rows, const float* k, std::int64_t cols,
+                std::int64_t d, float alpha, float* scores, std::int64_t ld);
+
 // The mean of every block of `block` rows of x (rows × d, row-major; the last block may be
 // short): out holds ceil(rows / block) × d values.
 void block_means(const float* x, std::int64_t rows, std::int64_t d, std::int64_t block, float* out);

@@ -14,7 +14,6 @@
 #include <string>
 
 #include "attention/block_engine.hpp"
-#include "attention/gemm.hpp"
 #include "attention/registry.hpp"
 #include "attention/selecting_variant.hpp"
 
@@ -41,7 +40,6 @@ class BlockTopK final : public SelectingVariant {
   bool chooses_per_query() const override { return false; }
 
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
-    use_single_threaded_blas();
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, n = s.seq_len, key_blocks = (n + block_ - 1) / block_;
     auto pattern = std::make_unique<KeyBlockPattern>(s, in.causal, block_, block_, k_ + 1);
@@ -63,9 +61,9 @@ class BlockTopK final : public SelectingVariant {
                     query_means.data() + g * d);
       }
       std::vector<float> scores(static_cast<std::size_t>(groups * key_blocks));
-      sgemm(true, groups, key_blocks, d, 1.0f, query_means.data(), d,
-            key_means.data() + (b * s.kv_heads + s.kv_head(h)) * key_blocks * d, d, 0.0f,
-            scores.data(), key_blocks);
+      score_rows(query_means.data(), groups,
+                 key_means.data() + (b * s.kv_heads + s.kv_head(h)) * key_blocks * d, key_blocks, d,
+                 1.0f, scores.data(), key_blocks);
       std::vector<std::int32_t> chosen;
       for (std::int64_t g = 0; g < groups; ++g) {
         const std::int64_t own = g + first;

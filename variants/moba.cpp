@@ -11,7 +11,6 @@
 #include <memory>
 
 #include "attention/block_engine.hpp"
-#include "attention/gemm.hpp"
 #include "attention/registry.hpp"
 #include "attention/selecting_variant.hpp"
 
@@ -40,7 +39,6 @@ class Moba final : public SelectingVariant {
   bool chooses_per_query() const override { return true; }
 
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
-    use_single_threaded_blas();
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, m = s.query_len, blocks = (s.seq_len + block_ - 1) / block_;
     auto pattern = std::make_unique<KeyBlockPattern>(s, in.causal, block_, 1, k_ + 1);
@@ -54,9 +52,9 @@ class Moba final : public SelectingVariant {
       const std::int64_t bh = item / chunks, b = bh / s.heads, h = bh % s.heads;
       const std::int64_t i0 = item % chunks * kQueryChunk, rows = std::min(kQueryChunk, m - i0);
       std::vector<float> scores(static_cast<std::size_t>(rows * blocks));
-      sgemm(true, rows, blocks, d, 1.0f, in.q.row(b, h, i0), d,
-            means.data() + (b * s.kv_heads + s.kv_head(h)) * blocks * d, d, 0.0f, scores.data(),
-            blocks);
+      score_rows(in.q.row(b, h, i0), rows,
+                 means.data() + (b * s.kv_heads + s.kv_head(h)) * blocks * d, blocks, d, 1.0f,
+                 scores.data(), blocks);
       std::vector<std::int32_t> chosen;
       for (std::int64_t r = 0; r < rows; ++r) {
         const std::int64_t p = s.position(i0 + r), own = p / block_;

@@ -41,18 +41,17 @@ class Quest final : public SelectingVariant {
   bool chooses_per_query() const override { return true; }
 
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
-    use_single_threaded_blas();
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, m = s.query_len, n = s.seq_len;
     const std::int64_t count = (n + page_ - 1) / page_;
     auto pattern = std::make_unique<KeyBlockPattern>(s, in.causal, page_, 1, pages_ + 1);
-    // Per kv head: [page][d] minima, then maxima.
-    std::vector<float> bounds(static_cast<std::size_t>(s.batch * s.kv_heads * 2 * count * d));
+    // Per kv head and page: the maxima, then the minima (2d values), against [q⁺ ; q⁻].
+    std::vector<float> bounds(static_cast<std::size_t>(s.batch * s.kv_heads * count * 2 * d));
     tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads * count, [&](std::int64_t item) {
       const std::int64_t bk = item / count, pg = item % count;
       const float* k = in.k.head(bk / s.kv_heads, bk % s.kv_heads);
-      float* lo = bounds.data() + (bk * 2 * count + pg) * d;
-      float* hi = lo + count * d;
+      float* hi = bounds.data() + item * 2 * d;
+      float* lo = hi + d;
       std::copy_n(k + pg * page_ * d, d, lo);
       std::copy_n(k + pg * page_ * d, d, hi);
       for (std::int64_t j = pg * page_ + 1; j < std::min(n, (pg + 1) * page_); ++j)
@@ -65,17 +64,17 @@ class Quest final : public SelectingVariant {
     tbb::parallel_for(std::int64_t{0}, s.batch * s.heads * chunks, [&](std::int64_t item) {
       const std::int64_t bh = item / chunks, b = bh / s.heads, h = bh % s.heads;
       const std::int64_t i0 = item % chunks * kQueryChunk, rows = std::min(kQueryChunk, m - i0);
-      std::vector<float> positive(static_cast<std::size_t>(rows * d)), negative(positive.size());
+      std::vector<float> split(static_cast<std::size_t>(rows * 2 * d));
       const float* q = in.q.row(b, h, i0);
-      for (std::int64_t x = 0; x < rows * d; ++x) {
-        positive[static_cast<std::size_t>(x)] = std::max(q[x], 0.0f);
-        negative[static_cast<std::size_t>(x)] = std::min(q[x], 0.0f);
-      }
-      const float* lo = bounds.data() + (b * s.kv_heads + s.kv_head(h)) * 2 * count * d;
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t e = 0; e < d; ++e) {
+          split[static_cast<std::size_t>(r * 2 * d + e)] = std::max(q[r * d + e], 0.0f);
+          split[static_cast<std::size_t>(r * 2 * d + d + e)] = std::min(q[r * d + e], 0.0f);
+        }
       std::vector<float> scores(static_cast<std::size_t>(rows * count));
-      sgemm(true, rows, count, d, 1.0f, positive.data(), d, lo + count * d, d, 0.0f, scores.data(),
-            count);
-      sgemm(true, rows, count, d, 1.0f, negative.data(), d, lo, d, 1.0f, scores.data(), count);
+      score_rows(split.data(), rows,
+                 bounds.data() + (b * s.kv_heads + s.kv_head(h)) * count * 2 * d, count, 2 * d,
+                 1.0f, scores.data(), count);
       std::vector<std::int32_t> chosen;
       for (std::int64_t r = 0; r < rows; ++r) {
         const std::int64_t p = s.position(i0 + r), own = p / page_;

@@ -11,7 +11,6 @@
 #include <memory>
 
 #include "attention/gathered_attention.hpp"
-#include "attention/gemm.hpp"
 #include "attention/registry.hpp"
 #include "attention/selecting_variant.hpp"
 
@@ -36,7 +35,6 @@ class TopK final : public SelectingVariant {
   bool chooses_per_query() const override { return true; }
 
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
-    use_single_threaded_blas();
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, m = s.query_len, n = s.seq_len;
     auto selection = std::make_shared<KeyListSelection>(s);
@@ -46,8 +44,7 @@ class TopK final : public SelectingVariant {
       const std::int64_t i0 = item % chunks * kQueryChunk, rows = std::min(kQueryChunk, m - i0);
       const std::int64_t cols = in.causal ? s.position(i0 + rows - 1) + 1 : n;
       std::vector<float> scores(static_cast<std::size_t>(rows * cols)), kth;
-      sgemm(true, rows, cols, d, 1.0f, in.q.row(b, h, i0), d, in.k_head(b, h), d, 0.0f,
-            scores.data(), cols);
+      score_rows(in.q.row(b, h, i0), rows, in.k_head(b, h), cols, d, 1.0f, scores.data(), cols);
       std::vector<std::int32_t> keys;
       for (std::int64_t r = 0; r < rows; ++r) {
         const float* row = scores.data() + r * cols;

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "attention/block_engine.hpp"
-#include "attention/gemm.hpp"
 #include "attention/registry.hpp"
 #include "attention/selecting_variant.hpp"
 
@@ -154,7 +153,6 @@ class VerticalSlash final : public SelectingVariant {
   bool chooses_per_query() const override { return false; }
 
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
-    use_single_threaded_blas();
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, n = s.seq_len, m = s.query_len;
     const std::int64_t rows = std::min(last_, m), i0 = m - rows;
@@ -162,8 +160,7 @@ class VerticalSlash final : public SelectingVariant {
     tbb::parallel_for(std::int64_t{0}, s.problems(), [&](std::int64_t bh) {
       const std::int64_t b = bh / s.heads, h = bh % s.heads;
       std::vector<float> scores(static_cast<std::size_t>(rows * n));
-      sgemm(true, rows, n, d, in.scale, in.q.row(b, h, i0), d, in.k_head(b, h), d, 0.0f,
-            scores.data(), n);
+      score_rows(in.q.row(b, h, i0), rows, in.k_head(b, h), n, d, in.scale, scores.data(), n);
       // Offset o = p - j is stored at o + n - 1, so that negative offsets fit.
       std::vector<float> column_mass(static_cast<std::size_t>(n), 0.0f);
       std::vector<float> diagonal_mass(static_cast<std::size_t>(2 * n - 1), 0.0f);
