@@ -36,7 +36,7 @@ float kth_largest(const float* x, std::int64_t n, std::int64_t k,
   }
   std::uint32_t prefix = 0, known = 0;  // the answer's bits decided so far, and which
   std::int64_t remaining = k;           // its rank among the keys that share them
-  for (const auto [shift, width] : {std::pair{21, 11}, std::pair{10, 11}, std::pair{0, 10}}) {
+  for (const auto& [shift, width] : {std::pair{21, 11}, std::pair{10, 11}, std::pair{0, 10}}) {
     std::array<std::int64_t, 2048> count{};
     const std::uint32_t digit_mask = (1u << width) - 1;
     for (const std::uint32_t u : bits)
