@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <numeric>
 
@@ -45,15 +46,26 @@ class TopP final : public SelectingVariant {
       std::vector<float> scores(static_cast<std::size_t>(rows * cols));
       score_rows(in.q.row(b, h, i0), rows, in.k_head(b, h), cols, d, 1.0f, scores.data(), cols);
       std::vector<std::int32_t> order, keys;
+      std::vector<std::uint64_t> packed;
       std::vector<double> weight;
       for (std::int64_t r = 0; r < rows; ++r) {
         const float* row = scores.data() + r * cols;
         const std::int64_t visible = in.causal ? s.position(i0 + r) + 1 : n;
-        order.resize(static_cast<std::size_t>(visible));
-        std::iota(order.begin(), order.end(), 0);
-        std::sort(order.begin(), order.end(), [row](std::int32_t a, std::int32_t c) {
-          return row[a] > row[c] || (row[a] == row[c] && a < c);
-        });
+        // Decreasing score, then increasing index, as one ascending 64-bit key per key: the
+        // score's order-preserving bits inverted, above the index (an integer sort, no
+        // indirection through the scores).
+        packed.resize(static_cast<std::size_t>(visible));
+        for (std::int64_t j = 0; j < visible; ++j) {
+          std::uint32_t u = 0;
+          std::memcpy(&u, row + j, sizeof u);
+          const std::uint32_t ascending = (u & 0x80000000u) != 0 ? ~u : u | 0x80000000u;
+          packed[static_cast<std::size_t>(j)] =
+              static_cast<std::uint64_t>(~ascending) << 32 | static_cast<std::uint64_t>(j);
+        }
+        std::sort(packed.begin(), packed.end());
+        order.resize(packed.size());
+        for (std::size_t x = 0; x < packed.size(); ++x)
+          order[x] = static_cast<std::int32_t>(packed[x] & 0xffffffffu);
         const double top = row[order[0]];
         weight.resize(order.size());
         double total = 0;
