@@ -179,8 +179,27 @@ void score_rows(const float* q, std::int64_t rows, const float* k, std::int64_t 
                 std::int64_t d, float alpha, float* scores, std::int64_t ld) {
   constexpr std::int64_t kRows = 64, kCols = 128;  // the engine's tile
   const std::int64_t granularity = kernel::row_granularity();
-  AlignedBuffer<float> q_t(static_cast<std::size_t>(d * kRows));
+  // Room for kRows queries transposed, or kFewRows row-major ones padded to whole vectors.
+  AlignedBuffer<float> q_t(static_cast<std::size_t>((d + kernel::float_lanes()) * kRows));
   AlignedBuffer<float> s_t(static_cast<std::size_t>(kCols * kRows));
+  if (rows <= kernel::kFewRows) {
+    // Decode: dot products, not the register-blocked kernel's rows padded to its width.
+    const std::int64_t dp =
+        (d + kernel::float_lanes() - 1) / kernel::float_lanes() * kernel::float_lanes();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t e = 0; e < d; ++e)
+        q_t[static_cast<std::size_t>(r * dp + e)] = alpha * q[r * d + e];
+      std::fill(q_t.data() + r * dp + d, q_t.data() + (r + 1) * dp, 0.0f);
+    }
+    for (std::int64_t c0 = 0; c0 < cols; c0 += kCols) {
+      const std::int64_t nc = std::min(kCols, cols - c0);
+      kernel::score_tile_few_rows(q_t.data(), dp, rows, k + c0 * d, d, nc, d, s_t.data(), kRows);
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < nc; ++c)
+          scores[r * ld + c0 + c] = s_t[static_cast<std::size_t>(c * kRows + r)];
+    }
+    return;
+  }
   for (std::int64_t r0 = 0; r0 < rows; r0 += kRows) {
     const std::int64_t nr = std::min(kRows, rows - r0);
     const std::int64_t padded = (nr + granularity - 1) / granularity * granularity;
