@@ -150,6 +150,21 @@ void KeyListSelection::attend(const AttentionInputs& inputs, MutableTensorView o
 void top_k_except(const float* scores, std::int64_t count, std::int64_t except, std::int64_t k,
                   std::vector<std::int32_t>& out) {
   out.clear();
+  if (k <= 0) return;
+  if (k <= 16) {
+    // A small budget (MoBA's 3 blocks per query): one pass keeping the best k, best first. A
+    // later candidate that ties the last kept one has the higher index, so it never enters.
+    for (std::int64_t c = 0; c < count; ++c) {
+      if (c == except) continue;
+      if (static_cast<std::int64_t>(out.size()) == k && !(scores[c] > scores[out.back()])) continue;
+      if (static_cast<std::int64_t>(out.size()) == k) out.pop_back();
+      auto at = out.end();
+      while (at != out.begin() && scores[c] > scores[*(at - 1)]) --at;
+      out.insert(at, static_cast<std::int32_t>(c));
+    }
+    std::sort(out.begin(), out.end());
+    return;
+  }
   for (std::int64_t c = 0; c < count; ++c)
     if (c != except) out.push_back(static_cast<std::int32_t>(c));
   if (static_cast<std::int64_t>(out.size()) > k) {
