@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,6 +89,10 @@ class Variant {
   // Exact computed pairs for these inputs; differs from cost().pairs only for variants whose
   // key set depends on the data.
   virtual std::int64_t pairs(const AttentionInputs& inputs) const;
+
+  // Milliseconds the last forward() of this object spent choosing its keys from the inputs
+  // (query-aware variants, the CSV's select_ms); empty for fixed patterns.
+  virtual std::optional<double> last_select_ms() const { return std::nullopt; }
 
  private:
   VariantConfig config_;

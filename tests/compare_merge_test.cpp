@@ -439,13 +439,15 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   m = merge_error(dir, short_row);
   EXPECT_TRUE(contains(m, short_row)) << m;
   EXPECT_TRUE(contains(m, "line 2")) << m;
-  EXPECT_TRUE(contains(m, "10 fields where the header has 40; column 11 (input)")) << m;
+  const std::string columns = std::to_string(csv_columns().size());
+  EXPECT_TRUE(contains(m, "10 fields where the header has " + columns + "; column 11 (input)"))
+      << m;
 
   const auto long_row = write_csv(dir + "/long.csv", {});
   std::ofstream(long_row, std::ios::app) << good << ",extra\n";
   m = merge_error(dir, long_row);
   EXPECT_TRUE(contains(m, "line 2")) << m;
-  EXPECT_TRUE(contains(m, "column 41")) << m;
+  EXPECT_TRUE(contains(m, "column " + std::to_string(csv_columns().size() + 1))) << m;
 
   const auto open_quote = write_csv(dir + "/quote.csv", {ok_row("dense", 1024, 1)});
   line = good;

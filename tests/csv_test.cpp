@@ -45,46 +45,18 @@ ResultRow sample_row() {
 }
 
 TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
-  const std::vector<std::string> expected = {"variant",
-                                             "params",
-                                             "batch",
-                                             "heads",
-                                             "kv_heads",
-                                             "seq_len",
-                                             "query_len",
-                                             "head_dim",
-                                             "causal",
-                                             "shared_qk",
-                                             "input",
-                                             "seed",
-                                             "scale",
-                                             "threads",
-                                             "reps",
-                                             "time_ms",
-                                             "time_ms_min",
-                                             "time_ms_max",
-                                             "pairs",
-                                             "gflops",
-                                             "min_bytes",
-                                             "peak_bytes",
-                                             "rss_delta_bytes",
-                                             "predicted_bytes",
-                                             "rel_err",
-                                             "max_abs_err",
-                                             "cos_sim_min",
-                                             "mass_recall",
-                                             "accuracy_rows",
-                                             "status",
-                                             "message",
-                                             "git_revision",
-                                             "cpu",
-                                             "blas_core",
-                                             "compiler",
-                                             "build_type",
-                                             "timestamp",
-                                             "host",
-                                             "shard",
-                                             "job_id"};
+  const std::vector<std::string> expected = {
+      "variant",         "params",        "batch",       "heads",
+      "kv_heads",        "seq_len",       "query_len",   "head_dim",
+      "causal",          "shared_qk",     "input",       "seed",
+      "scale",           "threads",       "reps",        "time_ms",
+      "time_ms_min",     "time_ms_max",   "select_ms",   "pairs",
+      "gflops",          "min_bytes",     "peak_bytes",  "rss_delta_bytes",
+      "predicted_bytes", "rel_err",       "max_abs_err", "cos_sim_min",
+      "mass_recall",     "accuracy_rows", "status",      "message",
+      "git_revision",    "cpu",           "blas_core",   "compiler",
+      "build_type",      "timestamp",     "host",        "shard",
+      "job_id"};
   EXPECT_EQ(csv_columns(), expected);
 }
 
@@ -152,7 +124,29 @@ TEST(Csv, ReaderNamesTheFileAndLineOfAMalformedRow) {
   }
 }
 
-// A row of results/reference/reference.csv as round 1 wrote it, before kv_heads, query_len and min_bytes.
+// A file from before the select_ms column (serving shapes) reads with select_ms empty, and a
+// row with it written and read again keeps it.
+TEST(Csv, ReadsAFileFromBeforeTheSelectionColumn) {
+  ResultRow r = sample_row();
+  r.select_ms = 1.25;
+  std::string header = csv_header_line(), line = csv_line(r);
+  const auto again = parse_results_csv(header + "\n" + line + "\n", "new.csv");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].select_ms, 1.25);
+  // The same file without the column: drop the header's name and the row's field.
+  header.replace(header.find(",select_ms,"), 11, ",");
+  const std::string fixed_row = csv_line(sample_row());
+  const std::string time_max = ",13.75,";
+  std::string old_row = fixed_row;
+  old_row.replace(old_row.find(time_max + ","), time_max.size() + 1, time_max);
+  const auto rows = parse_results_csv(header + "\n" + old_row + "\n", "old.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_FALSE(rows[0].select_ms.has_value());
+  EXPECT_EQ(csv_line(rows[0]), fixed_row);
+}
+
+// A row of results/reference/reference.csv as round 1 wrote it, before kv_heads, query_len and
+// min_bytes.
 constexpr const char* kSquareEraHeader =
     "variant,params,batch,heads,seq_len,head_dim,causal,shared_qk,input,seed,scale,threads,reps,"
     "time_ms,time_ms_min,time_ms_max,pairs,gflops,peak_bytes,rss_delta_bytes,predicted_bytes,"
@@ -253,7 +247,7 @@ TEST(Csv, WriterRefusesToAppendToAnOldFileAndSaysHowToConvertIt) {
     FAIL() << "no exception";
   } catch (const std::invalid_argument& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("missing kv_heads, query_len, min_bytes"), std::string::npos) << m;
+    EXPECT_NE(m.find("missing kv_heads, query_len, select_ms, min_bytes"), std::string::npos) << m;
     EXPECT_NE(m.find("attnbench merge " + path + " --out NEW.csv"), std::string::npos) << m;
   }
   std::ifstream in(path);

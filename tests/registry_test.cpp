@@ -7,7 +7,10 @@
 #include <iostream>
 #include <set>
 
+#include "attention/block_engine.hpp"
 #include "attention/registry.hpp"
+#include "attention/selecting_variant.hpp"
+#include "pattern_contract.hpp"
 #include "test_support.hpp"
 
 namespace attn {
@@ -115,6 +118,11 @@ TEST_P(EveryVariant, ServingShapesEqualFp64ReferenceOverItsKeys) {
 // forward() and keys() agree with each other but measure positions from the wrong end.
 TEST_P(EveryVariant, QueriesOverACacheKeepTheirPositionsKeys) {
   const auto variant = make_variant(GetParam());
+  // Queries that choose their keys together (a block's mean query) may choose otherwise when
+  // fewer of them are present; the rule holds for every query that chooses alone.
+  if (const auto* selecting = dynamic_cast<const SelectingVariant*>(variant.get());
+      selecting != nullptr && !selecting->chooses_per_query())
+    GTEST_SKIP() << GetParam() << " chooses its keys per group of queries";
   for (std::int64_t n : {65, 300})
     for (std::int64_t m : {1, 7, 64})
       for (bool causal : {false, true}) {
@@ -204,6 +212,55 @@ TEST_P(EveryVariant, KeysAreSortedDistinctInRangeAndCountedByPairs) {
       // pairs() is the variant's own closed form (or count); keys() enumerates: they must agree.
       EXPECT_EQ(variant->pairs(in.inputs), total)
           << GetParam() << " " << shape.to_string() << (causal ? " causal" : "");
+    }
+}
+
+// key_ranges, allowed and mask_tile agree for every query block, aligned or not, for every
+// variant that attends a block pattern (fixed, or selected from the inputs).
+TEST_P(EveryVariant, KeepsThePatternContract) {
+  const auto variant = make_variant(GetParam());
+  bool checked = false;
+  for (const AttentionShape shape :
+       {AttentionShape{1, 4, 2, 300, 300, 16}, AttentionShape{1, 4, 2, 37, 300, 16}})
+    for (bool causal : {false, true}) {
+      if (!accepts(*variant, shape, causal)) continue;
+      testing::RandomInputs in(shape, causal, 21);
+      std::unique_ptr<BlockPattern> holder;
+      std::shared_ptr<const Selection> selection;
+      const BlockPattern* pattern = testing::pattern_of(*variant, in.inputs, holder, selection);
+      if (pattern == nullptr) GTEST_SKIP() << GetParam() << " attends no block pattern";
+      for (std::int64_t h : {0, 3}) {
+        SCOPED_TRACE(GetParam() + " " + describe(shape, causal, 1) + " h=" + std::to_string(h));
+        testing::expect_pattern_contract(*pattern, shape.first_position(), shape.seq_len, h);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+      checked = true;
+    }
+  EXPECT_TRUE(checked) << GetParam() << " refused every shape";
+}
+
+// The engine on the variant's pattern with query blocks of 7 and 100 rows, which do not line
+// up with the pattern's blocks: the masks of every default spec are exercised, and the result
+// must still equal fp64 over the variant's keys.
+TEST_P(EveryVariant, MisalignedQueryBlocksEqualFp64Reference) {
+  const auto variant = make_variant(GetParam());
+  for (const AttentionShape shape :
+       {AttentionShape{1, 6, 2, 300, 300, 16}, AttentionShape{1, 6, 3, 101, 300, 16}})
+    for (bool causal : {false, true}) {
+      if (!accepts(*variant, shape, causal)) continue;
+      testing::RandomInputs in(shape, causal, 23);
+      std::unique_ptr<BlockPattern> holder;
+      std::shared_ptr<const Selection> selection;
+      const BlockPattern* pattern = testing::pattern_of(*variant, in.inputs, holder, selection);
+      if (pattern == nullptr) GTEST_SKIP() << GetParam() << " attends no block pattern";
+      for (std::int64_t rows : {7, 100}) {
+        const testing::ReblockedPattern reblocked(*pattern, rows);
+        Tensor out(shape.query_shape());
+        tbb::task_arena arena(2);
+        arena.execute([&] { block_attention(in.inputs, reblocked, out.mutable_view()); });
+        EXPECT_LT(testing::max_error_vs_reference(*variant, in.inputs, out), 3e-5)
+            << GetParam() << " " << describe(shape, causal, 2) << " query blocks of " << rows;
+      }
     }
 }
 

@@ -338,57 +338,7 @@ std::unique_ptr<BlockPattern> pattern_of(const std::string& spec, std::int64_t n
   return pv->make_pattern(test_shape(n), causal);
 }
 
-// The BlockPattern contract for arbitrary query blocks (aligned or not): ranges ascending and
-// disjoint, covering every allowed key, unmasked only where every query of the block is allowed;
-// and mask_tile's closed form equal to the per-element default.
-void expect_pattern_contract(const std::string& spec, std::int64_t n, bool causal) {
-  SCOPED_TRACE(spec + " N=" + std::to_string(n) + (causal ? " causal" : ""));
-  std::unique_ptr<Variant> holder;
-  const auto pattern = pattern_of(spec, n, causal, holder);
-  std::vector<KeyRange> ranges;
-  const std::int64_t h = 1;
-  for (std::int64_t q_begin : {0, 1, 5, 31, 64, 100, 237, 299}) {
-    for (std::int64_t rows : {1, 7, 64, 100}) {
-      const std::int64_t q_end = std::min(n, q_begin + rows);
-      if (q_begin >= q_end) continue;
-      SCOPED_TRACE("queries [" + std::to_string(q_begin) + ", " + std::to_string(q_end) + ")");
-      pattern->key_ranges(0, h, q_begin, q_end, ranges);
-      std::vector<int> covered(static_cast<std::size_t>(n), 0);  // 0 none, 1 masked, 2 unmasked
-      std::int64_t previous_end = 0;
-      for (const KeyRange& r : ranges) {
-        ASSERT_LT(r.begin, r.end);
-        ASSERT_GE(r.begin, previous_end);
-        ASSERT_LE(r.end, n);
-        previous_end = r.end;
-        for (std::int64_t k = r.begin; k < r.end; ++k) covered[k] = r.masked ? 1 : 2;
-      }
-      for (std::int64_t q = q_begin; q < q_end; ++q)
-        for (std::int64_t k = 0; k < n; ++k) {
-          const bool ok = pattern->allowed(0, h, q, k);
-          ASSERT_FALSE(ok && covered[k] == 0) << "q=" << q << " k=" << k << " not covered";
-          ASSERT_FALSE(!ok && covered[k] == 2) << "q=" << q << " k=" << k << " unmasked";
-        }
-      // mask_tile over every range, against BlockPattern's per-element version.
-      for (const KeyRange& r : ranges) {
-        const std::int64_t cols = r.end - r.begin, ld = cols + 3;
-        std::vector<float> fast(static_cast<std::size_t>((q_end - q_begin) * ld), 1.0f);
-        std::vector<float> slow = fast;
-        pattern->mask_tile(0, h, q_begin, q_end, r.begin, r.end, fast.data(), ld);
-        pattern->BlockPattern::mask_tile(0, h, q_begin, q_end, r.begin, r.end, slow.data(), ld);
-        ASSERT_EQ(fast, slow) << "keys [" << r.begin << ", " << r.end << ")";
-      }
-    }
-  }
-}
-
-TEST(SparseVariants, PatternContract) {
-  for (const char* spec :
-       {"sliding_window:left=20,right=9", "sliding_window:left=0,right=0", "longformer",
-        "longformer:left=20,right=9,global=3", "longformer:left=6,right=4,global=70,dilation=4",
-        "bigbird:block=16,window=3,global=2,random=3", "bigbird:block=7,window=3,global=3,random=2",
-        "bigbird:block=64,window=1,global=1,random=1"})
-    for (bool causal : {false, true}) expect_pattern_contract(spec, 300, causal);
-}
+// The pattern contract itself runs for every registered variant (registry_test.cpp).
 
 TEST(SparseVariants, FullyAllowedRangesAreUnmasked) {
   std::unique_ptr<Variant> holder;

@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 40;
+constexpr std::size_t kColumnCount = 41;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -142,6 +142,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_OPTIONAL_COLUMN(time_ms),
       ATTN_OPTIONAL_COLUMN(time_ms_min),
       ATTN_OPTIONAL_COLUMN(time_ms_max),
+      ATTN_OPTIONAL_COLUMN(select_ms),
       ATTN_OPTIONAL_COLUMN(pairs),
       ATTN_OPTIONAL_COLUMN(gflops),
       ATTN_OPTIONAL_COLUMN(min_bytes),
@@ -170,8 +171,8 @@ const std::array<Column, kColumnCount>& columns() {
 
 // Columns added to the format after its first files were written, in groups. A header that is
 // the suite's without some whole groups belongs to a file written before them: it is read with
-// their defaults (serving: kv_heads = heads, query_len = seq_len, min_bytes empty; sharding:
-// empty), and CsvWriter does not append to it (merge rewrites it with the current header).
+// their defaults (serving: kv_heads = heads, query_len = seq_len, min_bytes empty; sharding
+// and selection: empty), and CsvWriter does not append to it (merge rewrites it with the current header).
 struct AddedColumns {
   std::vector<const char*> names;
   const char* what;
@@ -180,6 +181,7 @@ const std::vector<AddedColumns>& added_columns() {
   static const std::vector<AddedColumns> groups = {
       {{"kv_heads", "query_len", "min_bytes"}, "the serving-shape columns"},
       {{"host", "shard", "job_id"}, "the sharding columns"},
+      {{"select_ms"}, "the selection column"},
   };
   return groups;
 }

@@ -32,6 +32,9 @@ struct ResultRow {
   std::optional<double> time_ms;  // median over repetitions, real time per forward
   std::optional<double> time_ms_min;
   std::optional<double> time_ms_max;
+  // Median milliseconds of a forward spent choosing keys from the inputs (query-aware variants;
+  // included in time_ms); empty for fixed patterns.
+  std::optional<double> select_ms;
   std::optional<std::int64_t> pairs;  // computed (query, key) pairs over batch and heads
   std::optional<double> gflops;       // 4 · pairs · head_dim / time
   // Compulsory memory traffic of one forward: 4 bytes × (B·H·M·D for Q + 2·B·kv·N·D for K and V

@@ -3,19 +3,21 @@
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <memory>
 #include <new>
 #include <stdexcept>
+#include <vector>
 
 #include "attention/registry.hpp"
+#include "harness/cli/interrupt.hpp"
+#include "harness/io/npy.hpp"
 #include "harness/measure/accuracy.hpp"
 #include "harness/measure/inputs.hpp"
-#include "harness/cli/interrupt.hpp"
 #include "harness/measure/machine.hpp"
 #include "harness/measure/memory_counter.hpp"
-#include "harness/io/npy.hpp"
 
 namespace attn::harness {
 namespace {
@@ -54,14 +56,23 @@ void measure_variant(const Variant& configured, const Point& point, const Attent
   const Accuracy accuracy = measure_accuracy(variant, inputs, out.view(), reference);
   if (save) save_output(options.save_output_dir, out);
   const std::int64_t pairs = variant.pairs(inputs);
+  std::vector<double> select_ms;  // per timed forward, for query-aware variants
   const Timing timing = time_forward(
       variant.spec() + "/" + point.to_string(),
-      [&] { arena.execute([&] { variant.forward(inputs, out.mutable_view()); }); }, options.timing);
+      [&] {
+        arena.execute([&] { variant.forward(inputs, out.mutable_view()); });
+        if (const auto ms = variant.last_select_ms()) select_ms.push_back(*ms);
+      },
+      options.timing);
 
   row.reps = timing.reps;
   row.time_ms = timing.median_ms;
   row.time_ms_min = timing.min_ms;
   row.time_ms_max = timing.max_ms;
+  if (!select_ms.empty()) {
+    std::nth_element(select_ms.begin(), select_ms.begin() + select_ms.size() / 2, select_ms.end());
+    row.select_ms = select_ms[select_ms.size() / 2];
+  }
   row.pairs = pairs;
   row.gflops = 4.0 * static_cast<double>(pairs) * static_cast<double>(point.shape.head_dim) /
                (timing.median_ms * 1e6);

@@ -1,0 +1,111 @@
+// Quest (Tang et al., 2024), query-aware page selection for decode: keys are cut into pages of
+// `page` positions, each with the per-dimension minimum and maximum of its K rows. A query q
+// bounds a page's scores by Σ_d max(q_d·min_d, q_d·max_d) and attends the `pages` pages with the
+// largest bounds (ties: the lower page) plus the page holding its own position. Causal: the
+// candidates are the pages before its own, which is attended up to the query; without --causal
+// every other page is a candidate. The bound is q⁺·max + q⁻·min (q⁺ = max(q, 0), q⁻ = min(q, 0)),
+// two GEMMs over the page summaries.
+// Per query head: the heads of a kv group choose apart, and the engine attends the union of
+// their pages once per group, masking each head and query to its own.
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "attention/block_engine.hpp"
+#include "attention/gemm.hpp"
+#include "attention/registry.hpp"
+#include "attention/selecting_variant.hpp"
+
+namespace attn {
+namespace {
+
+constexpr double kMaxPage = 1 << 20;
+constexpr double kMaxPages = 1 << 24;
+constexpr std::int64_t kQueryChunk = 64;
+
+class Quest final : public SelectingVariant {
+ public:
+  static VariantInfo info() {
+    return {"quest",
+            "Quest page selection: each query attends the `pages` key pages with the largest "
+            "upper bound Σ_d max(q_d·min_d, q_d·max_d) over the page's K, plus its own page",
+            {{"page", ParamKind::kInteger, 16, 1, kMaxPage, "keys per page"},
+             {"pages", ParamKind::kInteger, 64, 0, kMaxPages,
+              "pages each query chooses besides its own"}},
+            {"quest:page=16,pages=3", "quest:page=5,pages=7", "quest:page=64,pages=1"}};
+  }
+  explicit Quest(const VariantConfig& config)
+      : SelectingVariant(config), page_(config.integer("page")), pages_(config.integer("pages")) {}
+
+  bool chooses_per_query() const override { return true; }
+
+  std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
+    const AttentionShape s = in.shape();
+    const std::int64_t d = s.head_dim, m = s.query_len, n = s.seq_len;
+    const std::int64_t count = (n + page_ - 1) / page_;
+    auto pattern = std::make_unique<KeyBlockPattern>(s, in.causal, page_, 1, pages_ + 1);
+    // Per kv head and page: the maxima, then the minima (2d values), against [q⁺ ; q⁻].
+    std::vector<float> bounds(static_cast<std::size_t>(s.batch * s.kv_heads * count * 2 * d));
+    tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads * count, [&](std::int64_t item) {
+      const std::int64_t bk = item / count, pg = item % count;
+      const float* k = in.k.head(bk / s.kv_heads, bk % s.kv_heads);
+      float* hi = bounds.data() + item * 2 * d;
+      float* lo = hi + d;
+      std::copy_n(k + pg * page_ * d, d, lo);
+      std::copy_n(k + pg * page_ * d, d, hi);
+      for (std::int64_t j = pg * page_ + 1; j < std::min(n, (pg + 1) * page_); ++j)
+        for (std::int64_t e = 0; e < d; ++e) {
+          lo[e] = std::min(lo[e], k[j * d + e]);
+          hi[e] = std::max(hi[e], k[j * d + e]);
+        }
+    });
+    const std::int64_t chunks = (m + kQueryChunk - 1) / kQueryChunk;
+    tbb::parallel_for(std::int64_t{0}, s.batch * s.heads * chunks, [&](std::int64_t item) {
+      const std::int64_t bh = item / chunks, b = bh / s.heads, h = bh % s.heads;
+      const std::int64_t i0 = item % chunks * kQueryChunk, rows = std::min(kQueryChunk, m - i0);
+      std::vector<float> split(static_cast<std::size_t>(rows * 2 * d));
+      const float* q = in.q.row(b, h, i0);
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t e = 0; e < d; ++e) {
+          split[static_cast<std::size_t>(r * 2 * d + e)] = std::max(q[r * d + e], 0.0f);
+          split[static_cast<std::size_t>(r * 2 * d + d + e)] = std::min(q[r * d + e], 0.0f);
+        }
+      std::vector<float> scores(static_cast<std::size_t>(rows * count));
+      score_rows(split.data(), rows,
+                 bounds.data() + (b * s.kv_heads + s.kv_head(h)) * count * 2 * d, count, 2 * d,
+                 1.0f, scores.data(), count);
+      std::vector<std::int32_t> chosen;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const std::int64_t p = s.position(i0 + r), own = p / page_;
+        top_k_except(scores.data() + r * count, in.causal ? own : count, in.causal ? -1 : own,
+                     pages_, chosen);
+        std::int32_t* slots = pattern->blocks(b, h, pattern->group_of(p));
+        std::copy(chosen.begin(), chosen.end(), slots);
+        slots[chosen.size()] = static_cast<std::int32_t>(own);
+      }
+    });
+    pattern->finish();
+    return std::make_shared<PatternSelection>(std::move(pattern), s);
+  }
+
+  Cost cost(const AttentionShape& s, bool causal, int threads) const override {
+    const std::int64_t per_query = std::min(s.seq_len, (pages_ + 1) * page_);
+    const std::int64_t per_problem = std::min(checked_product(s.query_len, per_query, "pairs"),
+                                              dense_pairs_per_problem(s, causal));
+    const std::int64_t count = (s.seq_len + page_ - 1) / page_;
+    const std::int64_t table = 4 * s.problems() * s.query_len * (pages_ + 1);
+    const std::int64_t scratch = 4 * (2 * s.batch * s.kv_heads * count * s.head_dim +
+                                      threads * kQueryChunk * (count + 2 * s.head_dim));
+    return {checked_product(s.problems(), per_problem, "pairs"),
+            block_attention_workspace_bytes(s, threads) + table + scratch};
+  }
+
+ private:
+  std::int64_t page_, pages_;
+};
+
+const bool kRegistered = register_variant<Quest>();
+
+}  // namespace
+}  // namespace attn
