@@ -7,10 +7,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "harness/compare.hpp"
-#include "harness/csv.hpp"
-#include "harness/merge.hpp"
-#include "harness/options.hpp"
+#include "harness/analysis/compare.hpp"
+#include "harness/io/csv.hpp"
+#include "harness/analysis/merge.hpp"
+#include "harness/cli/options.hpp"
 
 namespace attn::harness {
 namespace {

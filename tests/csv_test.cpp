@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "harness/csv.hpp"
+#include "harness/io/csv.hpp"
 
 namespace attn::harness {
 namespace {

@@ -1,4 +1,4 @@
-#include "harness/inputs.hpp"
+#include "harness/measure/inputs.hpp"
 
 #include <gtest/gtest.h>
 #include <tbb/task_arena.h>
@@ -16,7 +16,7 @@
 
 #include "attention/reference.hpp"
 #include "attention/variant.hpp"
-#include "harness/npy.hpp"
+#include "harness/io/npy.hpp"
 
 namespace attn::harness {
 namespace {

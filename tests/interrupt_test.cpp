@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "harness/csv.hpp"
+#include "harness/io/csv.hpp"
 #include "process_support.hpp"
 
 namespace attn::harness {

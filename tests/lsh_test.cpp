@@ -16,8 +16,8 @@
 
 #include "attention/reference.hpp"
 #include "attention/registry.hpp"
-#include "harness/accuracy.hpp"
-#include "harness/inputs.hpp"
+#include "harness/measure/accuracy.hpp"
+#include "harness/measure/inputs.hpp"
 #include "test_support.hpp"
 #include "variants/lsh_stages.hpp"
 

@@ -3,8 +3,8 @@
 #include <vector>
 
 #include "attention/registry.hpp"
-#include "harness/measure.hpp"
-#include "harness/memory_counter.hpp"
+#include "harness/measure/measure.hpp"
+#include "harness/measure/memory_counter.hpp"
 
 namespace attn::harness {
 namespace {

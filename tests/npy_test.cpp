@@ -1,4 +1,4 @@
-#include "harness/npy.hpp"
+#include "harness/io/npy.hpp"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "attention/registry.hpp"
-#include "harness/inputs.hpp"
+#include "harness/measure/inputs.hpp"
 #include "process_support.hpp"
 
 namespace attn {

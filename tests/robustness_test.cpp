@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/csv.hpp"
-#include "harness/npy.hpp"
+#include "harness/io/csv.hpp"
+#include "harness/io/npy.hpp"
 #include "process_support.hpp"
 
 namespace attn::harness {

@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "harness/npy.hpp"
+#include "harness/io/npy.hpp"
 
 namespace {
 
