@@ -4,6 +4,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -39,10 +40,10 @@ constexpr std::int64_t kMinSplitKeys = 1024;
 // Scratch of one block_attention worker: the kernel's workspace, the range lists, and the
 // stacked rows of a kv group.
 struct WorkerScratch {
-  WorkerScratch(std::int64_t head_dim, std::int64_t rows, std::int64_t group)
-      : workspace(head_dim),
+  WorkerScratch(std::int64_t head_dim, std::int64_t rows, std::int64_t group, Dtype dtype)
+      : workspace(head_dim, dtype),
         head_ranges(count(group)),
-        queries(group > 1 ? count(rows * head_dim) : 0),
+        queries(group > 1 || dtype == Dtype::kBf16 ? count(rows * head_dim) : 0),
         outputs(group > 1 ? count(rows * head_dim) : 0) {
     for (auto& list : head_ranges) list.reserve(16);
     ranges.reserve(16);
@@ -56,7 +57,7 @@ struct WorkerScratch {
 
 }  // namespace
 
-EngineWorkspace::EngineWorkspace(std::int64_t head_dim)
+EngineWorkspace::EngineWorkspace(std::int64_t head_dim, Dtype dtype)
     : head_dim_(head_dim),
       padded_dim_(round_up(head_dim, kernel::float_lanes())),
       queries_t_(count(head_dim * kRowTile)),
@@ -64,18 +65,30 @@ EngineWorkspace::EngineWorkspace(std::int64_t head_dim)
       mask_(count(kRowTile * kKeyTile)),
       acc_(count(kRowTile * padded_dim_)),
       values_(head_dim == padded_dim_ ? 0 : count(kKeyTile * padded_dim_)),
-      row_state_(count(3 * kRowTile)) {}
+      row_state_(count(3 * kRowTile)),
+      keys_wide_(dtype == Dtype::kBf16 ? count(kKeyTile * padded_dim_) : 0),
+      values_wide_(dtype == Dtype::kBf16 ? count(kKeyTile * padded_dim_) : 0) {}
 
-std::int64_t EngineWorkspace::bytes(std::int64_t head_dim) {
+std::int64_t EngineWorkspace::bytes(std::int64_t head_dim, Dtype dtype) {
   const std::int64_t padded = round_up(head_dim, kernel::float_lanes());
   const std::int64_t floats = head_dim * kRowTile + 2 * kKeyTile * kRowTile + kRowTile * padded +
-                              (head_dim == padded ? 0 : kKeyTile * padded) + 3 * kRowTile;
+                              (head_dim == padded ? 0 : kKeyTile * padded) + 3 * kRowTile +
+                              (dtype == Dtype::kBf16 ? 2 * kKeyTile * padded : 0);
   return floats * static_cast<std::int64_t>(sizeof(float));
 }
 
 void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWorkspace& ws) {
   const std::int64_t d = ws.head_dim_, dp = ws.padded_dim_;
-  const bool pad_values = d != dp;
+  // bf16 keys and values are widened a tile at a time into fp32 scratch (padded to whole
+  // vectors), and the fp32 kernels run on that: one kernel family for both dtypes.
+  const bool is_bf16 = block.k16 != nullptr;
+  assert(!is_bf16 || ws.keys_wide_.size() > 0);
+  const bool pad_values = d != dp && !is_bf16;
+  const std::int64_t elem_bytes = is_bf16 ? 2 : 4;
+  const char* k_bytes = is_bf16 ? reinterpret_cast<const char*>(block.k16)
+                             : reinterpret_cast<const char*>(block.k);
+  const char* v_bytes = is_bf16 ? reinterpret_cast<const char*>(block.v16)
+                             : reinterpret_cast<const char*>(block.v);
   // Q is pre-multiplied by scale·log2(e) so that the kernel's exp is a cheap 2^x.
   const float multiplier = scale * std::numbers::log2e_v<float>;
   float* q_t = ws.queries_t_.data();
@@ -113,29 +126,44 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     // one and its V rows while it accumulates: at long N the cache comes from memory, and the
     // hardware prefetcher alone left chunked prefill 30% slower than at N = 16K.
     PrefetchStream keys_stream, values_stream;
-    const auto next_stream = [&](PrefetchStream& stream, const float* rows_base, std::int64_t k0,
+    const auto next_stream = [&](PrefetchStream& stream, const char* rows_base, std::int64_t k0,
                                  std::int64_t cols, const KeyRange& range,
                                  std::int64_t steps) -> PrefetchStream* {
       const std::int64_t next = std::min(kKeyTile, range.end - k0 - cols);
       if (next <= 0) return nullptr;
-      const std::int64_t lines = (next * block.kv_stride * 4 + 63) / 64;
-      stream = {nullptr, lines, 0,
-                reinterpret_cast<const char*>(rows_base + (k0 + cols) * block.kv_stride),
+      const std::int64_t row_bytes = block.kv_stride * elem_bytes;
+      const std::int64_t lines = (next * row_bytes + 63) / 64;
+      stream = {nullptr, lines, 0, rows_base + (k0 + cols) * row_bytes,
                 (lines + steps - 1) / steps};
       return &stream;
     };
     const auto next_keys = [&](std::int64_t k0, std::int64_t cols, const KeyRange& range) {
-      return next_stream(keys_stream, block.k, k0, cols, range,
+      return next_stream(keys_stream, k_bytes, k0, cols, range,
                          kernel::score_tile_prefetch_steps(padded_rows, cols));
     };
     const auto next_values = [&](std::int64_t k0, std::int64_t cols, const KeyRange& range) {
-      return next_stream(values_stream, block.v, k0, cols, range,
+      return next_stream(values_stream, v_bytes, k0, cols, range,
                          kernel::accumulate_tile_prefetch_steps(rows, dp));
     };
     for (const KeyRange& range : block.ranges) {
       for (std::int64_t k0 = range.begin; k0 < range.end; k0 += kKeyTile) {
         const std::int64_t cols = std::min(kKeyTile, range.end - k0);
-        if (few) {
+        const float* k_tile = block.k + k0 * block.kv_stride;
+        std::int64_t k_stride = block.kv_stride;
+        if (is_bf16) {
+          // The few-rows path prefetches the values kValuesAhead keys on while it widens.
+          const std::int64_t v_ahead = k0 + kValuesAhead;
+          const bf16* ahead = few && v_ahead + cols <= range.end
+                                  ? block.v16 + v_ahead * block.kv_stride
+                                  : nullptr;
+          kernel::widen_bf16_rows(block.k16 + k0 * block.kv_stride, block.kv_stride, cols, d, dp,
+                                  ws.keys_wide_.data(), dp, ahead);
+          k_tile = ws.keys_wide_.data();
+          k_stride = dp;
+        }
+        if (few && is_bf16) {
+          kernel::score_tile_few_rows(q_t, dp, rows, k_tile, k_stride, cols, d, s_t, kRowTile);
+        } else if (few) {
           // While this tile's keys are scored: the values kValuesAhead keys on, when they are a
           // whole tile of this range (the keys ahead are prefetched while accumulating).
           const std::int64_t v_ahead = k0 + kValuesAhead;
@@ -145,8 +173,7 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           kernel::score_tile_few_rows(q_t, dp, rows, block.k + k0 * block.kv_stride,
                                       block.kv_stride, cols, d, s_t, kRowTile, ahead);
         } else {
-          kernel::score_tile(q_t, kRowTile, padded_rows, block.k + k0 * block.kv_stride,
-                             block.kv_stride, cols, d, s_t, kRowTile,
+          kernel::score_tile(q_t, kRowTile, padded_rows, k_tile, k_stride, cols, d, s_t, kRowTile,
                              block.prefetch ? block.prefetch : next_keys(k0, cols, range));
         }
         if (range.masked && mask) {
@@ -167,8 +194,22 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           }
         }
         kernel::softmax_tile(s_t, kRowTile, cols, padded_rows, row_max, row_sum, correction);
+        // Σ P stays the unrounded fp32 sum; P·V takes the probabilities as bf16, as the GPU
+        // kernels do when they cast P to the value type.
+        if (is_bf16) kernel::round_tile_to_bf16(s_t, kRowTile, cols, padded_rows);
         const float* v = block.v + k0 * block.kv_stride;
         std::int64_t v_stride = block.kv_stride;
+        if (is_bf16) {
+          // While the values are widened, the few-rows path prefetches the keys kKeysAhead on.
+          const std::int64_t k_ahead = k0 + kKeysAhead;
+          const bf16* ahead = few && k_ahead + cols <= range.end
+                                  ? block.k16 + k_ahead * block.kv_stride
+                                  : nullptr;
+          kernel::widen_bf16_rows(block.v16 + k0 * block.kv_stride, block.kv_stride, cols, d, dp,
+                                  ws.values_wide_.data(), dp, ahead);
+          v = ws.values_wide_.data();
+          v_stride = dp;
+        }
         if (pad_values) {
           // Rows padded with zeros to whole vectors, so the kernel never reads past a row.
           float* padded = ws.values_.data();
@@ -181,7 +222,7 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         }
         // The few-rows path prefetches the keys kKeysAhead on while it reads this tile's values.
         const std::int64_t k_ahead = k0 + kKeysAhead;
-        const float* keys_ahead = few && !pad_values && k_ahead + cols <= range.end
+        const float* keys_ahead = few && !pad_values && !is_bf16 && k_ahead + cols <= range.end
                                       ? block.k + k_ahead * block.kv_stride
                                       : nullptr;
         kernel::accumulate_tile(
@@ -289,7 +330,8 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
     return TaskOrigin{bk / s.kv_heads, bk % s.kv_heads, begin, end - begin};
   };
   // One scratch per worker, freed when the call returns: peak = threads × workspace.
-  tbb::enumerable_thread_specific<WorkerScratch> scratch(d, plan.rows, g_count);
+  const bool is_bf16 = inputs.dtype == Dtype::kBf16;
+  tbb::enumerable_thread_specific<WorkerScratch> scratch(d, plan.rows, g_count, inputs.dtype);
   tbb::parallel_for(std::int64_t{0}, plan.tasks * splits, [&](std::int64_t item) {
     const std::int64_t task = item / splits, part = item % splits;
     // Plain variables, not a structured binding: lambdas below capture them (clang 14 refuses).
@@ -319,7 +361,13 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
     // Stacked rows: head h0 + g's queries are rows [g · per_head, (g + 1) · per_head).
     const std::int64_t rows = g_count * per_head;
     const float* q = inputs.q.row(b, h0, i_begin);
-    if (g_count > 1) {
+    if (is_bf16) {
+      // The queries are read once per block: widened here, they enter the fp32 packing.
+      for (std::int64_t g = 0; g < g_count; ++g)
+        kernel::widen_bf16(inputs.q16.row(b, h0 + g, i_begin), per_head * d,
+                           local.queries.data() + g * per_head * d);
+      q = local.queries.data();
+    } else if (g_count > 1) {
       for (std::int64_t g = 0; g < g_count; ++g)
         std::copy_n(inputs.q.row(b, h0 + g, i_begin), per_head * d,
                     local.queries.data() + g * per_head * d);
@@ -346,6 +394,8 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
         .k = inputs.k.head(b, kv),
         .v = inputs.v.head(b, kv),
         .kv_stride = d,
+        .k16 = is_bf16 ? inputs.k16.head(b, kv) : nullptr,
+        .v16 = is_bf16 ? inputs.v16.head(b, kv) : nullptr,
         .ranges = *ranges,
         .out = o,
         .out_stride = d,
@@ -394,8 +444,11 @@ std::int64_t block_attention_workspace_bytes(const AttentionShape& shape, int th
   const std::int64_t d = shape.head_dim;
   // Per worker: the kernel's workspace, the stacked queries and outputs of a kv group, and the
   // range lists (a few ranges per block) with their bookkeeping.
-  const std::int64_t stacked = plan.group > 1 ? 2 * plan.rows * d * 4 : 0;
-  const std::int64_t per_worker = EngineWorkspace::bytes(d) + stacked + 1024 + plan.group * 256;
+  const bool is_bf16 = shape.dtype == Dtype::kBf16;
+  const std::int64_t stacked = (plan.group > 1 ? 2 : 0) * plan.rows * d * 4;
+  const std::int64_t widened_queries = plan.group > 1 || !is_bf16 ? 0 : plan.rows * d * 4;
+  const std::int64_t per_worker = EngineWorkspace::bytes(d, shape.dtype) + stacked +
+                                  widened_queries + 1024 + plan.group * 256;
   const std::int64_t partials =
       plan.splits > 1 ? 4 * plan.tasks * plan.splits * plan.rows * (d + 1) : 0;
   return per_worker * threads + partials;

@@ -221,6 +221,76 @@ HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stri
 
 }  // namespace
 
+std::string_view path_name(Dtype) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  return "avx512";
+#elif HWY_TARGET == HWY_AVX2
+  return "avx2";
+#elif HWY_TARGET == HWY_SSE4
+  return "sse4";
+#elif HWY_TARGET == HWY_NEON
+  return "neon";
+#else
+  return "scalar";
+#endif
+}
+
+std::string_view cpu_bf16_support() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512bf16")
+             ? "the CPU has AVX512_BF16 (VDPBF16PS); bf16 runs the widening path"
+             : "no native bf16 dot product; bf16 runs the widening path";
+#else
+  return "bf16 runs the widening path";
+#endif
+}
+
+void widen_bf16_rows(const bf16* src, std::int64_t src_stride, std::int64_t rows,
+                     std::int64_t head_dim, std::int64_t padded_dim, float* dst,
+                     std::int64_t ld_dst, const bf16* ahead) {
+  const FloatTag df;
+  const hn::RebindToUnsigned<FloatTag> du32;
+  const hn::Rebind<std::uint16_t, FloatTag> du16;
+  const std::int64_t full = head_dim / kLanes * kLanes;
+  for (std::int64_t c = 0; c < rows; ++c) {
+    const auto* in = reinterpret_cast<const std::uint16_t*>(src + c * src_stride);
+    float* out = dst + c * ld_dst;
+    if (ahead) {
+      const char* line = reinterpret_cast<const char*>(ahead + c * src_stride);
+      for (std::int64_t offset = 0; offset < head_dim * 2; offset += 64)
+        __builtin_prefetch(line + offset, 0, 2);
+    }
+    std::int64_t e = 0;
+    for (; e < full; e += kLanes) {
+      const auto wide = hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, in + e)));
+      hn::StoreU(hn::BitCast(df, wide), df, out + e);
+    }
+    for (; e < head_dim; ++e) out[e] = to_float(src[c * src_stride + e]);
+    for (; e < padded_dim; ++e) out[e] = 0.0f;
+  }
+}
+
+void widen_bf16(const bf16* src, std::int64_t count, float* dst) {
+  widen_bf16_rows(src, count, 1, count, count, dst, count, nullptr);
+}
+
+void round_tile_to_bf16(float* p_t, std::int64_t ld_s, std::int64_t cols,
+                        std::int64_t padded_rows) {
+  const FloatTag df;
+  const hn::RebindToUnsigned<FloatTag> du;
+  const auto bias = hn::Set(du, 0x7FFFu);
+  const auto one = hn::Set(du, 1u);
+  const auto upper = hn::Set(du, 0xFFFF0000u);
+  // Probabilities are finite and non-negative, so the integer rounding needs no NaN case.
+  for (std::int64_t c = 0; c < cols; ++c)
+    for (std::int64_t r = 0; r < padded_rows; r += kLanes) {
+      float* p = p_t + c * ld_s + r;
+      const auto u = hn::BitCast(du, hn::Load(df, p));
+      const auto odd = hn::And(hn::ShiftRight<16>(u), one);
+      hn::Store(hn::BitCast(df, hn::And(hn::Add(u, hn::Add(bias, odd)), upper)), df, p);
+    }
+}
+
 std::int64_t float_lanes() { return kLanes; }
 std::int64_t row_granularity() { return kScoreVecs * kLanes; }
 

@@ -39,8 +39,17 @@ class Dense final : public Variant {
           for (std::int64_t j = s.position(i) + 1; j < n; ++j)
             scores[i * n + j] = -std::numeric_limits<float>::infinity();
       softmax_rows(scores.data(), m, n, n);
+      // bf16: the probabilities enter P·V as bf16, as in the block engine.
+      if (in.dtype == Dtype::kBf16)
+        for (float& p : scores.span()) p = round_to_bf16(p);
       sgemm(false, m, d, n, 1.0f, scores.data(), n, in.v_head(b, h), d, 0.0f, out.head(b, h), d);
     });
+  }
+
+  // bf16 inputs hold bf16 values in their fp32 views too, so SGEMM over those computes exact
+  // bf16 products accumulated in fp32: what a bf16 GEMM computes, at fp32's bytes.
+  std::string kernel(Dtype dtype) const override {
+    return dtype == Dtype::kBf16 ? "openblas_sgemm_widened" : "openblas_sgemm";
   }
 
   void keys(const AttentionInputs& in, std::int64_t, std::int64_t, std::int64_t query,
