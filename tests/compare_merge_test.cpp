@@ -434,18 +434,18 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   EXPECT_TRUE(contains(m, "column 'seq_len'")) << m;
 
   const auto short_row = write_csv(dir + "/short.csv", {});
-  line = good.substr(0, good.find(",gaussian,"));  // ends after column 10, shared_qk
+  line = good.substr(0, good.find(",gaussian,"));  // ends after column 11, shared_qk
   std::ofstream(short_row, std::ios::app) << line << "\n";
   m = merge_error(dir, short_row);
   EXPECT_TRUE(contains(m, short_row)) << m;
   EXPECT_TRUE(contains(m, "line 2")) << m;
-  EXPECT_TRUE(contains(m, "10 fields where the header has 37; column 11 (input)")) << m;
+  EXPECT_TRUE(contains(m, "11 fields where the header has 40; column 12 (input)")) << m;
 
   const auto long_row = write_csv(dir + "/long.csv", {});
   std::ofstream(long_row, std::ios::app) << good << ",extra\n";
   m = merge_error(dir, long_row);
   EXPECT_TRUE(contains(m, "line 2")) << m;
-  EXPECT_TRUE(contains(m, "column 38")) << m;
+  EXPECT_TRUE(contains(m, "column 41")) << m;
 
   const auto open_quote = write_csv(dir + "/quote.csv", {ok_row("dense", 1024, 1)});
   line = good;
@@ -453,7 +453,7 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   std::ofstream(open_quote, std::ios::app) << line << "\n";
   m = merge_error(dir, open_quote);
   EXPECT_TRUE(contains(m, "line 3")) << m;
-  EXPECT_TRUE(contains(m, "column 11 (input): a quoted field is not closed")) << m;
+  EXPECT_TRUE(contains(m, "column 12 (input): a quoted field is not closed")) << m;
 
   EXPECT_FALSE(fs::exists(dir + "/all.csv"));
 }

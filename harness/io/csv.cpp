@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 37;
+constexpr std::size_t kColumnCount = 40;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -131,6 +131,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_NUMBER_COLUMN(seq_len),
       ATTN_NUMBER_COLUMN(query_len),
       ATTN_NUMBER_COLUMN(head_dim),
+      ATTN_TEXT_COLUMN(dtype),
       ATTN_BOOL_COLUMN(causal),
       ATTN_BOOL_COLUMN(shared_qk),
       ATTN_TEXT_COLUMN(input),
@@ -149,6 +150,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_OPTIONAL_COLUMN(rss_delta_bytes),
       ATTN_OPTIONAL_COLUMN(predicted_bytes),
       ATTN_OPTIONAL_COLUMN(rel_err),
+      ATTN_OPTIONAL_COLUMN(rel_err_kernel),
       ATTN_OPTIONAL_COLUMN(max_abs_err),
       ATTN_OPTIONAL_COLUMN(cos_sim_min),
       ATTN_OPTIONAL_COLUMN(mass_recall),
@@ -158,6 +160,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_CONTEXT_COLUMN(git_revision),
       ATTN_CONTEXT_COLUMN(cpu),
       ATTN_CONTEXT_COLUMN(blas_core),
+      ATTN_TEXT_COLUMN(kernel),
       ATTN_CONTEXT_COLUMN(compiler),
       ATTN_CONTEXT_COLUMN(build_type),
       ATTN_TEXT_COLUMN(timestamp),
@@ -175,12 +178,32 @@ bool is_serving_column(const char* name) {
                      [&](const char* c) { return std::strcmp(c, name) == 0; });
 }
 
+// The columns added with the precision axis. A file without them was written in fp32: its rows
+// read with dtype fp32 and rel_err_kernel and kernel empty.
+constexpr std::array<const char*, 3> kPrecisionColumns = {"dtype", "rel_err_kernel", "kernel"};
+
+bool is_precision_column(const char* name) {
+  return std::any_of(kPrecisionColumns.begin(), kPrecisionColumns.end(),
+                     [&](const char* c) { return std::strcmp(c, name) == 0; });
+}
+
 // The header of a results file from before the serving columns.
 const std::vector<std::string>& square_era_columns() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> out;
     for (const Column& c : columns())
-      if (!is_serving_column(c.name)) out.emplace_back(c.name);
+      if (!is_serving_column(c.name) && !is_precision_column(c.name)) out.emplace_back(c.name);
+    return out;
+  }();
+  return names;
+}
+
+// The header of a results file with the serving columns, from before the precision columns.
+const std::vector<std::string>& fp32_era_columns() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const Column& c : columns())
+      if (!is_precision_column(c.name)) out.emplace_back(c.name);
     return out;
   }();
   return names;
@@ -371,13 +394,14 @@ CsvWriter::CsvWriter(const std::string& path) : path_(path) {
     const std::string_view first = without_cr(std::string_view(text).substr(0, first_end));
     // Rows with the serving columns cannot go under the older header, and rewriting the
     // user's file in place is not this writer's business: merge converts it.
-    if (first == join(square_era_columns()))
+    if (first == join(square_era_columns()) || first == join(fp32_era_columns()))
       throw std::invalid_argument(
           "results file '" + path + "' exists with another header (" +
-          header_difference(std::string(first)) +
-          "): it was written before the kv_heads, query_len and min_bytes columns; it can still "
-          "be read (compare, merge), and 'attnbench merge " +
-          path + " --out NEW.csv' rewrites it with the current header, to append to NEW.csv");
+          header_difference(std::string(first)) + "): it was written before the " +
+          (first == join(fp32_era_columns()) ? "dtype, rel_err_kernel and kernel"
+                                             : "kv_heads, query_len and min_bytes") +
+          " columns; it can still be read (compare, merge), and 'attnbench merge " + path +
+          " --out NEW.csv' rewrites it with the current header, to append to NEW.csv");
     if (first != header)
       throw std::invalid_argument("results file '" + path + "' exists with another header (" +
                                   header_difference(std::string(first)) +
@@ -423,9 +447,12 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
   if (torn_tail_bytes) *torn_tail_bytes = text.size() - whole;
   const std::string header = csv_header_line();
   const std::string square_era_header = join(square_era_columns());
+  const std::string fp32_era_header = join(fp32_era_columns());
   if (whole == 0) {
     // Empty, or a header torn at creation.
-    if (header.starts_with(text) || square_era_header.starts_with(text)) return {};
+    if (header.starts_with(text) || square_era_header.starts_with(text) ||
+        fp32_era_header.starts_with(text))
+      return {};
     throw std::invalid_argument("results file '" + name + "' has another header (" +
                                 header_difference(std::string(text)) +
                                 "); expected an attnbench results CSV");
@@ -433,11 +460,14 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
   text = text.substr(0, whole);
   const std::string_view first = without_cr(text.substr(0, text.find('\n')));
   const bool square_era = first == square_era_header;
-  if (first != header && !square_era)
+  const bool fp32_era = square_era || first == fp32_era_header;
+  if (first != header && !fp32_era)
     throw std::invalid_argument("results file '" + name + "' has another header (" +
                                 header_difference(std::string(first)) +
                                 "); expected an attnbench results CSV");
-  const std::vector<std::string>& file_columns = square_era ? square_era_columns() : csv_columns();
+  const std::vector<std::string>& file_columns = square_era ? square_era_columns()
+                                                 : fp32_era   ? fp32_era_columns()
+                                                              : csv_columns();
 
   std::vector<ResultRow> rows;
   try {
@@ -445,15 +475,17 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
         name, text.data(), text.data() + text.size());
     std::array<std::string, kColumnCount> names;
     for (std::size_t i = 0; i < kColumnCount; ++i) names[i] = columns()[i].name;
-    // The serving columns are the only ones an accepted header may lack (checked above).
-    const io::ignore_column policy = square_era ? io::ignore_missing_column : io::ignore_no_column;
+    // The serving and precision columns are the only ones an accepted header may lack (checked
+    // above).
+    const io::ignore_column policy = fp32_era ? io::ignore_missing_column : io::ignore_no_column;
     std::apply([&](auto&... n) { reader.read_header(policy, n...); }, names);
     std::array<std::string, kColumnCount> fields;
     while (std::apply([&](auto&... f) { return reader.read_row(f...); }, fields)) {
       ResultRow row;
       try {
         for (std::size_t i = 0; i < kColumnCount; ++i)
-          if (!square_era || !is_serving_column(columns()[i].name))
+          if ((!square_era || !is_serving_column(columns()[i].name)) &&
+              (!fp32_era || !is_precision_column(columns()[i].name)))
             columns()[i].set(row, fields[i]);
       } catch (const std::invalid_argument& e) {
         throw std::invalid_argument("results file '" + name + "' line " +
