@@ -85,10 +85,10 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
   assert(!is_bf16 || ws.keys_wide_.size() > 0);
   const bool pad_values = d != dp && !is_bf16;
   const std::int64_t elem_bytes = is_bf16 ? 2 : 4;
-  const char* k_bytes = is_bf16 ? reinterpret_cast<const char*>(block.k16)
-                             : reinterpret_cast<const char*>(block.k);
-  const char* v_bytes = is_bf16 ? reinterpret_cast<const char*>(block.v16)
-                             : reinterpret_cast<const char*>(block.v);
+  const char* k_bytes =
+      is_bf16 ? reinterpret_cast<const char*>(block.k16) : reinterpret_cast<const char*>(block.k);
+  const char* v_bytes =
+      is_bf16 ? reinterpret_cast<const char*>(block.v16) : reinterpret_cast<const char*>(block.v);
   // Q is pre-multiplied by scale·log2(e) so that the kernel's exp is a cheap 2^x.
   const float multiplier = scale * std::numbers::log2e_v<float>;
   float* q_t = ws.queries_t_.data();
@@ -153,9 +153,8 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         if (is_bf16) {
           // The few-rows path prefetches the values kValuesAhead keys on while it widens.
           const std::int64_t v_ahead = k0 + kValuesAhead;
-          const bf16* ahead = few && v_ahead + cols <= range.end
-                                  ? block.v16 + v_ahead * block.kv_stride
-                                  : nullptr;
+          const bf16* ahead =
+              few && v_ahead + cols <= range.end ? block.v16 + v_ahead * block.kv_stride : nullptr;
           kernel::widen_bf16_rows(block.k16 + k0 * block.kv_stride, block.kv_stride, cols, d, dp,
                                   ws.keys_wide_.data(), dp, ahead);
           k_tile = ws.keys_wide_.data();
@@ -202,9 +201,8 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         if (is_bf16) {
           // While the values are widened, the few-rows path prefetches the keys kKeysAhead on.
           const std::int64_t k_ahead = k0 + kKeysAhead;
-          const bf16* ahead = few && k_ahead + cols <= range.end
-                                  ? block.k16 + k_ahead * block.kv_stride
-                                  : nullptr;
+          const bf16* ahead =
+              few && k_ahead + cols <= range.end ? block.k16 + k_ahead * block.kv_stride : nullptr;
           kernel::widen_bf16_rows(block.v16 + k0 * block.kv_stride, block.kv_stride, cols, d, dp,
                                   ws.values_wide_.data(), dp, ahead);
           v = ws.values_wide_.data();
@@ -447,8 +445,8 @@ std::int64_t block_attention_workspace_bytes(const AttentionShape& shape, int th
   const bool is_bf16 = shape.dtype == Dtype::kBf16;
   const std::int64_t stacked = (plan.group > 1 ? 2 : 0) * plan.rows * d * 4;
   const std::int64_t widened_queries = plan.group > 1 || !is_bf16 ? 0 : plan.rows * d * 4;
-  const std::int64_t per_worker = EngineWorkspace::bytes(d, shape.dtype) + stacked +
-                                  widened_queries + 1024 + plan.group * 256;
+  const std::int64_t per_worker =
+      EngineWorkspace::bytes(d, shape.dtype) + stacked + widened_queries + 1024 + plan.group * 256;
   const std::int64_t partials =
       plan.splits > 1 ? 4 * plan.tasks * plan.splits * plan.rows * (d + 1) : 0;
   return per_worker * threads + partials;

@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "harness/analysis/compare.hpp"
-#include "harness/io/csv.hpp"
 #include "harness/analysis/merge.hpp"
 #include "harness/cli/options.hpp"
+#include "harness/io/csv.hpp"
 
 namespace attn::harness {
 namespace {

@@ -44,15 +44,14 @@ ResultRow sample_row() {
 
 TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
   const std::vector<std::string> expected = {
-      "variant",         "params",        "batch",          "heads",        "kv_heads",
-      "seq_len",         "query_len",     "head_dim",       "dtype",        "causal",
-      "shared_qk",       "input",         "seed",           "scale",        "threads",
-      "reps",            "time_ms",       "time_ms_min",    "time_ms_max",  "pairs",
-      "gflops",          "min_bytes",     "peak_bytes",     "rss_delta_bytes",
-      "predicted_bytes", "rel_err",       "rel_err_kernel", "max_abs_err",  "cos_sim_min",
-      "mass_recall",     "accuracy_rows", "status",         "message",      "git_revision",
-      "cpu",             "blas_core",     "kernel",         "compiler",     "build_type",
-      "timestamp"};
+      "variant",       "params",         "batch",       "heads",           "kv_heads",
+      "seq_len",       "query_len",      "head_dim",    "dtype",           "causal",
+      "shared_qk",     "input",          "seed",        "scale",           "threads",
+      "reps",          "time_ms",        "time_ms_min", "time_ms_max",     "pairs",
+      "gflops",        "min_bytes",      "peak_bytes",  "rss_delta_bytes", "predicted_bytes",
+      "rel_err",       "rel_err_kernel", "max_abs_err", "cos_sim_min",     "mass_recall",
+      "accuracy_rows", "status",         "message",     "git_revision",    "cpu",
+      "blas_core",     "kernel",         "compiler",    "build_type",      "timestamp"};
   EXPECT_EQ(csv_columns(), expected);
 }
 
@@ -194,11 +193,10 @@ TEST(Csv, ReadsAFileFromBeforeThePrecisionColumnsAsFp32) {
   written.dtype = "fp32";
   written.rel_err_kernel.reset();
   written.kernel.clear();
-  const std::string text =
-      fp32_era(csv_header_line()) + "\n" + fp32_era(csv_line(written)) + "\n";
-  ASSERT_EQ(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(text.find('\n')),
-                       ','),
-            36);
+  const std::string text = fp32_era(csv_header_line()) + "\n" + fp32_era(csv_line(written)) + "\n";
+  ASSERT_EQ(
+      std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(text.find('\n')), ','),
+      36);
   const auto rows = parse_results_csv(text, "serving.csv");
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].dtype, "fp32");

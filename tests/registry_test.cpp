@@ -113,8 +113,7 @@ TEST_P(EveryVariant, ServingShapesEqualFp64ReferenceOverItsKeys) {
           const Tensor out = testing::run_forward(*variant, in.inputs, threads);
           EXPECT_LT(testing::max_error_vs_reference(*variant, in.inputs, out),
                     testing::forward_tolerance(dtype, shape.seq_len, shape.head_dim))
-              << GetParam() << " " << describe(shape, causal, threads) << " "
-              << dtype_name(dtype);
+              << GetParam() << " " << describe(shape, causal, threads) << " " << dtype_name(dtype);
         }
       }
 }

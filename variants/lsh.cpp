@@ -277,7 +277,8 @@ std::int64_t ChunkScratch::bytes(const Layout& layout) {
   const std::int64_t floats = 2 * rows * layout.head_dim + kv_floats + rows;
   // Positions and chunk ids of the rows; per slot its chunk (8 bytes) and two KeyRanges (24).
   const std::int64_t ints = (1 + layout.params.hashes) * (rows + window) + 14 * layout.slots;
-  return EngineWorkspace::bytes(layout.head_dim, layout.dtype) + 4 * (floats + ints) + 8 * max_next_lines(layout);
+  return EngineWorkspace::bytes(layout.head_dim, layout.dtype) + 4 * (floats + ints) +
+         8 * max_next_lines(layout);
 }
 
 void attend_head(const Layout& layout, const HeadHashing& hashing, const AttentionInputs& in,
@@ -291,9 +292,9 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
   // K and V rows are gathered in the forward's dtype (bf16: from k16, v16, half the bytes).
   const bool is_bf16 = layout.dtype == Dtype::kBf16;
   const auto* k_head = is_bf16 ? reinterpret_cast<const char*>(in.k16_head(b, h))
-                            : reinterpret_cast<const char*>(in.k_head(b, h));
+                               : reinterpret_cast<const char*>(in.k_head(b, h));
   const auto* v_head = is_bf16 ? reinterpret_cast<const char*>(in.v16_head(b, h))
-                            : reinterpret_cast<const char*>(in.v_head(b, h));
+                               : reinterpret_cast<const char*>(in.v_head(b, h));
   const std::size_t row_bytes = count(d) * sizeof(float);
   const std::size_t kv_row_bytes = count(d) * (is_bf16 ? sizeof(bf16) : sizeof(float));
   const std::int64_t hashes = layout.params.hashes;

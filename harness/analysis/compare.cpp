@@ -13,9 +13,9 @@
 #include <utility>
 
 #include "attention/variant.hpp"
-#include "harness/io/csv.hpp"
 #include "harness/cli/file_arguments.hpp"
 #include "harness/cli/options.hpp"
+#include "harness/io/csv.hpp"
 
 namespace attn::harness {
 namespace {
@@ -26,7 +26,8 @@ constexpr const char* kUsage =
     "Usage: attnbench compare BASE.csv NEW.csv [options]\n"
     "Joins the rows with status ok on (variant, params, batch, heads, kv_heads, seq_len,\n"
     "query_len, head_dim, dtype, causal, shared_qk, input, seed, scale, threads) and prints\n"
-    "the time ratio new/base and the accuracy change of each. A row is a REGRESSION when it is slower\n"
+    "the time ratio new/base and the accuracy change of each. A row is a REGRESSION when it is "
+    "slower\n"
     "by more than --threshold and both times exceed --min-time-ms; an improvement when faster\n"
     "by more than --threshold under the same floor. When a file repeats a key, its last row is\n"
     "used (an appended rerun wins). Rows of a CSV from before kv_heads and query_len are square,\n"
@@ -176,9 +177,8 @@ std::string describe(const ResultRow& row) { return row.spec() + "  " + point_su
 }  // namespace
 
 ResultKey result_key(const ResultRow& r) {
-  return {r.variant,  r.params, r.batch,  r.heads,     r.kv_heads, r.seq_len, r.query_len,
-          r.head_dim, r.dtype,  r.causal, r.shared_qk, r.input,    r.seed,    r.scale,
-          r.threads};
+  return {r.variant, r.params, r.batch,     r.heads, r.kv_heads, r.seq_len, r.query_len, r.head_dim,
+          r.dtype,   r.causal, r.shared_qk, r.input, r.seed,     r.scale,   r.threads};
 }
 
 std::string point_summary(const ResultRow& r) {

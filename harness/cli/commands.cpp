@@ -11,11 +11,11 @@
 #include "attention/microkernel.hpp"
 #include "attention/registry.hpp"
 #include "harness/analysis/compare.hpp"
-#include "harness/io/csv.hpp"
-#include "harness/measure/inputs.hpp"
 #include "harness/cli/interrupt.hpp"
-#include "harness/io/npy.hpp"
 #include "harness/cli/progress.hpp"
+#include "harness/io/csv.hpp"
+#include "harness/io/npy.hpp"
+#include "harness/measure/inputs.hpp"
 
 namespace attn::harness {
 namespace {
@@ -53,8 +53,7 @@ void print_table(const std::vector<ResultRow>& rows, std::ostream& out) {
         << pad(fixed(r.gflops, "%.1f"), 9) << pad(fixed(gigabytes_per_second(r), "%.2f"), 9)
         << pad(fixed(r.peak_bytes, "%.1f", 1 << 20), 10) << pad(fixed(r.rel_err, "%.2e"), 11)
         << pad(fixed(r.rel_err_kernel, "%.2e"), 11) << pad(fixed(r.mass_recall, "%.4f"), 8)
-        << r.status
-        << (r.message.empty() ? "" : ": " + r.message) << "\n";
+        << r.status << (r.message.empty() ? "" : ": " + r.message) << "\n";
   }
 }
 

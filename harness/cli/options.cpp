@@ -111,9 +111,8 @@ po::options_description point_options(RawOptions& raw, bool lists) {
       ("element type Q, K and V are stored in: fp32 or bf16 (rounded to nearest even from the "
        "generated or loaded fp32 values; default fp32)" +
        list)
-          .c_str())(
-      "causal", po::value(&raw.causal)->value_name("BOOL")->implicit_value("true"),
-      ("causal masking: --causal alone means true (default false)" + list).c_str())(
+          .c_str())("causal", po::value(&raw.causal)->value_name("BOOL")->implicit_value("true"),
+                    ("causal masking: --causal alone means true (default false)" + list).c_str())(
       "shared-qk", po::value(&raw.shared_qk)->value_name("BOOL")->implicit_value("true"),
       ("Reformer's shared query-key setting: K is the row-normalised Q, for every variant "
        "(default false)" +
@@ -230,6 +229,8 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
                                     : ints("kv-heads", raw.kv_heads, 1, 1 << 20);
   c.query_lens = raw.query_len.empty() ? std::vector<std::int64_t>{0}
                                        : ints("query-len", raw.query_len, 1, kMaxSeqLen);
+  if (single && raw.dtype.find(',') != std::string::npos)
+    throw UsageError("--dtype takes one value here, got '" + raw.dtype + "'; allowed: fp32, bf16");
   for (const std::string& name :
        single ? std::vector<std::string>{raw.dtype} : split_list("dtype", raw.dtype)) {
     try {
@@ -418,17 +419,17 @@ std::vector<Point> expand_points(const SweepConfig& c) {
                     for (auto kv : kv_heads)
                       for (auto d : c.head_dims)
                         for (auto dtype : dtypes) {
-                        Point p;
-                        p.shape = {b, h, kv == 0 ? h : kv, m == 0 ? n : m, n, d};
-                        p.shape.dtype = dtype;
-                        p.causal = causal != 0;
-                        p.shared_qk = shared != 0;
-                        p.input = input;
-                        p.seed = seed;
-                        p.scale = c.scale;
-                        p.threads = threads;
-                        points.push_back(p);
-                      }
+                          Point p;
+                          p.shape = {b, h, kv == 0 ? h : kv, m == 0 ? n : m, n, d};
+                          p.shape.dtype = dtype;
+                          p.causal = causal != 0;
+                          p.shared_qk = shared != 0;
+                          p.input = input;
+                          p.seed = seed;
+                          p.scale = c.scale;
+                          p.threads = threads;
+                          points.push_back(p);
+                        }
   return points;
 }
 

@@ -466,8 +466,8 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
                                 header_difference(std::string(first)) +
                                 "); expected an attnbench results CSV");
   const std::vector<std::string>& file_columns = square_era ? square_era_columns()
-                                                 : fp32_era   ? fp32_era_columns()
-                                                              : csv_columns();
+                                                 : fp32_era ? fp32_era_columns()
+                                                            : csv_columns();
 
   std::vector<ResultRow> rows;
   try {

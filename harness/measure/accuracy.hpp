@@ -27,7 +27,7 @@ ReferenceSample sample_full_attention(const AttentionInputs& inputs, std::int64_
 // attention's outputs over the original fp32 inputs; its score_max and score_sum must be those
 // of the inputs the forward read (for bf16, of the rounded inputs), for the mass recall.
 struct Accuracy {
-  double rel_err = 0;      // ||O - O_full||_F / ||O_full||_F
+  double rel_err = 0;  // ||O - O_full||_F / ||O_full||_F
   // ||O - O_keys||_F / ||O_keys||_F, O_keys exact fp64 attention over the inputs the forward
   // read (bf16: the rounded ones) restricted to the variant's own keys: the kernel's rounding.
   double rel_err_kernel = 0;

@@ -10,12 +10,12 @@
 #include <stdexcept>
 
 #include "attention/registry.hpp"
+#include "harness/cli/interrupt.hpp"
+#include "harness/io/npy.hpp"
 #include "harness/measure/accuracy.hpp"
 #include "harness/measure/inputs.hpp"
-#include "harness/cli/interrupt.hpp"
 #include "harness/measure/machine.hpp"
 #include "harness/measure/memory_counter.hpp"
-#include "harness/io/npy.hpp"
 
 namespace attn::harness {
 namespace {
@@ -93,10 +93,9 @@ std::int64_t kv_cache_bytes(const AttentionShape& shape) {
 
 std::int64_t point_tensor_bytes(const AttentionShape& shape) {
   // Q in the inputs' dtype, the output in fp32.
-  const std::int64_t q_and_out =
-      checked_product(shape.query_shape().elements(),
-                      dtype_bytes(shape.dtype) + static_cast<std::int64_t>(sizeof(float)),
-                      "tensor bytes");
+  const std::int64_t q_and_out = checked_product(
+      shape.query_shape().elements(),
+      dtype_bytes(shape.dtype) + static_cast<std::int64_t>(sizeof(float)), "tensor bytes");
   const std::int64_t kv = kv_cache_bytes(shape);
   if (kv > std::numeric_limits<std::int64_t>::max() - q_and_out)
     throw std::overflow_error("tensor bytes: size overflows 64-bit integers");

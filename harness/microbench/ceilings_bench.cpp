@@ -1,6 +1,6 @@
-// The machine's ceilings: the FP32 FMA peak, the bf16 dot-product peak, OpenBLAS SGEMM at the attention shapes, and the
-// memory bandwidth of a streaming triad, of a read-only stream (decode's ceiling) and of random
-// 256-byte rows (LSH's gathers).
+// The machine's ceilings: the FP32 FMA peak, the bf16 dot-product peak, OpenBLAS SGEMM at the
+// attention shapes, and the memory bandwidth of a streaming triad, of a read-only stream (decode's
+// ceiling) and of random 256-byte rows (LSH's gathers).
 #include <cblas.h>
 
 #include <algorithm>
