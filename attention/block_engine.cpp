@@ -103,6 +103,8 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     // A few rows (decode) are scored by dot products over row-major queries; the softmax and
     // P·V kernels then run on rows padded only to one vector.
     const bool few = block.few_rows && rows <= kernel::kFewRows;
+    // Few rows over bf16 rows of whole vectors read the bf16 rows directly (no scratch copy).
+    const bool direct_bf16 = is_bf16 && few && d == dp;
     const std::int64_t padded_rows =
         round_up(rows, few ? kernel::float_lanes() : kernel::row_granularity());
     if (few) {
@@ -150,27 +152,30 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         const std::int64_t cols = std::min(kKeyTile, range.end - k0);
         const float* k_tile = block.k + k0 * block.kv_stride;
         std::int64_t k_stride = block.kv_stride;
-        if (is_bf16) {
-          // The few-rows path prefetches the values kValuesAhead keys on while it widens.
-          const std::int64_t v_ahead = k0 + kValuesAhead;
-          const bf16* ahead =
-              few && v_ahead + cols <= range.end ? block.v16 + v_ahead * block.kv_stride : nullptr;
+        // Widened a tile at a time for the register-blocked kernel, which broadcasts single key
+        // values; the few-rows kernels widen as they load.
+        if (is_bf16 && !direct_bf16) {
           kernel::widen_bf16_rows(block.k16 + k0 * block.kv_stride, block.kv_stride, cols, d, dp,
-                                  ws.keys_wide_.data(), dp, ahead);
+                                  ws.keys_wide_.data(), dp);
           k_tile = ws.keys_wide_.data();
           k_stride = dp;
         }
-        if (few && is_bf16) {
-          kernel::score_tile_few_rows(q_t, dp, rows, k_tile, k_stride, cols, d, s_t, kRowTile);
-        } else if (few) {
+        if (few) {
           // While this tile's keys are scored: the values kValuesAhead keys on, when they are a
           // whole tile of this range (the keys ahead are prefetched while accumulating).
           const std::int64_t v_ahead = k0 + kValuesAhead;
-          const kernel::RowsAhead ahead{
-              v_ahead + cols <= range.end ? block.v + v_ahead * block.kv_stride : nullptr, nullptr,
-              cols};
-          kernel::score_tile_few_rows(q_t, dp, rows, block.k + k0 * block.kv_stride,
-                                      block.kv_stride, cols, d, s_t, kRowTile, ahead);
+          const bool v_in_range = v_ahead + cols <= range.end;
+          const void* v_next = !v_in_range ? nullptr
+                               : is_bf16
+                                   ? static_cast<const void*>(block.v16 + v_ahead * block.kv_stride)
+                                   : static_cast<const void*>(block.v + v_ahead * block.kv_stride);
+          const kernel::RowsAhead ahead{v_next, nullptr, cols};
+          if (direct_bf16)
+            kernel::score_tile_few_rows(q_t, dp, rows, block.k16 + k0 * block.kv_stride,
+                                        block.kv_stride, cols, d, s_t, kRowTile, ahead);
+          else
+            kernel::score_tile_few_rows(q_t, dp, rows, k_tile, k_stride, cols, d, s_t, kRowTile,
+                                        is_bf16 ? kernel::RowsAhead{} : ahead);
         } else {
           kernel::score_tile(q_t, kRowTile, padded_rows, k_tile, k_stride, cols, d, s_t, kRowTile,
                              block.prefetch ? block.prefetch : next_keys(k0, cols, range));
@@ -198,13 +203,19 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         if (is_bf16) kernel::round_tile_to_bf16(s_t, kRowTile, cols, padded_rows);
         const float* v = block.v + k0 * block.kv_stride;
         std::int64_t v_stride = block.kv_stride;
-        if (is_bf16) {
-          // While the values are widened, the few-rows path prefetches the keys kKeysAhead on.
+        if (direct_bf16) {
+          // Decode over a bf16 cache: the values widen as they load, and the keys kKeysAhead on
+          // are prefetched meanwhile.
           const std::int64_t k_ahead = k0 + kKeysAhead;
-          const bf16* ahead =
-              few && k_ahead + cols <= range.end ? block.k16 + k_ahead * block.kv_stride : nullptr;
+          kernel::accumulate_tile(
+              s_t, kRowTile, rows, cols, correction, block.v16 + k0 * block.kv_stride,
+              block.kv_stride, dp, acc, dp, block.prefetch,
+              k_ahead + cols <= range.end ? block.k16 + k_ahead * block.kv_stride : nullptr);
+          continue;
+        }
+        if (is_bf16) {
           kernel::widen_bf16_rows(block.v16 + k0 * block.kv_stride, block.kv_stride, cols, d, dp,
-                                  ws.values_wide_.data(), dp, ahead);
+                                  ws.values_wide_.data(), dp);
           v = ws.values_wide_.data();
           v_stride = dp;
         }

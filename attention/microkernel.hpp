@@ -71,12 +71,19 @@ void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, c
 // prefetches, per key c < ahead.rows it scores, row c of ahead.a and of ahead.b (either may be
 // null; row stride k_stride): the engine points them at the V rows it reads soon, which keeps
 // more misses in flight than the hardware prefetcher alone.
+// The rows ahead are of the key's element type (float or bf16).
 struct RowsAhead {
-  const float* a = nullptr;
-  const float* b = nullptr;
+  const void* a = nullptr;
+  const void* b = nullptr;
   std::int64_t rows = 0;
+  std::int64_t head_dim = 0;  // set by the kernel
 };
 void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead = {});
+// The same over bf16 keys, widened as they are loaded (decode over a bf16 KV cache reads half the
+// bytes and copies nothing).
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const bf16* k,
                          std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
                          float* s_t, std::int64_t ld_s, RowsAhead ahead = {});
 inline constexpr std::int64_t kFewRows = 8;
@@ -94,6 +101,12 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
                      const float* correction, const float* v, std::int64_t v_stride,
                      std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
                      PrefetchStream* prefetch = nullptr, const float* ahead = nullptr);
+// The same over bf16 values widened as they are loaded; v rows must be readable to padded_dim
+// (the engine passes them so only when head_dim is a whole number of vectors).
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const bf16* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch, const bf16* ahead);
 // `ahead`, if given, is an array laid out like v (cols rows of padded_dim floats, row stride
 // v_stride) that the kernel prefetches row by row as it reads v: decode's next key tile.
 
