@@ -473,5 +473,31 @@ TEST(MergeTest, AnEmptyInputOrATornLastRowAddsNoRowsAndTheTornRowIsReported) {
       << out.str();
 }
 
+// dtype is part of the point: fp32 and bf16 rows of the same shape are different measurements
+// for compare, merge and --resume, and a sweep's --dtype list multiplies the points.
+TEST(PrecisionAxis, DtypeIsPartOfTheKeyAndASweepAxis) {
+  ResultRow fp32;
+  fp32.variant = "flash";
+  fp32.seq_len = fp32.query_len = 1024;
+  ResultRow bf16_row = fp32;
+  bf16_row.dtype = "bf16";
+  EXPECT_NE(result_key(fp32), result_key(bf16_row));
+  EXPECT_NE(point_summary(bf16_row).find("bf16"), std::string::npos) << point_summary(bf16_row);
+
+  std::string help;
+  const auto config = parse_sweep_options(
+      {"--out", "unused.csv", "--variant", "flash", "--seq-len", "64,128", "--dtype", "fp32,bf16"},
+      help);
+  ASSERT_TRUE(config.has_value());
+  const std::vector<Point> points = expand_points(*config);
+  ASSERT_EQ(points.size(), 4u);
+  int bf16_points = 0;
+  for (const Point& p : points) bf16_points += p.shape.dtype == Dtype::kBf16 ? 1 : 0;
+  EXPECT_EQ(bf16_points, 2);
+  const auto fp32_only = parse_sweep_options({"--out", "unused.csv", "--variant", "flash"}, help);
+  ASSERT_TRUE(fp32_only.has_value());
+  for (const Point& p : expand_points(*fp32_only)) EXPECT_EQ(p.shape.dtype, Dtype::kFp32);
+}
+
 }  // namespace
 }  // namespace attn::harness
