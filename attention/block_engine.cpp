@@ -105,12 +105,21 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     const bool few = block.few_rows && rows <= kernel::kFewRows;
     // Few rows over bf16 rows of whole vectors read the bf16 rows directly (no scratch copy).
     const bool direct_bf16 = is_bf16 && few && d == dp;
+    // ... by the shuffle-free pair kernels, with Q and the accumulator deinterleaved, when the
+    // row is a whole number of pairs of vectors.
+    const bool pairs = direct_bf16 && d % kernel::pair_granularity() == 0;
     const std::int64_t padded_rows =
         round_up(rows, few ? kernel::float_lanes() : kernel::row_granularity());
     if (few) {
       for (std::int64_t r = 0; r < rows; ++r) {
         const float* q = block.q + (r0 + r) * block.q_stride;
-        for (std::int64_t e = 0; e < d; ++e) q_t[r * dp + e] = q[e] * multiplier;
+        if (pairs)
+          for (std::int64_t j = 0; j < d / 2; ++j) {
+            q_t[r * dp + j] = q[2 * j] * multiplier;
+            q_t[r * dp + d / 2 + j] = q[2 * j + 1] * multiplier;
+          }
+        else
+          for (std::int64_t e = 0; e < d; ++e) q_t[r * dp + e] = q[e] * multiplier;
         std::fill(q_t + r * dp + d, q_t + (r + 1) * dp, 0.0f);
       }
       // Padding rows are never scored: zero scores keep them finite through the softmax.
@@ -170,7 +179,10 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
                                    ? static_cast<const void*>(block.v16 + v_ahead * block.kv_stride)
                                    : static_cast<const void*>(block.v + v_ahead * block.kv_stride);
           const kernel::RowsAhead ahead{v_next, nullptr, cols};
-          if (direct_bf16)
+          if (pairs)
+            kernel::score_tile_few_rows_pairs(q_t, dp, rows, block.k16 + k0 * block.kv_stride,
+                                              block.kv_stride, cols, d, s_t, kRowTile, ahead);
+          else if (direct_bf16)
             kernel::score_tile_few_rows(q_t, dp, rows, block.k16 + k0 * block.kv_stride,
                                         block.kv_stride, cols, d, s_t, kRowTile, ahead);
           else
@@ -207,6 +219,14 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           // Decode over a bf16 cache: the values widen as they load, and the keys kKeysAhead on
           // are prefetched meanwhile.
           const std::int64_t k_ahead = k0 + kKeysAhead;
+          const bf16* keys_next =
+              k_ahead + cols <= range.end ? block.k16 + k_ahead * block.kv_stride : nullptr;
+          if (pairs) {
+            kernel::accumulate_tile_few_rows_pairs(s_t, kRowTile, rows, cols, correction,
+                                                   block.v16 + k0 * block.kv_stride,
+                                                   block.kv_stride, d, acc, dp, keys_next);
+            continue;
+          }
           kernel::accumulate_tile(
               s_t, kRowTile, rows, cols, correction, block.v16 + k0 * block.kv_stride,
               block.kv_stride, dp, acc, dp, block.prefetch,
@@ -244,7 +264,13 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
       float* o = block.out + (r0 + r) * block.out_stride;
       const bool empty = row_max[r] == kNegInf;
       const float inv = empty ? 0.0f : 1.0f / row_sum[r];
-      for (std::int64_t e = 0; e < d; ++e) o[e] = acc[r * dp + e] * inv;
+      if (pairs)
+        for (std::int64_t j = 0; j < d / 2; ++j) {
+          o[2 * j] = acc[r * dp + j] * inv;
+          o[2 * j + 1] = acc[r * dp + d / 2 + j] * inv;
+        }
+      else
+        for (std::int64_t e = 0; e < d; ++e) o[e] = acc[r * dp + e] * inv;
       if (block.log_sum_exp)
         block.log_sum_exp[r0 + r] =
             empty ? kNegInf : (row_max[r] + std::log2(row_sum[r])) * std::numbers::ln2_v<float>;

@@ -242,7 +242,95 @@ HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stri
   }
 }
 
+// 32 bf16 values at p as two fp32 vectors, the even-indexed and the odd-indexed ones, by two
+// integer operations on one 32-bit load (no shuffle, which would compete with the FMAs for
+// port 5 on Intel cores).
+HWY_INLINE void load_pairs(const bf16* p, Vec& even, Vec& odd) {
+  const hn::RebindToUnsigned<FloatTag> du;
+  const auto u = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(p));
+  even = hn::BitCast(FloatTag(), hn::ShiftLeft<16>(u));
+  odd = hn::BitCast(FloatTag(), hn::And(u, hn::Set(du, 0xFFFF0000u)));
+}
+
+template <int Rows>
+HWY_INLINE void score_pairs_micro(const float* HWY_RESTRICT q, std::int64_t q_stride,
+                                  const bf16* HWY_RESTRICT k, std::int64_t k_stride,
+                                  std::int64_t cols, std::int64_t head_dim, float* HWY_RESTRICT s_t,
+                                  std::int64_t ld_s, const RowsAhead& ahead) {
+  const FloatTag df;
+  const std::int64_t half = head_dim / 2, row_bytes = head_dim * 2;
+  for (std::int64_t c = 0; c < cols; ++c) {
+    prefetch_ahead(ahead, c, k_stride, row_bytes);
+    const bf16* kc = k + c * k_stride;
+    Vec a[Rows], b[Rows];
+    for (int r = 0; r < Rows; ++r) a[r] = b[r] = hn::Zero(df);
+    for (std::int64_t j = 0; j < half; j += kLanes) {
+      Vec even, odd;
+      load_pairs(kc + 2 * j, even, odd);
+      for (int r = 0; r < Rows; ++r) {
+        a[r] = hn::MulAdd(hn::LoadU(df, q + r * q_stride + j), even, a[r]);
+        b[r] = hn::MulAdd(hn::LoadU(df, q + r * q_stride + half + j), odd, b[r]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r)
+      s_t[c * ld_s + r] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a[r], b[r])));
+  }
+}
+
+template <int Rows>
+HWY_INLINE void value_pairs_rows(const float* HWY_RESTRICT p_t, std::int64_t ld_s,
+                                 std::int64_t cols, const float* HWY_RESTRICT correction,
+                                 const bf16* HWY_RESTRICT v, std::int64_t v_stride,
+                                 std::int64_t head_dim, float* HWY_RESTRICT acc,
+                                 std::int64_t ld_acc, const bf16* ahead) {
+  const FloatTag df;
+  const std::int64_t half = head_dim / 2;
+  for (std::int64_t j = 0; j < half; j += kLanes) {
+    Vec even_acc[Rows], odd_acc[Rows];
+    for (int r = 0; r < Rows; ++r) {
+      const Vec c = hn::Set(df, correction[r]);
+      even_acc[r] = hn::Mul(hn::LoadU(df, acc + r * ld_acc + j), c);
+      odd_acc[r] = hn::Mul(hn::LoadU(df, acc + r * ld_acc + half + j), c);
+    }
+    for (std::int64_t key = 0; key < cols; ++key) {
+      if (ahead) __builtin_prefetch(ahead + key * v_stride + 2 * j, 0, 2);
+      Vec even, odd;
+      load_pairs(v + key * v_stride + 2 * j, even, odd);
+      for (int r = 0; r < Rows; ++r) {
+        const Vec p = hn::Set(df, p_t[key * ld_s + r]);
+        even_acc[r] = hn::MulAdd(p, even, even_acc[r]);
+        odd_acc[r] = hn::MulAdd(p, odd, odd_acc[r]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r) {
+      hn::StoreU(even_acc[r], df, acc + r * ld_acc + j);
+      hn::StoreU(odd_acc[r], df, acc + r * ld_acc + half + j);
+    }
+  }
+}
+
 }  // namespace
+
+std::int64_t pair_granularity() { return 2 * kLanes; }
+
+void score_tile_few_rows_pairs(const float* q, std::int64_t q_stride, std::int64_t rows,
+                               const bf16* k, std::int64_t k_stride, std::int64_t cols,
+                               std::int64_t head_dim, float* s_t, std::int64_t ld_s,
+                               RowsAhead ahead) {
+  ahead.head_dim = head_dim;
+  with_count<kFewRows>(rows, [&](auto n) {
+    score_pairs_micro<n()>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+  });
+}
+
+void accumulate_tile_few_rows_pairs(const float* p_t, std::int64_t ld_s, std::int64_t rows,
+                                    std::int64_t cols, const float* correction, const bf16* v,
+                                    std::int64_t v_stride, std::int64_t head_dim, float* acc,
+                                    std::int64_t ld_acc, const bf16* ahead) {
+  with_count<kFewRows>(rows, [&](auto n) {
+    value_pairs_rows<n()>(p_t, ld_s, cols, correction, v, v_stride, head_dim, acc, ld_acc, ahead);
+  });
+}
 
 std::string_view path_name(Dtype) {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL

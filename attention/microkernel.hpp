@@ -101,6 +101,21 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
                      const float* correction, const float* v, std::int64_t v_stride,
                      std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
                      PrefetchStream* prefetch = nullptr, const float* ahead = nullptr);
+// Decode over bf16 rows with no shuffles: a 32-bit load of two bf16 values gives the even one by a
+// shift and the odd one by a mask, so the queries and the accumulator hold a row's dimensions
+// deinterleaved, [0, 2, 4, ... | 1, 3, 5, ...] (the caller packs and unpacks them). rows <=
+// kFewRows; head_dim a multiple of pair_granularity(). score_tile_few_rows_pairs writes
+// s_t[c * ld_s + r] like score_tile_few_rows; accumulate_tile_few_rows_pairs is accumulate_tile
+// for rows <= kFewRows, `ahead` (laid out like v) prefetched row by row.
+std::int64_t pair_granularity();
+void score_tile_few_rows_pairs(const float* q, std::int64_t q_stride, std::int64_t rows,
+                               const bf16* k, std::int64_t k_stride, std::int64_t cols,
+                               std::int64_t head_dim, float* s_t, std::int64_t ld_s,
+                               RowsAhead ahead = {});
+void accumulate_tile_few_rows_pairs(const float* p_t, std::int64_t ld_s, std::int64_t rows,
+                                    std::int64_t cols, const float* correction, const bf16* v,
+                                    std::int64_t v_stride, std::int64_t head_dim, float* acc,
+                                    std::int64_t ld_acc, const bf16* ahead);
 // The same over bf16 values widened as they are loaded; v rows must be readable to padded_dim
 // (the engine passes them so only when head_dim is a whole number of vectors).
 void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
