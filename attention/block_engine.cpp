@@ -4,6 +4,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -39,10 +40,10 @@ constexpr std::int64_t kMinSplitKeys = 1024;
 // Scratch of one block_attention worker: the kernel's workspace, the range lists, and the
 // stacked rows of a kv group.
 struct WorkerScratch {
-  WorkerScratch(std::int64_t head_dim, std::int64_t rows, std::int64_t group)
-      : workspace(head_dim),
+  WorkerScratch(std::int64_t head_dim, std::int64_t rows, std::int64_t group, Dtype dtype)
+      : workspace(head_dim, dtype),
         head_ranges(count(group)),
-        queries(group > 1 ? count(rows * head_dim) : 0),
+        queries(group > 1 || dtype == Dtype::kBf16 ? count(rows * head_dim) : 0),
         outputs(group > 1 ? count(rows * head_dim) : 0) {
     for (auto& list : head_ranges) list.reserve(16);
     ranges.reserve(16);
@@ -56,7 +57,7 @@ struct WorkerScratch {
 
 }  // namespace
 
-EngineWorkspace::EngineWorkspace(std::int64_t head_dim)
+EngineWorkspace::EngineWorkspace(std::int64_t head_dim, Dtype dtype)
     : head_dim_(head_dim),
       padded_dim_(round_up(head_dim, kernel::float_lanes())),
       queries_t_(count(head_dim * kRowTile)),
@@ -64,18 +65,30 @@ EngineWorkspace::EngineWorkspace(std::int64_t head_dim)
       mask_(count(kRowTile * kKeyTile)),
       acc_(count(kRowTile * padded_dim_)),
       values_(head_dim == padded_dim_ ? 0 : count(kKeyTile * padded_dim_)),
-      row_state_(count(3 * kRowTile)) {}
+      row_state_(count(3 * kRowTile)),
+      keys_wide_(dtype == Dtype::kBf16 ? count(kKeyTile * padded_dim_) : 0),
+      values_wide_(dtype == Dtype::kBf16 ? count(kKeyTile * padded_dim_) : 0) {}
 
-std::int64_t EngineWorkspace::bytes(std::int64_t head_dim) {
+std::int64_t EngineWorkspace::bytes(std::int64_t head_dim, Dtype dtype) {
   const std::int64_t padded = round_up(head_dim, kernel::float_lanes());
   const std::int64_t floats = head_dim * kRowTile + 2 * kKeyTile * kRowTile + kRowTile * padded +
-                              (head_dim == padded ? 0 : kKeyTile * padded) + 3 * kRowTile;
+                              (head_dim == padded ? 0 : kKeyTile * padded) + 3 * kRowTile +
+                              (dtype == Dtype::kBf16 ? 2 * kKeyTile * padded : 0);
   return floats * static_cast<std::int64_t>(sizeof(float));
 }
 
 void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWorkspace& ws) {
   const std::int64_t d = ws.head_dim_, dp = ws.padded_dim_;
-  const bool pad_values = d != dp;
+  // bf16 keys and values are widened a tile at a time into fp32 scratch (padded to whole
+  // vectors), and the fp32 kernels run on that: one kernel family for both dtypes.
+  const bool is_bf16 = block.k16 != nullptr;
+  assert(!is_bf16 || ws.keys_wide_.size() > 0);
+  const bool pad_values = d != dp && !is_bf16;
+  const std::int64_t elem_bytes = is_bf16 ? 2 : 4;
+  const char* k_bytes =
+      is_bf16 ? reinterpret_cast<const char*>(block.k16) : reinterpret_cast<const char*>(block.k);
+  const char* v_bytes =
+      is_bf16 ? reinterpret_cast<const char*>(block.v16) : reinterpret_cast<const char*>(block.v);
   // Q is pre-multiplied by scale·log2(e) so that the kernel's exp is a cheap 2^x.
   const float multiplier = scale * std::numbers::log2e_v<float>;
   float* q_t = ws.queries_t_.data();
@@ -90,12 +103,23 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     // A few rows (decode) are scored by dot products over row-major queries; the softmax and
     // P·V kernels then run on rows padded only to one vector.
     const bool few = block.few_rows && rows <= kernel::kFewRows;
+    // Few rows over bf16 rows of whole vectors read the bf16 rows directly (no scratch copy).
+    const bool direct_bf16 = is_bf16 && few && d == dp;
+    // ... by the shuffle-free pair kernels, with Q and the accumulator deinterleaved, when the
+    // row is a whole number of pairs of vectors.
+    const bool pairs = direct_bf16 && d % kernel::pair_granularity() == 0;
     const std::int64_t padded_rows =
         round_up(rows, few ? kernel::float_lanes() : kernel::row_granularity());
     if (few) {
       for (std::int64_t r = 0; r < rows; ++r) {
         const float* q = block.q + (r0 + r) * block.q_stride;
-        for (std::int64_t e = 0; e < d; ++e) q_t[r * dp + e] = q[e] * multiplier;
+        if (pairs)
+          for (std::int64_t j = 0; j < d / 2; ++j) {
+            q_t[r * dp + j] = q[2 * j] * multiplier;
+            q_t[r * dp + d / 2 + j] = q[2 * j + 1] * multiplier;
+          }
+        else
+          for (std::int64_t e = 0; e < d; ++e) q_t[r * dp + e] = q[e] * multiplier;
         std::fill(q_t + r * dp + d, q_t + (r + 1) * dp, 0.0f);
       }
       // Padding rows are never scored: zero scores keep them finite through the softmax.
@@ -113,40 +137,59 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     // one and its V rows while it accumulates: at long N the cache comes from memory, and the
     // hardware prefetcher alone left chunked prefill 30% slower than at N = 16K.
     PrefetchStream keys_stream, values_stream;
-    const auto next_stream = [&](PrefetchStream& stream, const float* rows_base, std::int64_t k0,
+    const auto next_stream = [&](PrefetchStream& stream, const char* rows_base, std::int64_t k0,
                                  std::int64_t cols, const KeyRange& range,
                                  std::int64_t steps) -> PrefetchStream* {
       const std::int64_t next = std::min(kKeyTile, range.end - k0 - cols);
       if (next <= 0) return nullptr;
-      const std::int64_t lines = (next * block.kv_stride * 4 + 63) / 64;
-      stream = {nullptr, lines, 0,
-                reinterpret_cast<const char*>(rows_base + (k0 + cols) * block.kv_stride),
+      const std::int64_t row_bytes = block.kv_stride * elem_bytes;
+      const std::int64_t lines = (next * row_bytes + 63) / 64;
+      stream = {nullptr, lines, 0, rows_base + (k0 + cols) * row_bytes,
                 (lines + steps - 1) / steps};
       return &stream;
     };
     const auto next_keys = [&](std::int64_t k0, std::int64_t cols, const KeyRange& range) {
-      return next_stream(keys_stream, block.k, k0, cols, range,
+      return next_stream(keys_stream, k_bytes, k0, cols, range,
                          kernel::score_tile_prefetch_steps(padded_rows, cols));
     };
     const auto next_values = [&](std::int64_t k0, std::int64_t cols, const KeyRange& range) {
-      return next_stream(values_stream, block.v, k0, cols, range,
+      return next_stream(values_stream, v_bytes, k0, cols, range,
                          kernel::accumulate_tile_prefetch_steps(rows, dp));
     };
     for (const KeyRange& range : block.ranges) {
       for (std::int64_t k0 = range.begin; k0 < range.end; k0 += kKeyTile) {
         const std::int64_t cols = std::min(kKeyTile, range.end - k0);
+        const float* k_tile = block.k + k0 * block.kv_stride;
+        std::int64_t k_stride = block.kv_stride;
+        // Widened a tile at a time for the register-blocked kernel, which broadcasts single key
+        // values; the few-rows kernels widen as they load.
+        if (is_bf16 && !direct_bf16) {
+          kernel::widen_bf16_rows(block.k16 + k0 * block.kv_stride, block.kv_stride, cols, d, dp,
+                                  ws.keys_wide_.data(), dp);
+          k_tile = ws.keys_wide_.data();
+          k_stride = dp;
+        }
         if (few) {
           // While this tile's keys are scored: the values kValuesAhead keys on, when they are a
           // whole tile of this range (the keys ahead are prefetched while accumulating).
           const std::int64_t v_ahead = k0 + kValuesAhead;
-          const kernel::RowsAhead ahead{
-              v_ahead + cols <= range.end ? block.v + v_ahead * block.kv_stride : nullptr, nullptr,
-              cols};
-          kernel::score_tile_few_rows(q_t, dp, rows, block.k + k0 * block.kv_stride,
-                                      block.kv_stride, cols, d, s_t, kRowTile, ahead);
+          const bool v_in_range = v_ahead + cols <= range.end;
+          const void* v_next = !v_in_range ? nullptr
+                               : is_bf16
+                                   ? static_cast<const void*>(block.v16 + v_ahead * block.kv_stride)
+                                   : static_cast<const void*>(block.v + v_ahead * block.kv_stride);
+          const kernel::RowsAhead ahead{v_next, nullptr, cols};
+          if (pairs)
+            kernel::score_tile_few_rows_pairs(q_t, dp, rows, block.k16 + k0 * block.kv_stride,
+                                              block.kv_stride, cols, d, s_t, kRowTile, ahead);
+          else if (direct_bf16)
+            kernel::score_tile_few_rows(q_t, dp, rows, block.k16 + k0 * block.kv_stride,
+                                        block.kv_stride, cols, d, s_t, kRowTile, ahead);
+          else
+            kernel::score_tile_few_rows(q_t, dp, rows, k_tile, k_stride, cols, d, s_t, kRowTile,
+                                        is_bf16 ? kernel::RowsAhead{} : ahead);
         } else {
-          kernel::score_tile(q_t, kRowTile, padded_rows, block.k + k0 * block.kv_stride,
-                             block.kv_stride, cols, d, s_t, kRowTile,
+          kernel::score_tile(q_t, kRowTile, padded_rows, k_tile, k_stride, cols, d, s_t, kRowTile,
                              block.prefetch ? block.prefetch : next_keys(k0, cols, range));
         }
         if (range.masked && mask) {
@@ -167,8 +210,35 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           }
         }
         kernel::softmax_tile(s_t, kRowTile, cols, padded_rows, row_max, row_sum, correction);
+        // Σ P stays the unrounded fp32 sum; P·V takes the probabilities as bf16, as the GPU
+        // kernels do when they cast P to the value type.
+        if (is_bf16) kernel::round_tile_to_bf16(s_t, kRowTile, cols, padded_rows);
         const float* v = block.v + k0 * block.kv_stride;
         std::int64_t v_stride = block.kv_stride;
+        if (direct_bf16) {
+          // Decode over a bf16 cache: the values widen as they load, and the keys kKeysAhead on
+          // are prefetched meanwhile.
+          const std::int64_t k_ahead = k0 + kKeysAhead;
+          const bf16* keys_next =
+              k_ahead + cols <= range.end ? block.k16 + k_ahead * block.kv_stride : nullptr;
+          if (pairs) {
+            kernel::accumulate_tile_few_rows_pairs(s_t, kRowTile, rows, cols, correction,
+                                                   block.v16 + k0 * block.kv_stride,
+                                                   block.kv_stride, d, acc, dp, keys_next);
+            continue;
+          }
+          kernel::accumulate_tile(
+              s_t, kRowTile, rows, cols, correction, block.v16 + k0 * block.kv_stride,
+              block.kv_stride, dp, acc, dp, block.prefetch,
+              k_ahead + cols <= range.end ? block.k16 + k_ahead * block.kv_stride : nullptr);
+          continue;
+        }
+        if (is_bf16) {
+          kernel::widen_bf16_rows(block.v16 + k0 * block.kv_stride, block.kv_stride, cols, d, dp,
+                                  ws.values_wide_.data(), dp);
+          v = ws.values_wide_.data();
+          v_stride = dp;
+        }
         if (pad_values) {
           // Rows padded with zeros to whole vectors, so the kernel never reads past a row.
           float* padded = ws.values_.data();
@@ -181,7 +251,7 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         }
         // The few-rows path prefetches the keys kKeysAhead on while it reads this tile's values.
         const std::int64_t k_ahead = k0 + kKeysAhead;
-        const float* keys_ahead = few && !pad_values && k_ahead + cols <= range.end
+        const float* keys_ahead = few && !pad_values && !is_bf16 && k_ahead + cols <= range.end
                                       ? block.k + k_ahead * block.kv_stride
                                       : nullptr;
         kernel::accumulate_tile(
@@ -194,7 +264,13 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
       float* o = block.out + (r0 + r) * block.out_stride;
       const bool empty = row_max[r] == kNegInf;
       const float inv = empty ? 0.0f : 1.0f / row_sum[r];
-      for (std::int64_t e = 0; e < d; ++e) o[e] = acc[r * dp + e] * inv;
+      if (pairs)
+        for (std::int64_t j = 0; j < d / 2; ++j) {
+          o[2 * j] = acc[r * dp + j] * inv;
+          o[2 * j + 1] = acc[r * dp + d / 2 + j] * inv;
+        }
+      else
+        for (std::int64_t e = 0; e < d; ++e) o[e] = acc[r * dp + e] * inv;
       if (block.log_sum_exp)
         block.log_sum_exp[r0 + r] =
             empty ? kNegInf : (row_max[r] + std::log2(row_sum[r])) * std::numbers::ln2_v<float>;
@@ -294,7 +370,8 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
     return TaskOrigin{bk / s.kv_heads, bk % s.kv_heads, begin, end - begin};
   };
   // One scratch per worker, freed when the call returns: peak = threads × workspace.
-  tbb::enumerable_thread_specific<WorkerScratch> scratch(d, plan.rows, g_count);
+  const bool is_bf16 = inputs.dtype == Dtype::kBf16;
+  tbb::enumerable_thread_specific<WorkerScratch> scratch(d, plan.rows, g_count, inputs.dtype);
   tbb::parallel_for(std::int64_t{0}, plan.tasks * splits, [&](std::int64_t item) {
     const std::int64_t task = item / splits, part = item % splits;
     // Plain variables, not a structured binding: lambdas below capture them (clang 14 refuses).
@@ -324,7 +401,13 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
     // Stacked rows: head h0 + g's queries are rows [g · per_head, (g + 1) · per_head).
     const std::int64_t rows = g_count * per_head;
     const float* q = inputs.q.row(b, h0, i_begin);
-    if (g_count > 1) {
+    if (is_bf16) {
+      // The queries are read once per block: widened here, they enter the fp32 packing.
+      for (std::int64_t g = 0; g < g_count; ++g)
+        kernel::widen_bf16(inputs.q16.row(b, h0 + g, i_begin), per_head * d,
+                           local.queries.data() + g * per_head * d);
+      q = local.queries.data();
+    } else if (g_count > 1) {
       for (std::int64_t g = 0; g < g_count; ++g)
         std::copy_n(inputs.q.row(b, h0 + g, i_begin), per_head * d,
                     local.queries.data() + g * per_head * d);
@@ -351,6 +434,8 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
         .k = inputs.k.head(b, kv),
         .v = inputs.v.head(b, kv),
         .kv_stride = d,
+        .k16 = is_bf16 ? inputs.k16.head(b, kv) : nullptr,
+        .v16 = is_bf16 ? inputs.v16.head(b, kv) : nullptr,
         .ranges = *ranges,
         .out = o,
         .out_stride = d,
@@ -399,8 +484,11 @@ std::int64_t block_attention_workspace_bytes(const AttentionShape& shape, int th
   const std::int64_t d = shape.head_dim;
   // Per worker: the kernel's workspace, the stacked queries and outputs of a kv group, and the
   // range lists (a few ranges per block) with their bookkeeping.
-  const std::int64_t stacked = plan.group > 1 ? 2 * plan.rows * d * 4 : 0;
-  const std::int64_t per_worker = EngineWorkspace::bytes(d) + stacked + 1024 + plan.group * 256;
+  const bool is_bf16 = shape.dtype == Dtype::kBf16;
+  const std::int64_t stacked = (plan.group > 1 ? 2 : 0) * plan.rows * d * 4;
+  const std::int64_t widened_queries = plan.group > 1 || !is_bf16 ? 0 : plan.rows * d * 4;
+  const std::int64_t per_worker =
+      EngineWorkspace::bytes(d, shape.dtype) + stacked + widened_queries + 1024 + plan.group * 256;
   const std::int64_t partials =
       plan.splits > 1 ? 4 * plan.tasks * plan.splits * plan.rows * (d + 1) : 0;
   return per_worker * threads + partials;

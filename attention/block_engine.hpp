@@ -109,6 +109,11 @@ struct RowBlock {
   const float* k = nullptr;      // key row j at k + j * kv_stride, likewise v
   const float* v = nullptr;
   std::int64_t kv_stride = 0;
+  // bf16 keys and values (a bf16 forward): when set, they are read instead of k and v, with the
+  // same kv_stride, and the probabilities are rounded to bf16 for P·V. The workspace must have
+  // been made for bf16.
+  const bf16* k16 = nullptr;
+  const bf16* v16 = nullptr;
   // Key rows every query of the block visits: ascending, non-overlapping; `masked` ranges are
   // passed through the mask, unmasked ones attended in full by every row.
   std::span<const KeyRange> ranges;
@@ -128,15 +133,16 @@ struct RowBlock {
 // Per-thread scratch of attend_rows: O(head_dim · tile) floats, independent of N.
 class EngineWorkspace {
  public:
-  explicit EngineWorkspace(std::int64_t head_dim);
+  explicit EngineWorkspace(std::int64_t head_dim, Dtype dtype = Dtype::kFp32);
   std::int64_t head_dim() const { return head_dim_; }
-  static std::int64_t bytes(std::int64_t head_dim);
+  static std::int64_t bytes(std::int64_t head_dim, Dtype dtype = Dtype::kFp32);
 
  private:
   friend void attend_rows(const RowBlock&, float, TileMaskRef, EngineWorkspace&);
   std::int64_t head_dim_ = 0;
   std::int64_t padded_dim_ = 0;  // head_dim rounded up to the SIMD width
   AlignedBuffer<float> queries_t_, scores_t_, mask_, acc_, values_, row_state_;
+  AlignedBuffer<float> keys_wide_, values_wide_;  // one widened bf16 tile each (bf16 only)
 };
 
 // Attention of block.rows query rows over block.ranges of the gathered keys, written to

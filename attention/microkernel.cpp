@@ -67,6 +67,28 @@ HWY_INLINE void with_count(std::int64_t n, const F& f) {
   }
 }
 
+// A row segment of kLanes values (or the first n of them) as fp32: bf16 widens on the load, so
+// a bf16 cache is read at half the bytes with no scratch copy.
+HWY_INLINE Vec load_row(const float* p) { return hn::LoadU(FloatTag(), p); }
+HWY_INLINE Vec load_row(const bf16* p) {
+  const hn::RebindToUnsigned<FloatTag> du32;
+  const hn::Rebind<std::uint16_t, FloatTag> du16;
+  const auto wide = hn::ShiftLeft<16>(
+      hn::PromoteTo(du32, hn::LoadU(du16, reinterpret_cast<const std::uint16_t*>(p))));
+  return hn::BitCast(FloatTag(), wide);
+}
+HWY_INLINE Vec load_row_first(const float* p, std::size_t n) {
+  const FloatTag df;
+  return hn::MaskedLoad(hn::FirstN(df, n), df, p);
+}
+HWY_INLINE Vec load_row_first(const bf16* p, std::size_t n) {
+  const hn::RebindToUnsigned<FloatTag> du32;
+  const hn::Rebind<std::uint16_t, FloatTag> du16;
+  const auto narrow =
+      hn::MaskedLoad(hn::FirstN(du16, n), du16, reinterpret_cast<const std::uint16_t*>(p));
+  return hn::BitCast(FloatTag(), hn::ShiftLeft<16>(hn::PromoteTo(du32, narrow)));
+}
+
 template <int Keys, int Vecs>
 HWY_INLINE void score_micro(const float* HWY_RESTRICT q_t, std::int64_t ld_q,
                             const float* HWY_RESTRICT k, std::int64_t k_stride,
@@ -104,11 +126,11 @@ HWY_INLINE void score_strip(const float* q_t, std::int64_t ld_q, const float* k,
   });
 }
 
-template <int Rows, int Vecs>
+template <int Rows, int Vecs, class T>
 HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, std::int64_t cols,
-                            const float* HWY_RESTRICT correction, const float* HWY_RESTRICT v,
+                            const float* HWY_RESTRICT correction, const T* HWY_RESTRICT v,
                             std::int64_t v_stride, float* HWY_RESTRICT acc, std::int64_t ld_acc,
-                            const float* ahead) {
+                            const T* ahead) {
   const FloatTag df;
   Vec o[Rows][Vecs];
   for (int r = 0; r < Rows; ++r) {
@@ -120,7 +142,7 @@ HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, st
     if (ahead)
       for (int j = 0; j < Vecs; ++j) __builtin_prefetch(ahead + k * v_stride + j * kLanes, 0, 2);
     Vec value[Vecs];
-    for (int j = 0; j < Vecs; ++j) value[j] = hn::LoadU(df, v + k * v_stride + j * kLanes);
+    for (int j = 0; j < Vecs; ++j) value[j] = load_row(v + k * v_stride + j * kLanes);
     for (int r = 0; r < Rows; ++r) {
       const Vec p = hn::Set(df, p_t[k * ld_s + r]);
       for (int j = 0; j < Vecs; ++j) o[r][j] = hn::MulAdd(p, value[j], o[r][j]);
@@ -130,11 +152,11 @@ HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, st
     for (int j = 0; j < Vecs; ++j) hn::Store(o[r][j], df, acc + r * ld_acc + j * kLanes);
 }
 
-template <int Rows>
+template <int Rows, class T>
 HWY_INLINE void value_rows(const float* p_t, std::int64_t ld_s, std::int64_t cols,
-                           const float* correction, const float* v, std::int64_t v_stride,
+                           const float* correction, const T* v, std::int64_t v_stride,
                            std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
-                           PrefetchStream* prefetch, const float* ahead) {
+                           PrefetchStream* prefetch, const T* ahead) {
   std::int64_t e = 0;
   for (; e + kValueVecs * kLanes <= padded_dim; e += kValueVecs * kLanes) {
     value_micro<Rows, kValueVecs>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc,
@@ -150,36 +172,37 @@ HWY_INLINE void value_rows(const float* p_t, std::int64_t ld_s, std::int64_t col
 HWY_INLINE void prefetch_ahead(const RowsAhead& ahead, std::int64_t row, std::int64_t stride,
                                std::int64_t bytes) {
   if (row >= ahead.rows) return;
+  const std::int64_t element = bytes / std::max<std::int64_t>(1, ahead.head_dim);
   if (ahead.a) {
-    const char* a = reinterpret_cast<const char*>(ahead.a + row * stride);
+    const char* a = static_cast<const char*>(ahead.a) + row * stride * element;
     for (std::int64_t offset = 0; offset < bytes; offset += 64)
       __builtin_prefetch(a + offset, 0, 2);
   }
   if (!ahead.b) return;
-  const char* b = reinterpret_cast<const char*>(ahead.b + row * stride);
+  const char* b = static_cast<const char*>(ahead.b) + row * stride * element;
   for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(b + offset, 0, 2);
 }
 
-template <int Rows>
+template <int Rows, class T>
 HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stride,
-                                const float* HWY_RESTRICT k, std::int64_t k_stride,
-                                std::int64_t cols, std::int64_t head_dim, float* HWY_RESTRICT s_t,
-                                std::int64_t ld_s, const RowsAhead& ahead) {
-  const std::int64_t row_bytes = head_dim * static_cast<std::int64_t>(sizeof(float));
+                                const T* HWY_RESTRICT k, std::int64_t k_stride, std::int64_t cols,
+                                std::int64_t head_dim, float* HWY_RESTRICT s_t, std::int64_t ld_s,
+                                const RowsAhead& ahead) {
+  const std::int64_t row_bytes = head_dim * static_cast<std::int64_t>(sizeof(T));
   const FloatTag df;
   const std::int64_t full = head_dim / kLanes * kLanes;
-  const auto tail = hn::FirstN(df, static_cast<std::size_t>(head_dim - full));
+  const auto tail = static_cast<std::size_t>(head_dim - full);
   std::int64_t c = 0;
   for (; c + 2 <= cols; c += 2) {
     prefetch_ahead(ahead, c, k_stride, row_bytes);
     prefetch_ahead(ahead, c + 1, k_stride, row_bytes);
-    const float* k0 = k + c * k_stride;
-    const float* k1 = k0 + k_stride;
+    const T* k0 = k + c * k_stride;
+    const T* k1 = k0 + k_stride;
     Vec a0[Rows], a1[Rows];
     for (int r = 0; r < Rows; ++r) a0[r] = a1[r] = hn::Zero(df);
     std::int64_t e = 0;
     for (; e < full; e += kLanes) {
-      const Vec x0 = hn::LoadU(df, k0 + e), x1 = hn::LoadU(df, k1 + e);
+      const Vec x0 = load_row(k0 + e), x1 = load_row(k1 + e);
       for (int r = 0; r < Rows; ++r) {
         const Vec qr = hn::Load(df, q + r * q_stride + e);
         a0[r] = hn::MulAdd(qr, x0, a0[r]);
@@ -187,7 +210,7 @@ HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stri
       }
     }
     if (e < head_dim) {
-      const Vec x0 = hn::MaskedLoad(tail, df, k0 + e), x1 = hn::MaskedLoad(tail, df, k1 + e);
+      const Vec x0 = load_row_first(k0 + e, tail), x1 = load_row_first(k1 + e, tail);
       for (int r = 0; r < Rows; ++r) {
         const Vec qr = hn::Load(df, q + r * q_stride + e);
         a0[r] = hn::MulAdd(qr, x0, a0[r]);
@@ -201,17 +224,17 @@ HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stri
   }
   if (c < cols) {
     prefetch_ahead(ahead, c, k_stride, row_bytes);
-    const float* k0 = k + c * k_stride;
+    const T* k0 = k + c * k_stride;
     Vec a0[Rows];
     for (int r = 0; r < Rows; ++r) a0[r] = hn::Zero(df);
     std::int64_t e = 0;
     for (; e < full; e += kLanes) {
-      const Vec x0 = hn::LoadU(df, k0 + e);
+      const Vec x0 = load_row(k0 + e);
       for (int r = 0; r < Rows; ++r)
         a0[r] = hn::MulAdd(hn::Load(df, q + r * q_stride + e), x0, a0[r]);
     }
     if (e < head_dim) {
-      const Vec x0 = hn::MaskedLoad(tail, df, k0 + e);
+      const Vec x0 = load_row_first(k0 + e, tail);
       for (int r = 0; r < Rows; ++r)
         a0[r] = hn::MulAdd(hn::Load(df, q + r * q_stride + e), x0, a0[r]);
     }
@@ -219,7 +242,165 @@ HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stri
   }
 }
 
+// 32 bf16 values at p as two fp32 vectors, the even-indexed and the odd-indexed ones, by two
+// integer operations on one 32-bit load (no shuffle, which would compete with the FMAs for
+// port 5 on Intel cores).
+HWY_INLINE void load_pairs(const bf16* p, Vec& even, Vec& odd) {
+  const hn::RebindToUnsigned<FloatTag> du;
+  const auto u = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(p));
+  even = hn::BitCast(FloatTag(), hn::ShiftLeft<16>(u));
+  odd = hn::BitCast(FloatTag(), hn::And(u, hn::Set(du, 0xFFFF0000u)));
+}
+
+template <int Rows>
+HWY_INLINE void score_pairs_micro(const float* HWY_RESTRICT q, std::int64_t q_stride,
+                                  const bf16* HWY_RESTRICT k, std::int64_t k_stride,
+                                  std::int64_t cols, std::int64_t head_dim, float* HWY_RESTRICT s_t,
+                                  std::int64_t ld_s, const RowsAhead& ahead) {
+  const FloatTag df;
+  const std::int64_t half = head_dim / 2, row_bytes = head_dim * 2;
+  for (std::int64_t c = 0; c < cols; ++c) {
+    prefetch_ahead(ahead, c, k_stride, row_bytes);
+    const bf16* kc = k + c * k_stride;
+    Vec a[Rows], b[Rows];
+    for (int r = 0; r < Rows; ++r) a[r] = b[r] = hn::Zero(df);
+    for (std::int64_t j = 0; j < half; j += kLanes) {
+      Vec even, odd;
+      load_pairs(kc + 2 * j, even, odd);
+      for (int r = 0; r < Rows; ++r) {
+        a[r] = hn::MulAdd(hn::LoadU(df, q + r * q_stride + j), even, a[r]);
+        b[r] = hn::MulAdd(hn::LoadU(df, q + r * q_stride + half + j), odd, b[r]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r)
+      s_t[c * ld_s + r] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a[r], b[r])));
+  }
+}
+
+template <int Rows>
+HWY_INLINE void value_pairs_rows(const float* HWY_RESTRICT p_t, std::int64_t ld_s,
+                                 std::int64_t cols, const float* HWY_RESTRICT correction,
+                                 const bf16* HWY_RESTRICT v, std::int64_t v_stride,
+                                 std::int64_t head_dim, float* HWY_RESTRICT acc,
+                                 std::int64_t ld_acc, const bf16* ahead) {
+  const FloatTag df;
+  const std::int64_t half = head_dim / 2;
+  for (std::int64_t j = 0; j < half; j += kLanes) {
+    Vec even_acc[Rows], odd_acc[Rows];
+    for (int r = 0; r < Rows; ++r) {
+      const Vec c = hn::Set(df, correction[r]);
+      even_acc[r] = hn::Mul(hn::LoadU(df, acc + r * ld_acc + j), c);
+      odd_acc[r] = hn::Mul(hn::LoadU(df, acc + r * ld_acc + half + j), c);
+    }
+    for (std::int64_t key = 0; key < cols; ++key) {
+      if (ahead) __builtin_prefetch(ahead + key * v_stride + 2 * j, 0, 2);
+      Vec even, odd;
+      load_pairs(v + key * v_stride + 2 * j, even, odd);
+      for (int r = 0; r < Rows; ++r) {
+        const Vec p = hn::Set(df, p_t[key * ld_s + r]);
+        even_acc[r] = hn::MulAdd(p, even, even_acc[r]);
+        odd_acc[r] = hn::MulAdd(p, odd, odd_acc[r]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r) {
+      hn::StoreU(even_acc[r], df, acc + r * ld_acc + j);
+      hn::StoreU(odd_acc[r], df, acc + r * ld_acc + half + j);
+    }
+  }
+}
+
 }  // namespace
+
+std::int64_t pair_granularity() { return 2 * kLanes; }
+
+void score_tile_few_rows_pairs(const float* q, std::int64_t q_stride, std::int64_t rows,
+                               const bf16* k, std::int64_t k_stride, std::int64_t cols,
+                               std::int64_t head_dim, float* s_t, std::int64_t ld_s,
+                               RowsAhead ahead) {
+  ahead.head_dim = head_dim;
+  with_count<kFewRows>(rows, [&](auto n) {
+    score_pairs_micro<n()>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+  });
+}
+
+void accumulate_tile_few_rows_pairs(const float* p_t, std::int64_t ld_s, std::int64_t rows,
+                                    std::int64_t cols, const float* correction, const bf16* v,
+                                    std::int64_t v_stride, std::int64_t head_dim, float* acc,
+                                    std::int64_t ld_acc, const bf16* ahead) {
+  with_count<kFewRows>(rows, [&](auto n) {
+    value_pairs_rows<n()>(p_t, ld_s, cols, correction, v, v_stride, head_dim, acc, ld_acc, ahead);
+  });
+}
+
+std::string_view path_name(Dtype) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  return "avx512";
+#elif HWY_TARGET == HWY_AVX2
+  return "avx2";
+#elif HWY_TARGET == HWY_SSE4
+  return "sse4";
+#elif HWY_TARGET == HWY_NEON
+  return "neon";
+#else
+  return "scalar";
+#endif
+}
+
+std::string_view cpu_bf16_support() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512bf16")
+             ? "the CPU has AVX512_BF16 (VDPBF16PS); bf16 runs the widening path"
+             : "no native bf16 dot product; bf16 runs the widening path";
+#else
+  return "bf16 runs the widening path";
+#endif
+}
+
+void widen_bf16_rows(const bf16* src, std::int64_t src_stride, std::int64_t rows,
+                     std::int64_t head_dim, std::int64_t padded_dim, float* dst,
+                     std::int64_t ld_dst, const bf16* ahead) {
+  const FloatTag df;
+  const hn::RebindToUnsigned<FloatTag> du32;
+  const hn::Rebind<std::uint16_t, FloatTag> du16;
+  const std::int64_t full = head_dim / kLanes * kLanes;
+  for (std::int64_t c = 0; c < rows; ++c) {
+    const auto* in = reinterpret_cast<const std::uint16_t*>(src + c * src_stride);
+    float* out = dst + c * ld_dst;
+    if (ahead) {
+      const char* line = reinterpret_cast<const char*>(ahead + c * src_stride);
+      for (std::int64_t offset = 0; offset < head_dim * 2; offset += 64)
+        __builtin_prefetch(line + offset, 0, 2);
+    }
+    std::int64_t e = 0;
+    for (; e < full; e += kLanes) {
+      const auto wide = hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, in + e)));
+      hn::StoreU(hn::BitCast(df, wide), df, out + e);
+    }
+    for (; e < head_dim; ++e) out[e] = to_float(src[c * src_stride + e]);
+    for (; e < padded_dim; ++e) out[e] = 0.0f;
+  }
+}
+
+void widen_bf16(const bf16* src, std::int64_t count, float* dst) {
+  widen_bf16_rows(src, count, 1, count, count, dst, count, nullptr);
+}
+
+void round_tile_to_bf16(float* p_t, std::int64_t ld_s, std::int64_t cols,
+                        std::int64_t padded_rows) {
+  const FloatTag df;
+  const hn::RebindToUnsigned<FloatTag> du;
+  const auto bias = hn::Set(du, 0x7FFFu);
+  const auto one = hn::Set(du, 1u);
+  const auto upper = hn::Set(du, 0xFFFF0000u);
+  // Probabilities are finite and non-negative, so the integer rounding needs no NaN case.
+  for (std::int64_t c = 0; c < cols; ++c)
+    for (std::int64_t r = 0; r < padded_rows; r += kLanes) {
+      float* p = p_t + c * ld_s + r;
+      const auto u = hn::BitCast(du, hn::Load(df, p));
+      const auto odd = hn::And(hn::ShiftRight<16>(u), one);
+      hn::Store(hn::BitCast(df, hn::And(hn::Add(u, hn::Add(bias, odd)), upper)), df, p);
+    }
+}
 
 std::int64_t float_lanes() { return kLanes; }
 std::int64_t row_granularity() { return kScoreVecs * kLanes; }
@@ -320,12 +501,28 @@ void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, c
     score_strip<kScoreVecs>(q_t + r, ld_q, k, k_stride, cols, head_dim, s_t + r, ld_s, prefetch);
 }
 
-void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
-                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
-                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+namespace {
+template <class T>
+void score_tile_few_rows_of(const float* q, std::int64_t q_stride, std::int64_t rows, const T* k,
+                            std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                            float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  ahead.head_dim = head_dim;
   with_count<kFewRows>(rows, [&](auto n) {
     score_few_micro<n()>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
   });
+}
+}  // namespace
+
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  score_tile_few_rows_of(q, q_stride, rows, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+}
+
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const bf16* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  score_tile_few_rows_of(q, q_stride, rows, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
 }
 
 void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows,
@@ -365,10 +562,12 @@ void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t
   }
 }
 
-void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
-                     const float* correction, const float* v, std::int64_t v_stride,
-                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
-                     PrefetchStream* prefetch, const float* ahead) {
+namespace {
+template <class T>
+void accumulate_tile_of(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                        const float* correction, const T* v, std::int64_t v_stride,
+                        std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                        PrefetchStream* prefetch, const T* ahead) {
   // Rows after the first group prefetch nothing: one pass over the keys covers `ahead`.
   std::int64_t r = 0;
   for (; r + kValueRows <= rows; r += kValueRows)
@@ -381,6 +580,23 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
     value_rows<n()>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
                     r == 0 ? ahead : nullptr);
   });
+}
+}  // namespace
+
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const float* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch, const float* ahead) {
+  accumulate_tile_of(p_t, ld_s, rows, cols, correction, v, v_stride, padded_dim, acc, ld_acc,
+                     prefetch, ahead);
+}
+
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const bf16* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch, const bf16* ahead) {
+  accumulate_tile_of(p_t, ld_s, rows, cols, correction, v, v_stride, padded_dim, acc, ld_acc,
+                     prefetch, ahead);
 }
 
 }  // namespace attn::kernel

@@ -2,6 +2,9 @@
 
 #include <cstdint>
 
+#include <string_view>
+
+#include "attention/dtype.hpp"
 #include "attention/prefetch_stream.hpp"
 
 // The SIMD building blocks of the block engine, one call per tile so that the call overhead is
@@ -15,6 +18,15 @@
 // transposed as well, s_t[c * ld_s + r] for key c and query r, so that the softmax runs across
 // queries with no horizontal reductions, and each column of the output tile is one query.
 namespace attn::kernel {
+
+// The kernel path the engine takes for this dtype in this build: the Highway target of the fp32
+// kernels ("avx512", "avx2", "neon", ...). bf16 runs the same kernels on tiles widened to fp32
+// (one VPMOVZXWD and a shift per 16 values, 1/64 of a tile's FMAs at head_dim 64), so its name
+// is the same target's: on Sapphire Rapids VDPBF16PS issues at half the FP32 FMA rate, so the
+// widening path is also the fastest bf16 path there.
+std::string_view path_name(Dtype dtype);
+// The kernel paths this CPU and build offer, for `attnbench list`.
+std::string_view cpu_bf16_support();
 
 // SIMD lanes of float in this build (8 with AVX2).
 std::int64_t float_lanes();
@@ -59,12 +71,19 @@ void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, c
 // prefetches, per key c < ahead.rows it scores, row c of ahead.a and of ahead.b (either may be
 // null; row stride k_stride): the engine points them at the V rows it reads soon, which keeps
 // more misses in flight than the hardware prefetcher alone.
+// The rows ahead are of the key's element type (float or bf16).
 struct RowsAhead {
-  const float* a = nullptr;
-  const float* b = nullptr;
+  const void* a = nullptr;
+  const void* b = nullptr;
   std::int64_t rows = 0;
+  std::int64_t head_dim = 0;  // set by the kernel
 };
 void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead = {});
+// The same over bf16 keys, widened as they are loaded (decode over a bf16 KV cache reads half the
+// bytes and copies nothing).
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const bf16* k,
                          std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
                          float* s_t, std::int64_t ld_s, RowsAhead ahead = {});
 inline constexpr std::int64_t kFewRows = 8;
@@ -82,7 +101,42 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
                      const float* correction, const float* v, std::int64_t v_stride,
                      std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
                      PrefetchStream* prefetch = nullptr, const float* ahead = nullptr);
+// Decode over bf16 rows with no shuffles: a 32-bit load of two bf16 values gives the even one by a
+// shift and the odd one by a mask, so the queries and the accumulator hold a row's dimensions
+// deinterleaved, [0, 2, 4, ... | 1, 3, 5, ...] (the caller packs and unpacks them). rows <=
+// kFewRows; head_dim a multiple of pair_granularity(). score_tile_few_rows_pairs writes
+// s_t[c * ld_s + r] like score_tile_few_rows; accumulate_tile_few_rows_pairs is accumulate_tile
+// for rows <= kFewRows, `ahead` (laid out like v) prefetched row by row.
+std::int64_t pair_granularity();
+void score_tile_few_rows_pairs(const float* q, std::int64_t q_stride, std::int64_t rows,
+                               const bf16* k, std::int64_t k_stride, std::int64_t cols,
+                               std::int64_t head_dim, float* s_t, std::int64_t ld_s,
+                               RowsAhead ahead = {});
+void accumulate_tile_few_rows_pairs(const float* p_t, std::int64_t ld_s, std::int64_t rows,
+                                    std::int64_t cols, const float* correction, const bf16* v,
+                                    std::int64_t v_stride, std::int64_t head_dim, float* acc,
+                                    std::int64_t ld_acc, const bf16* ahead);
+// The same over bf16 values widened as they are loaded; v rows must be readable to padded_dim
+// (the engine passes them so only when head_dim is a whole number of vectors).
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const bf16* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch, const bf16* ahead);
 // `ahead`, if given, is an array laid out like v (cols rows of padded_dim floats, row stride
 // v_stride) that the kernel prefetches row by row as it reads v: decode's next key tile.
+
+// dst[c * ld_dst + e] = src[c * src_stride + e] widened to fp32 for c < rows, e < head_dim, and 0
+// for head_dim <= e < padded_dim: one bf16 tile made ready for the fp32 kernels.
+// `ahead`, if given, is laid out like src: row c of it is prefetched into L2 as row c is widened
+// (decode's next rows, which come from memory).
+void widen_bf16_rows(const bf16* src, std::int64_t src_stride, std::int64_t rows,
+                     std::int64_t head_dim, std::int64_t padded_dim, float* dst,
+                     std::int64_t ld_dst, const bf16* ahead = nullptr);
+// Copies and widens `count` bf16 values to fp32 (queries of a bf16 block).
+void widen_bf16(const bf16* src, std::int64_t count, float* dst);
+
+// p_t[c * ld_s + r] rounded to the nearest bf16 (ties to even) for c < cols, r < padded_rows (a
+// multiple of float_lanes()): the probabilities of a bf16 forward before P·V.
+void round_tile_to_bf16(float* p_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows);
 
 }  // namespace attn::kernel

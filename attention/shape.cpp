@@ -52,7 +52,8 @@ std::string AttentionShape::to_string() const {
   std::string text = "B=" + std::to_string(batch) + " H=" + std::to_string(heads);
   if (kv_heads != heads) text += " KV=" + std::to_string(kv_heads);
   if (query_len != seq_len) text += " M=" + std::to_string(query_len);
-  return text + " N=" + std::to_string(seq_len) + " D=" + std::to_string(head_dim);
+  text += " N=" + std::to_string(seq_len) + " D=" + std::to_string(head_dim);
+  return dtype == Dtype::kBf16 ? text + " bf16" : text;
 }
 
 }  // namespace attn

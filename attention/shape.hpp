@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "attention/dtype.hpp"
+
 namespace attn {
 
 // The shape of one tensor: [batch, heads, seq_len, head_dim], row-major.
@@ -33,6 +35,9 @@ struct AttentionShape {
   std::int64_t query_len = 1;
   std::int64_t seq_len = 1;
   std::int64_t head_dim = 1;
+  // The element type Q, K and V are stored in: it sets the bytes a forward reads and the
+  // engine's workspace (the bf16 path widens its tiles into fp32 scratch).
+  Dtype dtype = Dtype::kFp32;
 
   constexpr AttentionShape() = default;
   constexpr AttentionShape(std::int64_t b, std::int64_t h, std::int64_t n, std::int64_t d)
@@ -60,7 +65,8 @@ struct AttentionShape {
   // size is at least 1, kv_heads divides heads, query_len <= seq_len and every tensor's element
   // count fits in 64 bits (std::overflow_error for that).
   void check() const;
-  // "B=1 H=8 N=4096 D=64", plus " KV=8" and " M=1" where they differ from the square case.
+  // "B=1 H=8 N=4096 D=64", plus " KV=8" and " M=1" where they differ from the square case, and
+  // " bf16" for bf16 inputs.
   std::string to_string() const;
 
   friend bool operator==(const AttentionShape&, const AttentionShape&) = default;

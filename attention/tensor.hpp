@@ -7,6 +7,7 @@
 #include <span>
 #include <utility>
 
+#include "attention/dtype.hpp"
 #include "attention/shape.hpp"
 
 namespace attn {
@@ -76,7 +77,7 @@ class AlignedBuffer {
   std::size_t size_ = 0;
 };
 
-// Non-owning view of a [B, H, N, D] tensor. T is float or const float.
+// Non-owning view of a [B, H, N, D] tensor. T is float, const float or const bf16.
 template <class T>
 struct BasicTensorView {
   Shape shape;
@@ -93,6 +94,7 @@ struct BasicTensorView {
 };
 using TensorView = BasicTensorView<const float>;
 using MutableTensorView = BasicTensorView<float>;
+using Bf16TensorView = BasicTensorView<const bf16>;
 
 // Owning fp32 tensor of a given shape, aligned and zero-initialised.
 class Tensor {
@@ -110,6 +112,24 @@ class Tensor {
  private:
   Shape shape_;
   AlignedBuffer<float> buffer_;
+};
+
+// Owning bf16 tensor: a float tensor's values rounded to nearest even (half the bytes).
+class Bf16Tensor {
+ public:
+  Bf16Tensor() = default;
+  explicit Bf16Tensor(const Tensor& source)
+      : shape_(source.shape()), buffer_(static_cast<std::size_t>(source.shape().elements())) {
+    convert_to_bf16(source.data(), buffer_.span());
+  }
+
+  const Shape& shape() const { return shape_; }
+  std::span<const bf16> data() const { return buffer_.span(); }
+  Bf16TensorView view() const { return {shape_, buffer_.span()}; }
+
+ private:
+  Shape shape_;
+  AlignedBuffer<bf16> buffer_;
 };
 
 }  // namespace attn

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "attention/microkernel.hpp"
+
 namespace attn {
 
 float default_scale(std::int64_t head_dim) {
@@ -33,7 +35,28 @@ void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out) {
     throw std::invalid_argument("tensor storage does not match its shape (Q " + q.to_string() +
                                 ", K " + k.to_string() + ")");
   if (!std::isfinite(inputs.scale)) throw std::invalid_argument("scale must be a finite number");
+  if (inputs.dtype == Dtype::kBf16 &&
+      (inputs.q16.shape != q || inputs.k16.shape != k || inputs.v16.shape != k ||
+       inputs.q16.data.size() != nq || inputs.k16.data.size() != nk ||
+       inputs.v16.data.size() != nk))
+    throw std::invalid_argument("bf16 inputs: the bf16 tensors must match Q, K and V");
 }
+
+Bf16Copies make_bf16_inputs(Tensor& q, Tensor& k, Tensor& v, AttentionInputs& inputs) {
+  for (Tensor* t : {&q, &k, &v})
+    for (float& x : t->data()) x = round_to_bf16(x);  // idempotent, so shared storage is fine
+  Bf16Copies copies{Bf16Tensor(q), Bf16Tensor(k), Bf16Tensor(v)};
+  inputs.q = q.view();
+  inputs.k = k.view();
+  inputs.v = v.view();
+  inputs.dtype = Dtype::kBf16;
+  inputs.q16 = copies.q.view();
+  inputs.k16 = copies.k.view();
+  inputs.v16 = copies.v.view();
+  return copies;
+}
+
+std::string Variant::kernel(Dtype dtype) const { return std::string(kernel::path_name(dtype)); }
 
 void Variant::check(const AttentionShape& shape, bool causal) const {
   if (const std::string why = unsupported(shape, causal); !why.empty())

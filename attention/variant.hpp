@@ -14,14 +14,21 @@ namespace attn {
 // What a forward pass reads: Q is [B, H, M, D], K and V are [B, kv_heads, N, D], fp32, row-major,
 // 64-byte aligned (see AttentionShape for what the dimensions mean). Causal and every pattern
 // speak absolute positions: query i is position N - M + i.
+//
+// With dtype bf16 the forward reads q16, k16 and v16, and q, k, v hold the same values widened
+// to fp32 (what keys() and LSH's hashing read; make_bf16_inputs builds both).
 struct AttentionInputs {
   TensorView q, k, v;
   bool causal = false;
   float scale = 1.0f;  // multiplies Q·Kᵀ; default_scale(head_dim) unless the user overrides
+  Dtype dtype = Dtype::kFp32;
+  Bf16TensorView q16{}, k16{}, v16{};
 
   AttentionShape shape() const {
-    return {q.shape.batch,   q.shape.heads,   k.shape.heads,
-            q.shape.seq_len, k.shape.seq_len, q.shape.head_dim};
+    AttentionShape s{q.shape.batch,   q.shape.heads,   k.shape.heads,
+                     q.shape.seq_len, k.shape.seq_len, q.shape.head_dim};
+    s.dtype = dtype;
+    return s;
   }
   // K's and V's rows of the kv head that query head h reads.
   const float* k_head(std::int64_t b, std::int64_t h) const {
@@ -30,7 +37,22 @@ struct AttentionInputs {
   const float* v_head(std::int64_t b, std::int64_t h) const {
     return v.head(b, h / (q.shape.heads / k.shape.heads));
   }
+  const bf16* k16_head(std::int64_t b, std::int64_t h) const {
+    return k16.head(b, h / (q.shape.heads / k.shape.heads));
+  }
+  const bf16* v16_head(std::int64_t b, std::int64_t h) const {
+    return v16.head(b, h / (q.shape.heads / k.shape.heads));
+  }
 };
+
+// bf16 copies of fp32 tensors, and the fp32 tensors rounded in place to the same values, so
+// that both halves of a bf16 AttentionInputs agree.
+struct Bf16Copies {
+  Bf16Tensor q, k, v;
+};
+// Rounds q, k and v in place to bf16 values and returns their bf16 copies; `inputs` then reads
+// them (dtype bf16). K may be Q's own storage (shared QK): it is rounded once.
+Bf16Copies make_bf16_inputs(Tensor& q, Tensor& k, Tensor& v, AttentionInputs& inputs);
 
 // 1/sqrt(head_dim), the scale of "Attention Is All You Need".
 float default_scale(std::int64_t head_dim);
@@ -85,6 +107,10 @@ class Variant {
                     std::int64_t query, std::vector<std::int64_t>& out) const = 0;
 
   virtual Cost cost(const AttentionShape& shape, bool causal, int threads) const = 0;
+
+  // The kernel path forward() takes in this dtype on this CPU (the CSV's `kernel`): the block
+  // engine's by default (see kernel::path_name).
+  virtual std::string kernel(Dtype dtype) const;
 
   // Exact computed pairs for these inputs; differs from cost().pairs only for variants whose
   // key set depends on the data.

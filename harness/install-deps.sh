@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config git
           libopenblas-dev libtbb-dev libbenchmark-dev libboost-program-options-dev
-          libfccp-dev libgtest-dev libhwy-dev
+          libfccp-dev libgtest-dev libhwy-dev libdnnl-dev
           python3 python3-matplotlib python3-numpy "$@")
 
 missing=()

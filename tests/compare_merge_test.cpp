@@ -434,13 +434,13 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   EXPECT_TRUE(contains(m, "column 'seq_len'")) << m;
 
   const auto short_row = write_csv(dir + "/short.csv", {});
-  line = good.substr(0, good.find(",gaussian,"));  // ends after column 10, shared_qk
+  line = good.substr(0, good.find(",gaussian,"));  // ends after column 11, shared_qk
   std::ofstream(short_row, std::ios::app) << line << "\n";
   m = merge_error(dir, short_row);
   EXPECT_TRUE(contains(m, short_row)) << m;
   EXPECT_TRUE(contains(m, "line 2")) << m;
   const std::string columns = std::to_string(csv_columns().size());
-  EXPECT_TRUE(contains(m, "10 fields where the header has " + columns + "; column 11 (input)"))
+  EXPECT_TRUE(contains(m, "11 fields where the header has " + columns + "; column 12 (input)"))
       << m;
 
   const auto long_row = write_csv(dir + "/long.csv", {});
@@ -455,7 +455,7 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   std::ofstream(open_quote, std::ios::app) << line << "\n";
   m = merge_error(dir, open_quote);
   EXPECT_TRUE(contains(m, "line 3")) << m;
-  EXPECT_TRUE(contains(m, "column 11 (input): a quoted field is not closed")) << m;
+  EXPECT_TRUE(contains(m, "column 12 (input): a quoted field is not closed")) << m;
 
   EXPECT_FALSE(fs::exists(dir + "/all.csv"));
 }
@@ -473,6 +473,32 @@ TEST(MergeTest, AnEmptyInputOrATornLastRowAddsNoRowsAndTheTornRowIsReported) {
   EXPECT_TRUE(contains(out.str(), "merged 1 row from 2 files")) << out.str();
   EXPECT_TRUE(contains(out.str(), torn + " ends in a row torn by an interrupted write (20 bytes"))
       << out.str();
+}
+
+// dtype is part of the point: fp32 and bf16 rows of the same shape are different measurements
+// for compare, merge and --resume, and a sweep's --dtype list multiplies the points.
+TEST(PrecisionAxis, DtypeIsPartOfTheKeyAndASweepAxis) {
+  ResultRow fp32;
+  fp32.variant = "flash";
+  fp32.seq_len = fp32.query_len = 1024;
+  ResultRow bf16_row = fp32;
+  bf16_row.dtype = "bf16";
+  EXPECT_NE(result_key(fp32), result_key(bf16_row));
+  EXPECT_NE(point_summary(bf16_row).find("bf16"), std::string::npos) << point_summary(bf16_row);
+
+  std::string help;
+  const auto config = parse_sweep_options(
+      {"--out", "unused.csv", "--variant", "flash", "--seq-len", "64,128", "--dtype", "fp32,bf16"},
+      help);
+  ASSERT_TRUE(config.has_value());
+  const std::vector<Point> points = expand_points(*config);
+  ASSERT_EQ(points.size(), 4u);
+  int bf16_points = 0;
+  for (const Point& p : points) bf16_points += p.shape.dtype == Dtype::kBf16 ? 1 : 0;
+  EXPECT_EQ(bf16_points, 2);
+  const auto fp32_only = parse_sweep_options({"--out", "unused.csv", "--variant", "flash"}, help);
+  ASSERT_TRUE(fp32_only.has_value());
+  for (const Point& p : expand_points(*fp32_only)) EXPECT_EQ(p.shape.dtype, Dtype::kFp32);
 }
 
 }  // namespace

@@ -45,18 +45,50 @@ ResultRow sample_row() {
 }
 
 TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
-  const std::vector<std::string> expected = {
-      "variant",         "params",        "batch",       "heads",
-      "kv_heads",        "seq_len",       "query_len",   "head_dim",
-      "causal",          "shared_qk",     "input",       "seed",
-      "scale",           "threads",       "reps",        "time_ms",
-      "time_ms_min",     "time_ms_max",   "select_ms",   "pairs",
-      "gflops",          "min_bytes",     "peak_bytes",  "rss_delta_bytes",
-      "predicted_bytes", "rel_err",       "max_abs_err", "cos_sim_min",
-      "mass_recall",     "accuracy_rows", "status",      "message",
-      "git_revision",    "cpu",           "blas_core",   "compiler",
-      "build_type",      "timestamp",     "host",        "shard",
-      "job_id"};
+  const std::vector<std::string> expected = {"variant",
+                                             "params",
+                                             "batch",
+                                             "heads",
+                                             "kv_heads",
+                                             "seq_len",
+                                             "query_len",
+                                             "head_dim",
+                                             "dtype",
+                                             "causal",
+                                             "shared_qk",
+                                             "input",
+                                             "seed",
+                                             "scale",
+                                             "threads",
+                                             "reps",
+                                             "time_ms",
+                                             "time_ms_min",
+                                             "time_ms_max",
+                                             "select_ms",
+                                             "pairs",
+                                             "gflops",
+                                             "min_bytes",
+                                             "peak_bytes",
+                                             "rss_delta_bytes",
+                                             "predicted_bytes",
+                                             "rel_err",
+                                             "rel_err_kernel",
+                                             "max_abs_err",
+                                             "cos_sim_min",
+                                             "mass_recall",
+                                             "accuracy_rows",
+                                             "status",
+                                             "message",
+                                             "git_revision",
+                                             "cpu",
+                                             "blas_core",
+                                             "kernel",
+                                             "compiler",
+                                             "build_type",
+                                             "timestamp",
+                                             "host",
+                                             "shard",
+                                             "job_id"};
   EXPECT_EQ(csv_columns(), expected);
 }
 
@@ -173,7 +205,7 @@ TEST(Csv, ReadsAFileFromBeforeTheServingColumnsAsSquarePoints) {
   EXPECT_TRUE(r.square());
   // Written again it is a current row: the serving columns filled, min_bytes empty.
   const std::string line = csv_line(r);
-  EXPECT_EQ(line.substr(0, line.find(",false,")), "dense,,1,8,8,1024,1024,64");
+  EXPECT_EQ(line.substr(0, line.find(",false,")), "dense,,1,8,8,1024,1024,64,fp32");
   EXPECT_NE(line.find(",65.5088,,8396672,"), std::string::npos) << line;
   const auto again = parse_results_csv(csv_header_line() + "\n" + line + "\n", "new.csv");
   ASSERT_EQ(again.size(), 1u);
@@ -190,6 +222,57 @@ TEST(Csv, ReadsAFileFromBeforeTheServingColumnsAsSquarePoints) {
   }
   // A torn header of either layout is an empty file.
   EXPECT_TRUE(parse_results_csv(std::string(kSquareEraHeader).substr(0, 40), "torn.csv").empty());
+}
+
+// A row as the serving-shapes round wrote it, before dtype, rel_err_kernel and kernel.
+std::string fp32_era(const std::string& line) {
+  // Drops the fields of the three precision columns from a current line or header.
+  std::vector<std::string> fields;
+  std::string field;
+  bool quoted = false;
+  for (char c : line + ",") {
+    if (c == '"') quoted = !quoted;
+    if (c != ',' || quoted) {
+      field += c;
+      continue;
+    }
+    fields.push_back(field);
+    field.clear();
+  }
+  const std::vector<std::string> names = csv_columns();
+  std::string out;
+  for (std::size_t i = 0; i < fields.size(); ++i)
+    if (names[i] != "dtype" && names[i] != "rel_err_kernel" && names[i] != "kernel")
+      out += (out.empty() ? "" : ",") + fields[i];
+  return out;
+}
+
+TEST(Csv, ReadsAFileFromBeforeThePrecisionColumnsAsFp32) {
+  ResultRow written = sample_row();
+  written.dtype = "fp32";
+  written.rel_err_kernel.reset();
+  written.kernel.clear();
+  const std::string text = fp32_era(csv_header_line()) + "\n" + fp32_era(csv_line(written)) + "\n";
+  ASSERT_EQ(
+      std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(text.find('\n')), ','),
+      static_cast<std::ptrdiff_t>(csv_columns().size()) - 4);
+  const auto rows = parse_results_csv(text, "serving.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].dtype, "fp32");
+  EXPECT_FALSE(rows[0].rel_err_kernel.has_value());
+  EXPECT_EQ(rows[0].kernel, "");
+  EXPECT_EQ(csv_line(rows[0]), csv_line(written));
+  // Appending to it is refused with the command that converts it.
+  const std::string path = temp_path("serving.csv");
+  std::ofstream(path) << text;
+  try {
+    CsvWriter writer(path);
+    ADD_FAILURE() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("the precision columns (dtype, rel_err_kernel, kernel)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // The same file after the serving columns, before the sharding columns (host, shard, job_id).
@@ -224,8 +307,8 @@ TEST(Csv, ReadsAFileFromBeforeTheShardingColumnsWithThemEmpty) {
 
 TEST(Csv, OnlyWholeGroupsOfAddedColumnsMayBeMissing) {
   // Without just one column of a group the file is no layout the suite ever wrote.
-  for (const std::string column :
-       {",kv_heads", ",query_len", ",min_bytes", ",host", ",shard", ",job_id"}) {
+  for (const std::string column : {",kv_heads", ",query_len", ",min_bytes", ",host", ",shard",
+                                   ",job_id", ",dtype", ",rel_err_kernel", ",kernel"}) {
     std::string header = csv_header_line();
     header.erase(header.find(column), column.size());
     try {
@@ -247,7 +330,10 @@ TEST(Csv, WriterRefusesToAppendToAnOldFileAndSaysHowToConvertIt) {
     FAIL() << "no exception";
   } catch (const std::invalid_argument& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("missing kv_heads, query_len, select_ms, min_bytes"), std::string::npos) << m;
+    EXPECT_NE(
+        m.find("missing kv_heads, query_len, dtype, select_ms, min_bytes, rel_err_kernel, kernel"),
+        std::string::npos)
+        << m;
     EXPECT_NE(m.find("attnbench merge " + path + " --out NEW.csv"), std::string::npos) << m;
   }
   std::ifstream in(path);

@@ -2,6 +2,9 @@
 // scale 1. Token 2's scores, weights and context vector are published to four decimals.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "attention/reference.hpp"
 #include "attention/registry.hpp"
 #include "test_support.hpp"
@@ -49,6 +52,38 @@ TEST_F(Golden, EveryFullAttentionVariantReproducesTokenTwo) {
     EXPECT_NEAR(row[0], 0.4419, 5e-5) << spec;
     EXPECT_NEAR(row[1], 0.6515, 5e-5) << spec;
     EXPECT_NEAR(row[2], 0.5683, 5e-5) << spec;
+  }
+}
+
+// In bf16 the tokens are rounded (relative error at most u = 2^-8 each) before the kernel runs.
+// Against the published context (from the unrounded tokens) the error is bounded by the inputs'
+// rounding plus the kernel's: a score s = q·k moves by at most 2u·Σ_c|q_c k_c| (= 2u·|s| here,
+// all entries positive), so each weight by a factor within exp(±2·2u·max|s|), which moves the
+// context by at most (exp(4u·max|s|) - 1)·max|v|; V's rounding adds u·max|v| and the kernel's
+// rounding of the weights (forward_tolerance) another u·max|v|. Against fp64 attention over the
+// rounded tokens only the kernel's share remains.
+TEST_F(Golden, EveryFullAttentionVariantReproducesTokenTwoInBf16) {
+  Tensor q(Shape{1, 1, 6, 3}), k(Shape{1, 1, 6, 3}), v(Shape{1, 1, 6, 3});
+  for (Tensor* t : {&q, &k, &v}) std::copy(x_.data().begin(), x_.data().end(), t->data().begin());
+  AttentionInputs rounded{q.view(), k.view(), v.view(), false, 1.0f};
+  const Bf16Copies copies = make_bf16_inputs(q, k, v, rounded);
+  const double u = 0x1p-8, max_v = 0.89, max_score = 1.4950;
+  const double published_tolerance = (std::exp(4 * u * max_score) - 1) * max_v + u * max_v +
+                                     testing::forward_tolerance(Dtype::kBf16, 6, 3, max_v);
+  std::vector<std::int64_t> keys;
+  full_attention_keys(rounded, 1, keys);
+  std::vector<double> exact(3);
+  reference_row(rounded, 0, 0, 1, keys, exact);
+  const double published[3] = {0.4419, 0.6515, 0.5683};
+  for (const char* spec : {"dense", "flash"}) {
+    const auto variant = make_variant(spec);
+    const Tensor out = testing::run_forward(*variant, rounded, 1);
+    const float* row = out.view().row(0, 0, 1);
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_NEAR(row[c], published[c], published_tolerance + 5e-5) << spec << " dim " << c;
+      EXPECT_NEAR(row[c], exact[c], testing::forward_tolerance(Dtype::kBf16, 6, 3, max_v))
+          << spec << " dim " << c;
+    }
   }
 }
 

@@ -121,6 +121,51 @@ TEST(PointBytes, CountQueriesAndKvCacheSeparately) {
                std::overflow_error);
 }
 
+// bf16 inputs are half the bytes: Q, K and V at 2 bytes, the fp32 output at 4.
+TEST(PointBytes, Bf16HalvesTheInputs) {
+  AttentionShape decode{1, 32, 8, 1, 1 << 20, 128};
+  decode.dtype = Dtype::kBf16;
+  EXPECT_EQ(kv_cache_bytes(decode), std::int64_t{4} << 30);
+  EXPECT_EQ(point_tensor_bytes(decode), (std::int64_t{4} << 30) + 32 * 128 * (2 + 4));
+}
+
+// The workspace a bf16 forward predicts is the one it allocates: the engine's widened tiles, and
+// for textbook dense its scores and probabilities.
+TEST(MeasuredMemory, Bf16PredictedBytesMatchThePeak) {
+  std::vector<std::unique_ptr<Variant>> owned;
+  std::vector<const Variant*> variants;
+  for (const char* spec : {"flash", "sliding_window", "bigbird", "lsh", "dense"}) {
+    owned.push_back(make_variant(spec));
+    variants.push_back(owned.back().get());
+  }
+  Point point;
+  point.shape = {1, 4, 1024, 32};
+  point.shape.dtype = Dtype::kBf16;
+  point.threads = 2;
+  MeasureOptions options;
+  options.timing = {1, 0.001};
+  options.accuracy_rows = 8;
+  std::vector<ResultRow> rows;
+  measure_point(point, variants, options, [&](const ResultRow& r) { rows.push_back(r); });
+  ASSERT_EQ(rows.size(), variants.size());
+  for (const ResultRow& r : rows) {
+    ASSERT_EQ(r.status, kStatusOk) << r.variant << ": " << r.message;
+    EXPECT_EQ(r.dtype, "bf16");
+    EXPECT_FALSE(r.kernel.empty()) << r.variant;
+    // The forward's scratch per worker is bounded by the prediction, up to bookkeeping (and
+    // oneDNN's own scratchpad for dense).
+    EXPECT_LE(static_cast<double>(*r.peak_bytes),
+              static_cast<double>(*r.predicted_bytes) +
+                  (r.variant == "dense" ? 4 << 20 : kBookkeepingBytes))
+        << r.variant;
+    EXPECT_GE(static_cast<double>(*r.peak_bytes), 0.5 * static_cast<double>(*r.predicted_bytes))
+        << r.variant;
+    EXPECT_EQ(*r.min_bytes, (4 * 1024 * 32) * (2 + 2 + 2 + 4)) << r.variant;
+    ASSERT_TRUE(r.rel_err_kernel.has_value());
+    EXPECT_LT(*r.rel_err_kernel, 0x1p-8) << r.variant;
+  }
+}
+
 // The memory-limit skip counts what the point allocates: 4 query heads over 1 kv head, one
 // query, N = 4096, D = 16 need 512 KiB for K and V and 512 bytes for Q and the output; the
 // square point would need 4 MiB.

@@ -290,10 +290,14 @@ TEST_F(NpyTest, RejectsNegativeAndOverflowingShapes) {
 TEST_F(NpyTest, RejectsOtherDtypes) {
   const std::string data = float_bytes({1.0f, 2.0f});
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {">f4", "big-endian float32"},    {"<f8", "little-endian float64"},
-      {"<f2", "little-endian float16"}, {"|u1", "uint8"},
-      {"<i4", "little-endian int32"},   {"|b1", "bool"},
-      {"=f4", "native-endian float32"}, {"<U4", "a unicode string"},
+      {">f4", "big-endian float32"},
+      {"<f8", "little-endian float64"},
+      {"|u1", "uint8"},
+      {"<i4", "little-endian int32"},
+      {"|b1", "bool"},
+      {">f2", "big-endian float16"},
+      {"=f4", "native-endian float32"},
+      {"<U4", "a unicode string"},
       {"zzz", "an unknown type"},
   };
   for (const auto& [descr, description] : cases) {
@@ -308,6 +312,35 @@ TEST_F(NpyTest, RejectsOtherDtypes) {
       "{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (2,), }";
   expect_rejected(write_raw("structured.npy", npy_bytes(1, structured, data)),
                   {"structured dtypes are not supported", "'<f4'"});
+}
+
+// float16 files are widened to float32 on load, exactly: normal values, the largest finite
+// half, a denormal, and a value that is not a short decimal. An infinite half is refused as an
+// infinite float would be.
+TEST_F(NpyTest, ReadsFloat16ConvertingExactly) {
+  const std::vector<std::uint16_t> halves = {0x3C00, 0xC000, 0x3800, 0x7BFF,
+                                             0x0001, 0x3555, 0x8000};
+  const std::vector<float> expected = {1.0f, -2.0f, 0.5f, 65504.0f, 0x1p-24f, 0x1.554p-2f, -0.0f};
+  std::string data;
+  for (std::uint16_t h : halves) {
+    data += static_cast<char>(h & 0xff);
+    data += static_cast<char>(h >> 8);
+  }
+  const std::string header = "{'descr': '<f2', 'fortran_order': False, 'shape': (7,), }";
+  const NpyArray a = read_npy_f32(write_raw("half.npy", npy_bytes(1, header, data)));
+  ASSERT_EQ(a.data.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(a.data[i], expected[i]) << i;
+    EXPECT_EQ(std::signbit(a.data[i]), std::signbit(expected[i])) << i;
+  }
+  std::string infinite = data;
+  infinite[2] = '\x00';
+  infinite[3] = '\x7c';  // element 1 becomes +inf
+  expect_rejected(write_raw("half_inf.npy", npy_bytes(1, header, infinite)),
+                  {"flat index 1", "infinite"});
+  // Truncated float16 data is named as such.
+  expect_rejected(write_raw("half_short.npy", npy_bytes(1, header, data.substr(0, 6))),
+                  {"truncated", "14 bytes of float16"});
 }
 
 TEST_F(NpyTest, RejectsFortranOrder) {

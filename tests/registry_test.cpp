@@ -85,10 +85,14 @@ TEST_P(EveryVariant, EqualsFp64ReferenceOverItsKeys) {
         } catch (const std::invalid_argument&) {
           continue;  // the variant refuses this size with a message; nothing to compare
         }
-        testing::RandomInputs in(shape, causal, static_cast<std::uint32_t>(n));
-        const Tensor out = testing::run_forward(*variant, in.inputs, threads);
-        EXPECT_LT(testing::max_error_vs_reference(*variant, in.inputs, out), 3e-5)
-            << GetParam() << " N=" << n << (causal ? " causal" : "") << " threads=" << threads;
+        for (const Dtype dtype : all_dtypes()) {
+          testing::RandomInputs in(shape, causal, static_cast<std::uint32_t>(n), dtype);
+          const Tensor out = testing::run_forward(*variant, in.inputs, threads);
+          EXPECT_LT(testing::max_error_vs_reference(*variant, in.inputs, out),
+                    testing::forward_tolerance(dtype, n, shape.head_dim))
+              << GetParam() << " N=" << n << (causal ? " causal" : "") << " threads=" << threads
+              << " " << dtype_name(dtype);
+        }
       }
 }
 
@@ -105,11 +109,15 @@ TEST_P(EveryVariant, ServingShapesEqualFp64ReferenceOverItsKeys) {
                                    serving.seq_len,
                                    serving.seq_len == 300 ? 64 : 16};
         if (!accepts(*variant, shape, causal)) continue;
-        testing::RandomInputs in(
-            shape, causal, static_cast<std::uint32_t>(serving.seq_len * 7 + serving.query_len));
-        const Tensor out = testing::run_forward(*variant, in.inputs, threads);
-        EXPECT_LT(testing::max_error_vs_reference(*variant, in.inputs, out), 3e-5)
-            << GetParam() << " " << describe(shape, causal, threads);
+        for (const Dtype dtype : all_dtypes()) {
+          testing::RandomInputs in(
+              shape, causal, static_cast<std::uint32_t>(serving.seq_len * 7 + serving.query_len),
+              dtype);
+          const Tensor out = testing::run_forward(*variant, in.inputs, threads);
+          EXPECT_LT(testing::max_error_vs_reference(*variant, in.inputs, out),
+                    testing::forward_tolerance(dtype, shape.seq_len, shape.head_dim))
+              << GetParam() << " " << describe(shape, causal, threads) << " " << dtype_name(dtype);
+        }
       }
 }
 

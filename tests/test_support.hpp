@@ -11,19 +11,37 @@
 namespace attn::testing {
 
 // Q, K, V filled with uniform values in [-2, 2): wide enough that softmax is far from uniform.
-// Q is [B, H, M, D], K and V [B, kv_heads, N, D].
+// Q is [B, H, M, D], K and V [B, kv_heads, N, D]. In bf16 the values are rounded to bf16 (the
+// fp32 tensors then hold the rounded values, which is what the fp64 reference reads).
+inline constexpr float kRandomInputBound = 2.0f;
 struct RandomInputs {
-  RandomInputs(const AttentionShape& shape, bool causal, std::uint32_t seed = 1)
+  RandomInputs(const AttentionShape& shape, bool causal, std::uint32_t seed = 1,
+               Dtype dtype = Dtype::kFp32)
       : q(shape.query_shape()), k(shape.kv_shape()), v(shape.kv_shape()) {
     std::mt19937 gen(seed);
-    std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+    std::uniform_real_distribution<float> dist(-kRandomInputBound, kRandomInputBound);
     for (Tensor* t : {&q, &k, &v})
       for (float& x : t->data()) x = dist(gen);
     inputs = {q.view(), k.view(), v.view(), causal, default_scale(shape.head_dim)};
+    if (dtype == Dtype::kBf16) bf16 = make_bf16_inputs(q, k, v, inputs);
   }
   Tensor q, k, v;
+  Bf16Copies bf16;
   AttentionInputs inputs;
 };
+
+// The largest error a forward may have against fp64 attention over its own keys on the same
+// (rounded) inputs. fp32: the suite's fp32 tolerance. bf16: scores are exact bf16 products
+// summed in fp32 and the softmax is fp32, so the error is the rounding of each probability to
+// bf16 before P·V, relative error at most u = 2^-8 (bf16's unit roundoff, 8 significant bits),
+// which moves the output by at most u · max|v|; fp32 sums over the row's n keys and head_dim
+// products add at most (n + head_dim) · 2^-24 relative, doubled for the score's own error.
+inline double forward_tolerance(Dtype dtype, std::int64_t seq_len, std::int64_t head_dim,
+                                double max_abs_v = kRandomInputBound) {
+  if (dtype == Dtype::kFp32) return 3e-5;
+  const double u_bf16 = 0x1p-8, u_fp32 = 0x1p-24;
+  return (u_bf16 + 2.0 * static_cast<double>(seq_len + head_dim) * u_fp32) * max_abs_v;
+}
 
 // Runs `variant` with `threads` workers and returns the output.
 inline Tensor run_forward(const Variant& variant, const AttentionInputs& inputs, int threads) {

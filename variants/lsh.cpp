@@ -81,7 +81,7 @@ void for_each_cache_line(const void* data, std::int64_t bytes, const Visit& visi
   for (std::int64_t offset = 0; offset < bytes; offset += 64) visit(p + offset);
 }
 
-void prefetch_row(const float* row, std::size_t bytes, bool write = false) {
+void prefetch_row(const void* row, std::size_t bytes, bool write = false) {
   for_each_cache_line(row, static_cast<std::int64_t>(bytes), [&](const char* line) {
     write ? __builtin_prefetch(line, 1, 3) : __builtin_prefetch(line, 0, 3);
   });
@@ -126,6 +126,7 @@ Layout::Layout(const Params& p, const AttentionShape& shape)
     : params(p),
       n(shape.seq_len),
       head_dim(shape.head_dim),
+      dtype(shape.dtype),
       buckets(p.buckets > 0 ? p.buckets : default_buckets(shape.seq_len, p.chunk)),
       factors(bucket_factors(buckets)),
       chunks((shape.seq_len + p.chunk - 1) / p.chunk),
@@ -249,9 +250,9 @@ void sort_head(const Layout& layout, HeadHashing& hashing) {
 }
 
 ChunkScratch::ChunkScratch(const Layout& layout)
-    : workspace(layout.head_dim),
+    : workspace(layout.head_dim, layout.dtype),
       q(count(layout.max_rows * layout.head_dim)),
-      k(count(layout.max_window * layout.head_dim)),
+      k(layout.dtype == Dtype::kBf16 ? 0 : count(layout.max_window * layout.head_dim)),
       v(k.size()),
       out(q.size()),
       log_sum_exp(count(layout.max_rows)),
@@ -261,16 +262,23 @@ ChunkScratch::ChunkScratch(const Layout& layout)
       k_chunk(count(layout.params.hashes * layout.max_window)),
       slot_chunk(count(layout.slots)),
       next_lines(count(max_next_lines(layout))) {
+  if (layout.dtype == Dtype::kBf16) {
+    k16 = AlignedBuffer<bf16>(count(layout.max_window * layout.head_dim));
+    v16 = AlignedBuffer<bf16>(k16.size());
+  }
   ranges.reserve(count(layout.slots));
   slot_ranges.reserve(count(layout.slots));
 }
 
 std::int64_t ChunkScratch::bytes(const Layout& layout) {
   const std::int64_t rows = layout.max_rows, window = layout.max_window;
-  const std::int64_t floats = (2 * rows + 2 * window) * layout.head_dim + rows;
+  // bf16 gathers K and V at half the bytes: window rows of head_dim floats in all.
+  const std::int64_t kv_floats = (layout.dtype == Dtype::kBf16 ? 1 : 2) * window * layout.head_dim;
+  const std::int64_t floats = 2 * rows * layout.head_dim + kv_floats + rows;
   // Positions and chunk ids of the rows; per slot its chunk (8 bytes) and two KeyRanges (24).
   const std::int64_t ints = (1 + layout.params.hashes) * (rows + window) + 14 * layout.slots;
-  return EngineWorkspace::bytes(layout.head_dim) + 4 * (floats + ints) + 8 * max_next_lines(layout);
+  return EngineWorkspace::bytes(layout.head_dim, layout.dtype) + 4 * (floats + ints) +
+         8 * max_next_lines(layout);
 }
 
 void attend_head(const Layout& layout, const HeadHashing& hashing, const AttentionInputs& in,
@@ -281,9 +289,14 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
   const std::int64_t max_rows = layout.max_rows, max_window = layout.max_window;
   const std::int64_t slots = layout.slots;
   const float* q_head = in.q.head(b, h);
-  const float* k_head = in.k_head(b, h);
-  const float* v_head = in.v_head(b, h);
+  // K and V rows are gathered in the forward's dtype (bf16: from k16, v16, half the bytes).
+  const bool is_bf16 = layout.dtype == Dtype::kBf16;
+  const auto* k_head = is_bf16 ? reinterpret_cast<const char*>(in.k16_head(b, h))
+                               : reinterpret_cast<const char*>(in.k_head(b, h));
+  const auto* v_head = is_bf16 ? reinterpret_cast<const char*>(in.v16_head(b, h))
+                               : reinterpret_cast<const char*>(in.v_head(b, h));
   const std::size_t row_bytes = count(d) * sizeof(float);
+  const std::size_t kv_row_bytes = count(d) * (is_bf16 ? sizeof(bf16) : sizeof(float));
   const std::int64_t hashes = layout.params.hashes;
   const std::int32_t* key_chunks = hashing.key_chunks();
 
@@ -303,6 +316,9 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
       const auto row_lines = [&](const float* row) {
         for_each_cache_line(row, static_cast<std::int64_t>(row_bytes), visit);
       };
+      const auto kv_row_lines = [&](const char* row) {
+        for_each_cache_line(row, static_cast<std::int64_t>(kv_row_bytes), visit);
+      };
       for (std::int64_t i = 0; i < rows_of(c); ++i) {
         const std::int32_t query = perm_q[c * chunk + i];
         row_lines(q_head + query * d);
@@ -313,8 +329,8 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
       for (std::int64_t kc = first_key_chunk; kc <= c; ++kc)
         for (std::int64_t j = 0; j < rows_of(kc); ++j) {
           const std::int32_t key = perm_k[kc * chunk + j];
-          row_lines(k_head + key * d);
-          row_lines(v_head + key * d);
+          kv_row_lines(k_head + key * kv_row_bytes);
+          kv_row_lines(v_head + key * kv_row_bytes);
           if (round > 0) visit(key_chunks + key * hashes);
         }
     };
@@ -350,14 +366,20 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
             const std::int64_t base = slot * max_rows;
             for (std::int64_t j = 0; j < len; ++j) {
               if (j + kPrefetchAhead < len) {
-                const std::int64_t ahead = perm_k[from + j + kPrefetchAhead] * d;
-                prefetch_row(k_head + ahead, row_bytes);
-                prefetch_row(v_head + ahead, row_bytes);
+                const std::size_t ahead = count(perm_k[from + j + kPrefetchAhead]) * kv_row_bytes;
+                prefetch_row(k_head + ahead, kv_row_bytes);
+                prefetch_row(v_head + ahead, kv_row_bytes);
               }
               const std::int32_t key = perm_k[from + j];
               s.k_pos[count(base + j)] = key;
-              std::memcpy(s.k.data() + (base + j) * d, k_head + key * d, row_bytes);
-              std::memcpy(s.v.data() + (base + j) * d, v_head + key * d, row_bytes);
+              const std::size_t from_row = count(key) * kv_row_bytes;
+              if (is_bf16) {
+                std::memcpy(s.k16.data() + (base + j) * d, k_head + from_row, kv_row_bytes);
+                std::memcpy(s.v16.data() + (base + j) * d, v_head + from_row, kv_row_bytes);
+              } else {
+                std::memcpy(s.k.data() + (base + j) * d, k_head + from_row, kv_row_bytes);
+                std::memcpy(s.v.data() + (base + j) * d, v_head + from_row, kv_row_bytes);
+              }
               const std::int32_t* chunks = key_chunks + key * hashes;
               for (std::int64_t earlier = 0; earlier < round; ++earlier)
                 s.k_chunk[count(earlier * max_window + base + j)] = chunks[earlier];
@@ -392,6 +414,8 @@ void attend_head(const Layout& layout, const HeadHashing& hashing, const Attenti
                                .k = s.k.data(),
                                .v = s.v.data(),
                                .kv_stride = d,
+                               .k16 = is_bf16 ? s.k16.data() : nullptr,
+                               .v16 = is_bf16 ? s.v16.data() : nullptr,
                                .ranges = s.ranges,
                                .out = s.out.data(),
                                .out_stride = d,

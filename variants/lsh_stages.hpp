@@ -40,6 +40,7 @@ struct Layout {
 
   Params params;
   std::int64_t n = 0, head_dim = 0;
+  Dtype dtype = Dtype::kFp32;          // K and V are gathered in it; hashing stays fp32
   std::int64_t buckets = 0;            // resolved (never 0)
   std::vector<std::int64_t> factors;   // bucket_factors(buckets)
   std::int64_t columns_per_round = 0;  // Σ factor / 2: projections per vector and round
@@ -88,6 +89,7 @@ struct ChunkScratch {
 
   EngineWorkspace workspace;
   AlignedBuffer<float> q, k, v, out, log_sum_exp;
+  AlignedBuffer<bf16> k16, v16;  // the gathered keys and values of a bf16 forward (k, v unused)
   std::vector<std::int32_t> q_pos, k_pos;      // original positions of the gathered rows
   std::vector<std::int32_t> q_chunk, k_chunk;  // [hashes][rows]: chunks in every round
   // The key window as a ring: key chunk kc sits in slot kc % slots, so consecutive query chunks

@@ -25,11 +25,13 @@ namespace po = boost::program_options;
 constexpr const char* kUsage =
     "Usage: attnbench compare BASE.csv NEW.csv [options]\n"
     "Joins the rows with status ok on (variant, params, batch, heads, kv_heads, seq_len,\n"
-    "query_len, head_dim, causal, shared_qk, input, seed, scale, threads) and prints the time\n"
-    "ratio new/base and the accuracy change of each. A row is a REGRESSION when it is slower\n"
+    "query_len, head_dim, dtype, causal, shared_qk, input, seed, scale, threads) and prints\n"
+    "the time ratio new/base and the accuracy change of each. A row is a REGRESSION when it is "
+    "slower\n"
     "by more than --threshold and both times exceed --min-time-ms; an improvement when faster\n"
     "by more than --threshold under the same floor. When a file repeats a key, its last row is\n"
-    "used (an appended rerun wins). Rows of a CSV from before kv_heads and query_len are square.";
+    "used (an appended rerun wins). Rows of a CSV from before kv_heads and query_len are square,\n"
+    "rows from before dtype are fp32.";
 
 // Rows listed per "only in" or "not compared" group before the rest is counted.
 constexpr std::size_t kListLimit = 10;
@@ -175,8 +177,8 @@ std::string describe(const ResultRow& row) { return row.spec() + "  " + point_su
 }  // namespace
 
 ResultKey result_key(const ResultRow& r) {
-  return {r.variant,  r.params, r.batch,     r.heads, r.kv_heads, r.seq_len, r.query_len,
-          r.head_dim, r.causal, r.shared_qk, r.input, r.seed,     r.scale,   r.threads};
+  return {r.variant, r.params, r.batch,     r.heads, r.kv_heads, r.seq_len, r.query_len, r.head_dim,
+          r.dtype,   r.causal, r.shared_qk, r.input, r.seed,     r.scale,   r.threads};
 }
 
 std::string point_summary(const ResultRow& r) {
@@ -186,6 +188,7 @@ std::string point_summary(const ResultRow& r) {
   s << " B" << r.batch << " H" << r.heads;
   if (r.kv_heads != r.heads) s << " KV" << r.kv_heads;
   s << " D" << r.head_dim;
+  if (r.dtype != "fp32") s << " " << r.dtype;
   if (r.causal) s << " causal";
   if (r.shared_qk) s << " shared-qk";
   s << " " << r.input << " seed=" << r.seed;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "attention/microkernel.hpp"
 #include "attention/registry.hpp"
 #include "harness/analysis/compare.hpp"
 #include "harness/analysis/report.hpp"
@@ -44,18 +45,19 @@ std::optional<double> gigabytes_per_second(const ResultRow& r) {
 }
 
 void print_table(const std::vector<ResultRow>& rows, std::ostream& out) {
-  out << pad("variant", 44) << pad("N", 9) << pad("time ms", 11) << pad("min-max ms", 20)
-      << pad("select ms", 11) << pad("GFLOP/s", 9) << pad("GB/s", 9) << pad("peak MiB", 10)
-      << pad("rel_err", 11) << pad("recall", 8) << "status\n";
+  out << pad("variant", 44) << pad("N", 9) << pad("dtype", 6) << pad("time ms", 11)
+      << pad("min-max ms", 20) << pad("select ms", 11) << pad("GFLOP/s", 9) << pad("GB/s", 9)
+      << pad("peak MiB", 10) << pad("rel_err", 11) << pad("rel_err_k", 11) << pad("recall", 8)
+      << "status\n";
   for (const ResultRow& r : rows) {
-    out << pad(r.spec(), 43) << ' ' << pad(std::to_string(r.seq_len), 9)
+    out << pad(r.spec(), 43) << ' ' << pad(std::to_string(r.seq_len), 9) << pad(r.dtype, 6)
         << pad(fixed(r.time_ms, "%.3f"), 11)
         << pad(fixed(r.time_ms_min, "%.3f") + "-" + fixed(r.time_ms_max, "%.3f"), 20)
         << pad(fixed(r.select_ms, "%.3f"), 11) << pad(fixed(r.gflops, "%.1f"), 9)
         << pad(fixed(gigabytes_per_second(r), "%.2f"), 9)
         << pad(fixed(r.peak_bytes, "%.1f", 1 << 20), 10) << pad(fixed(r.rel_err, "%.2e"), 11)
-        << pad(fixed(r.mass_recall, "%.4f"), 8) << r.status
-        << (r.message.empty() ? "" : ": " + r.message) << "\n";
+        << pad(fixed(r.rel_err_kernel, "%.2e"), 11) << pad(fixed(r.mass_recall, "%.4f"), 8)
+        << r.status << (r.message.empty() ? "" : ": " + r.message) << "\n";
   }
 }
 
@@ -86,6 +88,9 @@ int list_variants(std::ostream& out) {
           << p.format(p.max) << "]";
     out << "  -- " << entry->info.summary << "\n";
   }
+  // The block engine's kernel path per dtype on this CPU (the CSV's `kernel` column).
+  out << "\nkernel paths: fp32 " << kernel::path_name(Dtype::kFp32) << ", bf16 "
+      << kernel::path_name(Dtype::kBf16) << " (" << kernel::cpu_bf16_support() << ")\n";
   return 0;
 }
 

@@ -78,6 +78,7 @@ struct RawOptions {
   std::vector<std::string> variants;
   std::string seq_len = "4096", batch = "1", heads = "8", head_dim = "64";
   std::string kv_heads, query_len;  // empty: the default, heads and seq_len
+  std::string dtype = "fp32";
   std::string causal = "false", shared_qk = "false", input = "gaussian", seed = "0";
   std::string threads = std::to_string(available_cores());
   std::string scale, reps = "5", min_time = "0.2", accuracy_rows = "256", memory_limit;
@@ -118,8 +119,12 @@ po::options_description point_options(RawOptions& raw, bool lists,
        list)
           .c_str())("head-dim", po::value(&raw.head_dim)->value_name("D"),
                     ("head dimension, 1 to 512 (default 64)" + list).c_str())(
-      "causal", po::value(&raw.causal)->value_name("BOOL")->implicit_value("true"),
-      ("causal masking: --causal alone means true (default false)" + list).c_str())(
+      "dtype", po::value(&raw.dtype)->value_name("T"),
+      ("element type Q, K and V are stored in: fp32 or bf16 (rounded to nearest even from the "
+       "generated or loaded fp32 values; default fp32)" +
+       list)
+          .c_str())("causal", po::value(&raw.causal)->value_name("BOOL")->implicit_value("true"),
+                    ("causal masking: --causal alone means true (default false)" + list).c_str())(
       "shared-qk", po::value(&raw.shared_qk)->value_name("BOOL")->implicit_value("true"),
       ("Reformer's shared query-key setting: K is the row-normalised Q, for every variant "
        "(default false)" +
@@ -236,6 +241,16 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
                                     : ints("kv-heads", raw.kv_heads, 1, 1 << 20);
   c.query_lens = raw.query_len.empty() ? std::vector<std::int64_t>{0}
                                        : ints("query-len", raw.query_len, 1, kMaxSeqLen);
+  if (single && raw.dtype.find(',') != std::string::npos)
+    throw UsageError("--dtype takes one value here, got '" + raw.dtype + "'; allowed: fp32, bf16");
+  for (const std::string& name :
+       single ? std::vector<std::string>{raw.dtype} : split_list("dtype", raw.dtype)) {
+    try {
+      c.dtypes.push_back(parse_dtype(trim(name)));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }
   c.causal = bools("causal", raw.causal);
   c.shared_qk = bools("shared-qk", raw.shared_qk);
   c.inputs = single ? std::vector<std::string>{raw.input} : split_list("input", raw.input);
@@ -402,6 +417,8 @@ std::vector<Point> expand_points(const SweepConfig& c) {
   const std::vector<std::int64_t> defaults = {0};
   const auto& kv_heads = c.kv_heads.empty() ? defaults : c.kv_heads;
   const auto& query_lens = c.query_lens.empty() ? defaults : c.query_lens;
+  const std::vector<Dtype> fp32_only = {Dtype::kFp32};
+  const auto& dtypes = c.dtypes.empty() ? fp32_only : c.dtypes;
   for (auto n : c.seq_lens)
     for (auto m : query_lens)
       for (auto threads : c.threads)
@@ -412,17 +429,19 @@ std::vector<Point> expand_points(const SweepConfig& c) {
                 for (auto b : c.batches)
                   for (auto h : c.heads)
                     for (auto kv : kv_heads)
-                      for (auto d : c.head_dims) {
-                        Point p;
-                        p.shape = {b, h, kv == 0 ? h : kv, m == 0 ? n : m, n, d};
-                        p.causal = causal != 0;
-                        p.shared_qk = shared != 0;
-                        p.input = input;
-                        p.seed = seed;
-                        p.scale = c.scale;
-                        p.threads = threads;
-                        points.push_back(p);
-                      }
+                      for (auto d : c.head_dims)
+                        for (auto dtype : dtypes) {
+                          Point p;
+                          p.shape = {b, h, kv == 0 ? h : kv, m == 0 ? n : m, n, d};
+                          p.shape.dtype = dtype;
+                          p.causal = causal != 0;
+                          p.shared_qk = shared != 0;
+                          p.input = input;
+                          p.seed = seed;
+                          p.scale = c.scale;
+                          p.threads = threads;
+                          points.push_back(p);
+                        }
   return points;
 }
 

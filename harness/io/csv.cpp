@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 41;
+constexpr std::size_t kColumnCount = 44;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -131,6 +131,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_NUMBER_COLUMN(seq_len),
       ATTN_NUMBER_COLUMN(query_len),
       ATTN_NUMBER_COLUMN(head_dim),
+      ATTN_TEXT_COLUMN(dtype),
       ATTN_BOOL_COLUMN(causal),
       ATTN_BOOL_COLUMN(shared_qk),
       ATTN_TEXT_COLUMN(input),
@@ -150,6 +151,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_OPTIONAL_COLUMN(rss_delta_bytes),
       ATTN_OPTIONAL_COLUMN(predicted_bytes),
       ATTN_OPTIONAL_COLUMN(rel_err),
+      ATTN_OPTIONAL_COLUMN(rel_err_kernel),
       ATTN_OPTIONAL_COLUMN(max_abs_err),
       ATTN_OPTIONAL_COLUMN(cos_sim_min),
       ATTN_OPTIONAL_COLUMN(mass_recall),
@@ -159,6 +161,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_CONTEXT_COLUMN(git_revision),
       ATTN_CONTEXT_COLUMN(cpu),
       ATTN_CONTEXT_COLUMN(blas_core),
+      ATTN_TEXT_COLUMN(kernel),
       ATTN_CONTEXT_COLUMN(compiler),
       ATTN_CONTEXT_COLUMN(build_type),
       ATTN_TEXT_COLUMN(timestamp),
@@ -172,7 +175,8 @@ const std::array<Column, kColumnCount>& columns() {
 // Columns added to the format after its first files were written, in groups. A header that is
 // the suite's without some whole groups belongs to a file written before them: it is read with
 // their defaults (serving: kv_heads = heads, query_len = seq_len, min_bytes empty; sharding
-// and selection: empty), and CsvWriter does not append to it (merge rewrites it with the current header).
+// and selection: empty; precision: dtype fp32, rel_err_kernel and kernel empty), and CsvWriter
+// does not append to it (merge rewrites it with the current header).
 struct AddedColumns {
   std::vector<const char*> names;
   const char* what;
@@ -182,6 +186,7 @@ const std::vector<AddedColumns>& added_columns() {
       {{"kv_heads", "query_len", "min_bytes"}, "the serving-shape columns"},
       {{"host", "shard", "job_id"}, "the sharding columns"},
       {{"select_ms"}, "the selection column"},
+      {{"dtype", "rel_err_kernel", "kernel"}, "the precision columns"},
   };
   return groups;
 }

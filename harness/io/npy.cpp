@@ -47,6 +47,22 @@ std::string position_string(const std::vector<std::int64_t>& shape, std::size_t 
   return shape_string(index);
 }
 
+// IEEE binary16 to float, exactly (denormals, infinities and NaN included).
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exponent = (h >> 10) & 0x1Fu, mantissa = h & 0x3FFu;
+  if (exponent == 0) {
+    // Zero or a denormal: mantissa · 2^-24, exact in float.
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -magnitude : magnitude;
+  }
+  const std::uint32_t bits = exponent == 0x1F ? sign | 0x7F80'0000u | (mantissa << 13)
+                                              : sign | ((exponent + 112) << 23) | (mantissa << 13);
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
 // A readable name for a NumPy type string such as '>f4', for error messages.
 std::string describe_dtype(std::string_view descr) {
   if (descr.size() < 3) return "an unknown type";
@@ -405,10 +421,15 @@ NpyArray read_npy_f32(const std::string& path) {
   }
   const auto header = HeaderParser(path, header_text).parse();
 
-  if (header.descr != "<f4") {
+  // float16 is widened on load (exactly); bfloat16 has no standard NumPy dtype, so bf16 data
+  // comes as float32 (its values are then exactly bf16's) and --dtype bf16 keeps them as they are.
+  const bool half = header.descr == "<f2";
+  if (header.descr != "<f4" && !half) {
     fail(path, "dtype '" + header.descr + "' (" + describe_dtype(header.descr) +
-                   ") is not supported; expected '<f4' (little-endian float32)");
+                   ") is not supported; expected '<f4' (little-endian float32) or '<f2' "
+                   "(little-endian float16, converted on load)");
   }
+  const std::int64_t item = half ? 2 : 4;
   if (header.fortran_order) {
     fail(path,
          "fortran_order is True (column-major data) and is not supported; expected C "
@@ -416,17 +437,17 @@ NpyArray read_npy_f32(const std::string& path) {
   }
   std::int64_t elements = 1;
   for (std::int64_t dim : header.shape) {
-    if (dim != 0 && elements > std::numeric_limits<std::int64_t>::max() / 4 / dim) {
+    if (dim != 0 && elements > std::numeric_limits<std::int64_t>::max() / 4 / dim) {  // fp32 copy
       fail(path, "shape " + shape_string(header.shape) + " is too large (its byte size overflows)");
     }
     elements *= dim;
   }
-  const std::uintmax_t needed = static_cast<std::uintmax_t>(elements) * 4;
+  const std::uintmax_t needed = static_cast<std::uintmax_t>(elements * item);
   const std::uintmax_t available = file_size - preamble_size - header_size;
   if (available < needed) {
     fail(path, "truncated: shape " + shape_string(header.shape) + " needs " +
-                   std::to_string(needed) + " bytes of float32 data but the file holds " +
-                   std::to_string(available));
+                   std::to_string(needed) + " bytes of " + (half ? "float16" : "float32") +
+                   " data but the file holds " + std::to_string(available));
   }
   if (available > needed) {
     fail(path, std::to_string(available - needed) + " unexpected bytes after the data: shape " +
@@ -437,8 +458,13 @@ NpyArray read_npy_f32(const std::string& path) {
   NpyArray array;
   array.shape = header.shape;
   array.data = AlignedBuffer<float>(static_cast<std::size_t>(elements));
-  if (needed > 0 &&
-      !read_exactly(file.get(), array.data.data(), static_cast<std::size_t>(needed))) {
+  if (half) {
+    AlignedBuffer<std::uint16_t> raw(static_cast<std::size_t>(elements));
+    if (needed > 0 && !read_exactly(file.get(), raw.data(), static_cast<std::size_t>(needed)))
+      fail(path, "cannot read the data: " + errno_text());
+    for (std::size_t i = 0; i < raw.size(); ++i) array.data[i] = half_to_float(raw[i]);
+  } else if (needed > 0 &&
+             !read_exactly(file.get(), array.data.data(), static_cast<std::size_t>(needed))) {
     fail(path, "cannot read the data: " + errno_text());
   }
   for (std::size_t i = 0; i < array.data.size(); ++i) {

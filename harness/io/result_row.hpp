@@ -20,6 +20,7 @@ struct ResultRow {
   std::int64_t seq_len = 0;    // keys N
   std::int64_t query_len = 0;  // queries M, the last M of the N positions (= seq_len when square)
   std::int64_t head_dim = 0;
+  std::string dtype = "fp32";  // the stored element type of Q, K, V: fp32 or bf16
   bool causal = false;
   bool shared_qk = false;
   std::string input;
@@ -45,6 +46,9 @@ struct ResultRow {
   std::optional<std::int64_t> rss_delta_bytes;
   std::optional<std::int64_t> predicted_bytes;
   std::optional<double> rel_err;
+  // Against fp64 attention over the dtype-rounded inputs restricted to the variant's own keys:
+  // the kernel's own rounding, without the sparsity and without the inputs' rounding.
+  std::optional<double> rel_err_kernel;
   std::optional<double> max_abs_err;
   std::optional<double> cos_sim_min;
   std::optional<double> mass_recall;
@@ -54,6 +58,7 @@ struct ResultRow {
   std::string message;
 
   MachineContext context;
+  std::string kernel;  // the kernel path that ran (avx512, avx2, openblas_sgemm, ...)
   std::string timestamp;
   // Where in a sweep spread over machines the row was measured (context.host is the machine).
   std::string shard;   // "I/N": shard I (0-based) of N; empty when the sweep was not sharded

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "attention/random.hpp"
+#include "attention/reference.hpp"
 
 namespace attn::harness {
 namespace {
@@ -82,6 +83,7 @@ Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& in,
   const AttentionShape s = in.shape();
   const auto total = static_cast<std::int64_t>(ref.rows.size());
   std::vector<double> err_sq(total), ref_sq(total), max_abs(total), cos(total), mass(total);
+  std::vector<double> kernel_err_sq(total), kernel_ref_sq(total);
   tbb::parallel_for(std::int64_t{0}, total, [&](std::int64_t r) {
     const std::int64_t p = r / ref.rows_per_problem, b = p / s.heads, h = p % s.heads;
     const std::int64_t query = ref.rows[r], kv = s.kv_head(h);
@@ -111,17 +113,27 @@ Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& in,
                        ref.score_max[r]);
     }
     mass[r] = kept / ref.score_sum[r];
+    std::vector<double> own(static_cast<std::size_t>(s.head_dim));
+    reference_row(in, b, h, query, keys, own);
+    for (std::int64_t c = 0; c < s.head_dim; ++c) {
+      const double d = static_cast<double>(got[c]) - own[c];
+      kernel_err_sq[r] += d * d;
+      kernel_ref_sq[r] += own[c] * own[c];
+    }
   });
   Accuracy a;
-  double e2 = 0, w2 = 0, mass_total = 0;
+  double e2 = 0, w2 = 0, mass_total = 0, k2 = 0, o2 = 0;
   for (std::int64_t r = 0; r < total; ++r) {
     e2 += err_sq[r];
     w2 += ref_sq[r];
+    k2 += kernel_err_sq[r];
+    o2 += kernel_ref_sq[r];
     a.max_abs_err = std::max(a.max_abs_err, max_abs[r]);
     a.cos_sim_min = std::min(a.cos_sim_min, cos[r]);
     mass_total += mass[r];
   }
   a.rel_err = w2 > 0 ? std::sqrt(e2 / w2) : std::sqrt(e2);
+  a.rel_err_kernel = o2 > 0 ? std::sqrt(k2 / o2) : std::sqrt(k2);
   a.mass_recall = total > 0 ? mass_total / static_cast<double>(total) : 1.0;
   return a;
 }

@@ -23,9 +23,14 @@ struct ReferenceSample {
 ReferenceSample sample_full_attention(const AttentionInputs& inputs, std::int64_t rows_per_problem,
                                       std::uint64_t seed);
 
-// How far a variant's output is from full attention, on the sampled rows.
+// How far a variant's output is from full attention, on the sampled rows. `reference` holds full
+// attention's outputs over the original fp32 inputs; its score_max and score_sum must be those
+// of the inputs the forward read (for bf16, of the rounded inputs), for the mass recall.
 struct Accuracy {
-  double rel_err = 0;      // ||O - O_full||_F / ||O_full||_F
+  double rel_err = 0;  // ||O - O_full||_F / ||O_full||_F
+  // ||O - O_keys||_F / ||O_keys||_F, O_keys exact fp64 attention over the inputs the forward
+  // read (bf16: the rounded ones) restricted to the variant's own keys: the kernel's rounding.
+  double rel_err_kernel = 0;
   double max_abs_err = 0;  // max |O - O_full|
   double cos_sim_min = 1;  // min over rows of cos(O_row, O_full_row)
   double mass_recall = 1;  // mean over rows of full attention's softmax mass on the kept keys

@@ -79,6 +79,7 @@ void measure_variant(const Variant& configured, const Point& point, const Attent
   row.peak_bytes = peak_bytes;
   row.rss_delta_bytes = timing.rss_delta_bytes;
   row.rel_err = accuracy.rel_err;
+  row.rel_err_kernel = accuracy.rel_err_kernel;
   row.max_abs_err = accuracy.max_abs_err;
   row.cos_sim_min = accuracy.cos_sim_min;
   row.mass_recall = accuracy.mass_recall;
@@ -98,13 +99,14 @@ std::string Point::to_string() const {
 
 std::int64_t kv_cache_bytes(const AttentionShape& shape) {
   return checked_product(checked_product(shape.kv_shape().elements(), 2, "tensor bytes"),
-                         static_cast<std::int64_t>(sizeof(float)), "tensor bytes");
+                         dtype_bytes(shape.dtype), "tensor bytes");
 }
 
 std::int64_t point_tensor_bytes(const AttentionShape& shape) {
-  const std::int64_t q_and_out =
-      checked_product(checked_product(shape.query_shape().elements(), 2, "tensor bytes"),
-                      static_cast<std::int64_t>(sizeof(float)), "tensor bytes");
+  // Q in the inputs' dtype, the output in fp32.
+  const std::int64_t q_and_out = checked_product(
+      shape.query_shape().elements(),
+      dtype_bytes(shape.dtype) + static_cast<std::int64_t>(sizeof(float)), "tensor bytes");
   const std::int64_t kv = kv_cache_bytes(shape);
   if (kv > std::numeric_limits<std::int64_t>::max() - q_and_out)
     throw std::overflow_error("tensor bytes: size overflows 64-bit integers");
@@ -121,6 +123,8 @@ ResultRow point_row(const Point& point, const Variant& variant) {
   row.seq_len = point.shape.seq_len;
   row.query_len = point.shape.query_len;
   row.head_dim = point.shape.head_dim;
+  row.dtype = dtype_name(point.shape.dtype);
+  row.kernel = variant.kernel(point.shape.dtype);
   row.causal = point.causal;
   row.shared_qk = point.shared_qk;
   row.input = point.input;
@@ -135,11 +139,20 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
                    const MeasureOptions& options, const std::function<void(const ResultRow&)>& emit,
                    const std::function<void(const Variant&)>& before) {
   const std::int64_t limit = options.memory_limit_bytes;
-  const std::int64_t tensor_bytes = point_tensor_bytes(point.shape);
+  const std::int64_t min_bytes = point_tensor_bytes(point.shape);
+  // What the point holds in memory: a bf16 point keeps its inputs in fp32 as well, for the fp64
+  // reference and keys() (the forward reads only the bf16 copies).
+  AttentionShape fp32_shape = point.shape;
+  fp32_shape.dtype = Dtype::kFp32;
+  const std::int64_t tensor_bytes =
+      point.shape.dtype == Dtype::kFp32
+          ? min_bytes
+          : min_bytes + point_tensor_bytes(fp32_shape) -
+                checked_product(point.shape.query_shape().elements(), 4, "tensor bytes");
   // Every row carries the point's compulsory traffic, measured or not: it is known from the shape.
   auto base_row = [&](const Variant& v) {
     ResultRow row = point_row(point, v);
-    row.min_bytes = tensor_bytes;
+    row.min_bytes = min_bytes;
     return row;
   };
   auto emit_all = [&](const char* status, const std::string& message) {
@@ -194,6 +207,7 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
   }
 
   InputTensors tensors;
+  Bf16Copies bf16_tensors;
   ReferenceSample reference;
   AttentionInputs inputs;
   if (any_measured) {
@@ -202,6 +216,15 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
       inputs = {tensors.q.view(), tensors.k.view(), tensors.v.view(), point.causal,
                 point.effective_scale()};
       reference = sample_full_attention(inputs, options.accuracy_rows, point.seed);
+      if (point.shape.dtype == Dtype::kBf16) {
+        // rel_err compares with full attention over the fp32 inputs (what the model had before
+        // rounding); the mass recall weighs keys by the scores the forward saw.
+        bf16_tensors = make_bf16_inputs(tensors.q, tensors.k, tensors.v, inputs);
+        const ReferenceSample rounded =
+            sample_full_attention(inputs, options.accuracy_rows, point.seed);
+        reference.score_max = rounded.score_max;
+        reference.score_sum = rounded.score_sum;
+      }
     } catch (const std::bad_alloc&) {
       emit_all(kStatusError, "out of memory while building the inputs");
       return;

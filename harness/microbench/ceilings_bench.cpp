@@ -1,6 +1,6 @@
-// The machine's ceilings: the FP32 FMA peak, OpenBLAS SGEMM at the attention shapes, and the
-// memory bandwidth of a streaming triad, of a read-only stream (decode's ceiling) and of random
-// 256-byte rows (LSH's gathers).
+// The machine's ceilings: the FP32 FMA peak, the bf16 dot-product peak, OpenBLAS SGEMM at the
+// attention shapes, and the memory bandwidth of a streaming triad, of a read-only stream (decode's
+// ceiling) and of random 256-byte rows (LSH's gathers).
 #include <cblas.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <hwy/highway.h>
+#include <immintrin.h>
 
 #include "attention/tensor.hpp"
 #include "harness/microbench/micro_common.hpp"
@@ -52,6 +53,35 @@ void BM_FmaPeak(benchmark::State& state) {
     measured_peak_flops() = flops * static_cast<double>(state.iterations()) / seconds * 2.0;
 }
 BENCHMARK(BM_FmaPeak)->Threads(1)->Threads(2)->UseRealTime();
+
+#if defined(__AVX512BF16__)
+// VDPBF16PS on zmm registers: 32 bf16 products summed pairwise into 16 fp32 lanes per
+// instruction, in as many independent chains as the FMA peak. On Zen 4 it issues on both FMA
+// pipes (2x the FP32 rate); on Intel cores it may issue on one port where FP32 FMA has two.
+void BM_Bf16DotPeak(benchmark::State& state) {
+  __m512 acc[kAccumulators];
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_set1_ps(0.001f * static_cast<float>(i));
+  const __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.999f), _mm512_set1_ps(0.999f));
+  const __m512bh y = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-7f), _mm512_set1_ps(1e-7f));
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (int step = 0; step < kInnerSteps; ++step) {
+      for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
+    }
+    for (int i = 0; i < kAccumulators; ++i) asm volatile("" : "+v"(acc[i]));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  float sink = 0;
+  for (int i = 0; i < kAccumulators; ++i) sink += _mm512_reduce_add_ps(acc[i]);
+  benchmark::DoNotOptimize(sink);
+  const double flops = 2.0 * 32 * kAccumulators * kInnerSteps;
+  report_flops(state, flops);
+  if (state.thread_index() == 0 && state.threads() == 2)
+    measured_bf16_peak_flops() = flops * static_cast<double>(state.iterations()) / seconds * 2.0;
+}
+BENCHMARK(BM_Bf16DotPeak)->Threads(1)->Threads(2)->UseRealTime();
+#endif
 
 // C = A·op(B) with OpenBLAS's own threading at 2 threads, as the textbook variant would use it.
 void BM_OpenBlasSgemm(benchmark::State& state) {

@@ -30,7 +30,8 @@ Inputs random_inputs(const Shape& shape) {
   return in;
 }
 
-void run_variant(benchmark::State& state, const std::string& spec, bool causal) {
+void run_variant(benchmark::State& state, const std::string& spec, bool causal,
+                 Dtype dtype = Dtype::kFp32, std::int64_t d = 64) {
   std::unique_ptr<Variant> variant;
   try {
     variant = make_variant(spec);
@@ -39,15 +40,20 @@ void run_variant(benchmark::State& state, const std::string& spec, bool causal) 
     return;
   }
   openblas_set_num_threads(1);  // the variants parallelise with oneTBB, BLAS stays serial
-  const Shape shape{1, 8, state.range(0), 64};
-  const Inputs in = random_inputs(shape);
+  const Shape shape{1, 8, state.range(0), d};
+  Inputs in = random_inputs(shape);
   AttentionInputs inputs{in.q.view(), in.k.view(), in.v.view()};
   inputs.causal = causal;
   inputs.scale = default_scale(shape.head_dim);
+  Bf16Copies bf16_copies;
+  if (dtype == Dtype::kBf16) bf16_copies = make_bf16_inputs(in.q, in.k, in.v, inputs);
+  AttentionShape cost_shape = shape;
+  cost_shape.dtype = dtype;
   Tensor out(shape);
   tbb::task_arena arena(kThreads);
-  const double flops =
-      4.0 * static_cast<double>(variant->cost(shape, causal, kThreads).pairs) * 64.0;
+  const double flops = 4.0 *
+                       static_cast<double>(variant->cost(cost_shape, causal, kThreads).pairs) *
+                       static_cast<double>(d);
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     arena.execute([&] { variant->forward(inputs, out.mutable_view()); });
@@ -58,12 +64,46 @@ void run_variant(benchmark::State& state, const std::string& spec, bool causal) 
   report_flops(state, flops);
   if (const double peak = measured_peak_flops(); peak > 0)
     state.counters["of_peak"] = flops * static_cast<double>(state.iterations()) / seconds / peak;
+  if (const double peak = measured_bf16_peak_flops(); peak > 0 && dtype == Dtype::kBf16)
+    state.counters["of_bf16_peak"] =
+        flops * static_cast<double>(state.iterations()) / seconds / peak;
 }
 
 void BM_Flash(benchmark::State& state) { run_variant(state, "flash", false); }
 void BM_FlashCausal(benchmark::State& state) { run_variant(state, "flash", true); }
 void BM_Dense(benchmark::State& state) { run_variant(state, "dense", false); }
 void BM_SlidingWindow(benchmark::State& state) { run_variant(state, "sliding_window", false); }
+
+// fp32 and bf16 side by side, {N, D}: flash at 4K and 16K, the windowed patterns at 16K.
+void precision_sizes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t d : {64, 128})
+    for (std::int64_t n : {4096, 16384}) b->Args({n, d});
+  b->ArgNames({"N", "D"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+void sparse_sizes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t d : {64, 128}) b->Args({16384, d});
+  b->ArgNames({"N", "D"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+#define ATTN_PRECISION_PAIR(name, spec, sizes)                     \
+  void BM_##name##Fp32(benchmark::State& state) {                  \
+    run_variant(state, spec, false, Dtype::kFp32, state.range(1)); \
+  }                                                                \
+  void BM_##name##Bf16(benchmark::State& state) {                  \
+    run_variant(state, spec, false, Dtype::kBf16, state.range(1)); \
+  }                                                                \
+  BENCHMARK(BM_##name##Fp32)->Apply(sizes);                        \
+  BENCHMARK(BM_##name##Bf16)->Apply(sizes)
+ATTN_PRECISION_PAIR(PrecisionFlash, "flash", precision_sizes);
+ATTN_PRECISION_PAIR(PrecisionSlidingWindow, "sliding_window", sparse_sizes);
+ATTN_PRECISION_PAIR(PrecisionLongformer, "longformer", sparse_sizes);
+ATTN_PRECISION_PAIR(PrecisionBigbird, "bigbird", sparse_sizes);
+void dense_sizes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t d : {64, 128}) b->Args({4096, d});
+  b->ArgNames({"N", "D"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+// Textbook dense: OpenBLAS SGEMM in fp32, the library's bf16 GEMM (oneDNN) in bf16.
+ATTN_PRECISION_PAIR(PrecisionDense, "dense", dense_sizes);
+#undef ATTN_PRECISION_PAIR
 
 BENCHMARK(BM_Flash)
     ->RangeMultiplier(2)

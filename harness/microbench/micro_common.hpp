@@ -14,6 +14,13 @@ inline std::atomic<double>& measured_peak_flops() {
   return peak;
 }
 
+// The 2-thread bf16 dot-product peak (FLOP/s: 2 per bf16 product) measured earlier in this run,
+// 0 until then or where the CPU has no AVX512_BF16: the ceiling of the engine's bf16 kernel.
+inline std::atomic<double>& measured_bf16_peak_flops() {
+  static std::atomic<double> peak{0.0};
+  return peak;
+}
+
 // The 2-thread read-only streaming bandwidth (bytes/s) measured earlier in this run, 0 until
 // then: the ceiling of decode, which reads the KV cache once.
 inline std::atomic<double>& measured_read_bandwidth() {

@@ -41,7 +41,8 @@ void fill(Tensor& t, std::uint64_t salt) {
   });
 }
 
-void run_serving(benchmark::State& state, const std::string& spec, std::int64_t query_len) {
+void run_serving(benchmark::State& state, const std::string& spec, std::int64_t query_len,
+                 Dtype dtype = Dtype::kFp32) {
   std::unique_ptr<Variant> variant;
   try {
     variant = make_variant(spec);
@@ -60,10 +61,15 @@ void run_serving(benchmark::State& state, const std::string& spec, std::int64_t 
     fill(v, 3);
   });
   AttentionInputs inputs{q.view(), k.view(), v.view(), true, default_scale(d)};
+  Bf16Copies bf16_copies;
+  if (dtype == Dtype::kBf16) bf16_copies = make_bf16_inputs(q, k, v, inputs);
   const double flops = 4.0 * static_cast<double>(variant->cost(shape, true, kThreads).pairs) *
                        static_cast<double>(d);
-  const double bytes = 4.0 * static_cast<double>(2 * shape.query_shape().elements() +
-                                                 2 * shape.kv_shape().elements());
+  // Q, K and V in the dtype, the output in fp32: min_bytes.
+  const auto element = static_cast<double>(dtype_bytes(dtype));
+  const double bytes = element * static_cast<double>(shape.query_shape().elements() +
+                                                     2 * shape.kv_shape().elements()) +
+                       4.0 * static_cast<double>(shape.query_shape().elements());
   // The read ceiling: each worker sums a contiguous half of K and of V, as decode streams them.
   const auto read_cache = [&] {
     benchmark::ClobberMemory();
@@ -113,6 +119,9 @@ void BM_DecodeSlidingWindow(benchmark::State& state) {
   run_serving(state, "sliding_window:left=4096,right=0", 1);
 }
 void BM_ChunkedPrefillFlash(benchmark::State& state) { run_serving(state, "flash", 2048); }
+// A bf16 KV cache: half the bytes of the fp32 one, against the same read ceiling (GB/s).
+void BM_DecodeFlashBf16(benchmark::State& state) { run_serving(state, "flash", 1, Dtype::kBf16); }
+void BM_DecodeFlashFp32(benchmark::State& state) { run_serving(state, "flash", 1); }
 
 // {N, D}: the cache from 16K to 1M tokens (1M at D=128 is 8 GiB of K and V).
 void decode_sizes(benchmark::internal::Benchmark* b) {
@@ -122,6 +131,19 @@ void decode_sizes(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_DecodeFlash)->Apply(decode_sizes);
 BENCHMARK(BM_DecodeSlidingWindow)->Apply(decode_sizes);
+// fp32 and bf16 side by side at the decode shape (N = 128K and 256K, D = 128).
+BENCHMARK(BM_DecodeFlashFp32)
+    ->Args({131072, 128})
+    ->Args({262144, 128})
+    ->ArgNames({"N", "D"})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DecodeFlashBf16)
+    ->Args({131072, 128})
+    ->Args({262144, 128})
+    ->ArgNames({"N", "D"})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ChunkedPrefillFlash)
     ->Args({131072, 64})
     ->Args({131072, 128})
