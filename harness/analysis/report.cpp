@@ -22,6 +22,7 @@
 #include "harness/cli/file_arguments.hpp"
 #include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
+#include "harness/io/shell_word.hpp"
 #include "harness/measure/machine.hpp"
 
 namespace attn::harness {
@@ -139,16 +140,6 @@ std::vector<std::pair<std::string, std::string>> draw_figures(const std::vector<
   std::error_code ec;
   fs::remove_all(dir, ec);
   return figures;
-}
-
-std::string shell_word(const std::string& text) {
-  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
-    return std::isalnum(c) || std::strchr("-_=.,:/+@%", c) != nullptr;
-  });
-  if (plain) return text;
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
 }
 
 // The sweep whose axes are the rows' distinct values; says when the rows are not one product.

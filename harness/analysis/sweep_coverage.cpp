@@ -8,6 +8,7 @@
 #include "harness/analysis/compare.hpp"
 #include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
+#include "harness/io/shell_word.hpp"
 
 namespace attn::harness {
 namespace {
@@ -20,17 +21,6 @@ std::string measurement_text(ResultRow row) {
   row.shard.clear();
   row.job_id.clear();
   return csv_line(row);
-}
-
-// `text` as one shell word.
-std::string shell_word(const std::string& text) {
-  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
-    return std::isalnum(c) || std::strchr("-_=.,:/+@%", c) != nullptr;
-  });
-  if (plain) return text;
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "attention/registry.hpp"
+#include "harness/io/shell_word.hpp"
 #include "harness/measure/inputs.hpp"
 #include "harness/measure/machine.hpp"
 
@@ -59,17 +60,6 @@ bool parse_scaled_integer(std::string text, std::int64_t& value) {
   if (v != 0 && std::llabs(v) > std::numeric_limits<std::int64_t>::max() / factor) return false;
   value = v * factor;
   return true;
-}
-
-// `text` as one shell word, for the resume command printed after an interrupt.
-std::string shell_quote(const std::string& text) {
-  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
-    return std::isalnum(c) || std::strchr("-_=.,:/+@%", c) != nullptr;
-  });
-  if (plain) return text;
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
 }
 
 // Options shared by run, sweep and pattern. In `run` each takes one value; in `sweep` the
@@ -517,7 +507,7 @@ std::optional<SweepConfig> parse_sweep(const std::vector<std::string>& args, std
     if (const char* job = std::getenv("SLURM_JOB_ID")) c.job_id = job;
   }
   c.resume_command = "attnbench sweep";
-  for (const auto& arg : args) c.resume_command += " " + shell_quote(arg);
+  for (const auto& arg : args) c.resume_command += " " + shell_word(arg);
   c.command_line = c.resume_command;
   // A rerun outside the array has no index in its environment.
   if (c.shard.index >= 0 && c.shard.index_source != "--shard-index")
