@@ -818,7 +818,14 @@ def variant_curves(rows, y_of):
 
 
 def draw_density_panel(ax, curves, ctx):
-    """One line per variant across its budgets; the oracle frontier as a thick dashed line."""
+    """One line per variant across its budgets; the oracle frontier as a thick dashed line.
+
+    Returns False (and blanks the panel) when no variant has a point there, e.g. a rel_err panel
+    whose every error is exactly 0, so that a log axis is never asked to show nothing.
+    """
+    if not curves:
+        ax.set_axis_off()
+        return False
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     order = {name: i for i, name in enumerate(VARIANT_ORDER)}
     for index, (variant, curve) in enumerate(sorted(curves.items(), key=lambda kv: order.get(kv[0], 99))):
@@ -834,6 +841,7 @@ def draw_density_panel(ax, curves, ctx):
     finish_log10_axis(ax, "x", plain=False)
     ax.set_xlabel("density (pairs computed / full attention's pairs)")
     ax.grid(True, which="major", alpha=0.3)
+    return True
 
 
 def plot_density(rows, ctx, out_dir, written, metric):
@@ -861,8 +869,9 @@ def plot_density(rows, ctx, out_dir, written, metric):
             ax = axes[r_index][c_index]
             subset = [r for r in rows if r.get("input", "") == inp and num(r, "seq_len") == n
                       and (num(r, "query_len") if r.get("query_len") else n) == m]
-            draw_density_panel(ax, variant_curves(subset, lambda r: num(r, metric)), ctx)
             ax.set_title(shape_title(n, m, inp), fontsize=9)
+            if not draw_density_panel(ax, variant_curves(subset, lambda r: num(r, metric)), ctx):
+                continue
             if metric == "rel_err":
                 ax.set_yscale("log")
                 ax.set_ylabel("relative Frobenius error")
@@ -902,11 +911,12 @@ def plot_speedup_density(rows, ctx, out_dir, written):
             ax = axes[r_index][c_index]
             subset = [r for r in rows if r.get("input", "") == inp and num(r, "seq_len") == n
                       and (num(r, "query_len") if r.get("query_len") else n) == m]
-            draw_density_panel(ax, variant_curves(subset, lambda r: r["speedup"]), ctx)
+            ax.set_title(shape_title(n, m, inp), fontsize=9)
+            if not draw_density_panel(ax, variant_curves(subset, lambda r: r["speedup"]), ctx):
+                continue
             ax.axhline(1.0, color="0.5", linewidth=0.8)
             ax.set_yscale("log")
             ax.set_ylabel(f"speedup over {base} (×)")
-            ax.set_title(shape_title(n, m, inp), fontsize=9)
             finish_log10_axis(ax, "y")
     notes.append(f"speedup = median {base} time / median variant time at the same point (selection "
                  "included: it runs inside the forward); grey line: as fast as the baseline")

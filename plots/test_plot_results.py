@@ -142,6 +142,22 @@ class PlotResultsTest(unittest.TestCase):
         curves = plot_results.variant_curves(rows, lambda r: float(r["mass_recall"]))
         self.assertEqual([round(x * 4096) for x, _ in curves["topk"]], [64, 256, 1024])
 
+    def test_density_panels_without_points_stay_blank(self):
+        # One input measured at 4K only, the other at 8K only: two of four panels have no points.
+        rows = []
+        for inp, n in (("lm", 4096), ("local", 8192)):
+            for variant, budget in (("flash", n), ("topk", 64), ("topk", 256)):
+                row = result_row(variant, "" if variant == "flash" else f"k={budget}", n, 2)
+                row.update(input=inp, pairs=2 * n * budget)
+                rows.append(row)
+        path = os.path.join(self.dir, "gaps.csv")
+        write_csv(path, rows)
+        status, out, err = run([path])
+        self.assertEqual(status, 0, err)
+        stems = self.written_stems(out, os.path.join(self.dir, "gaps"))
+        self.assertTrue({"mass_recall_vs_density", "rel_err_vs_density", "speedup_vs_density"} <= stems,
+                        stems)
+
     def test_single_budget_sweeps_draw_no_density_figures(self):
         rows = [result_row(v, p, n, 2) for v, p in (("flash", ""), ("sliding_window", "window=64"))
                 for n in (1024, 2048)]
