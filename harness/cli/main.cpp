@@ -63,8 +63,9 @@ int dispatch(const std::string& command, const std::vector<std::string>& args) {
   if (command == "status") return status_command(args, std::cout);
   if (command == "advise") return advise_command(args, std::cout);
   if (command == "report") return report_command(args, std::cout);
-  throw UsageError("unknown command '" + command +
-                   "'; commands: list, run, sweep, pattern, compare, merge, status, advise, report");
+  throw UsageError(
+      "unknown command '" + command +
+      "'; commands: list, run, sweep, pattern, compare, merge, status, advise, report");
 }
 
 }  // namespace
