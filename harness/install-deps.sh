@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the suite needs, only those missing (through sudo when not root).
 # Usage: harness/install-deps.sh [extra packages...]
+# Packages install without their Recommends, so whatever a package's CMake config needs is listed
+# here by name: ocl-icd-opencl-dev for oneDNN's dnnl-config.cmake (find_package(OpenCL)).
+# tests/fresh-machine/run.sh runs the first command in a bare Debian root to keep this list whole.
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config git
           libopenblas-dev libtbb-dev libbenchmark-dev libboost-program-options-dev
-          libfccp-dev libgtest-dev libhwy-dev libdnnl-dev
+          libfccp-dev libgtest-dev libhwy-dev libdnnl-dev ocl-icd-opencl-dev
           python3 python3-matplotlib python3-numpy "$@")
 
 missing=()

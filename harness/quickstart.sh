@@ -3,8 +3,23 @@
 # (results/default.cfg) into results/latest/default.csv, draw its figures into
 # results/latest/default/ and write the report results/latest/default.html. results/latest/ is
 # ignored by git, so the clone stays clean; the committed runs live in results/reference/.
+#
+#   bash harness/quickstart.sh           the default sweep (about 90 s of measurement on 2 cores)
+#   bash harness/quickstart.sh --smoke   the same install, build, figures and report, but the
+#                                        sweep cut to one tiny point (N=256, H=2) for every
+#                                        variant: the fresh-machine test uses it
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+smoke=()
+case ${1:-} in
+  "") ;;
+  --smoke) smoke=(--seq-len 256 --heads 2 --input local --reps 1 --min-time 0.01) ;;
+  *)
+    echo "quickstart.sh: unknown option '$1'; allowed: --smoke (one tiny point), or nothing" >&2
+    exit 2
+    ;;
+esac
 
 harness/install-deps.sh
 cmake --preset release >/dev/null
@@ -19,5 +34,6 @@ if [ -s "$out" ]; then
   echo "previous results moved to $old" >&2
 fi
 report=results/latest/default.html
-build/release/attnbench sweep --config results/default.cfg --out "$out" --plot --report "$report"
+build/release/attnbench sweep --config results/default.cfg "${smoke[@]}" --out "$out" --plot \
+  --report "$report"
 echo "report: $(pwd)/$report"
