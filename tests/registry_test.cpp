@@ -77,48 +77,51 @@ bool accepts(const Variant& variant, const AttentionShape& shape, bool causal) {
 TEST_P(EveryVariant, EqualsFp64ReferenceOverItsKeys) {
   const auto variant = make_variant(GetParam());
   for (std::int64_t n : {1, 63, 64, 65, 300, 1000})
-    for (bool causal : {false, true})
-      for (int threads : {1, 2}) {
-        const Shape shape{2, 3, n, n == 300 ? 64 : 16};
-        try {
-          variant->check(shape, causal);
-        } catch (const std::invalid_argument&) {
-          continue;  // the variant refuses this size with a message; nothing to compare
-        }
-        for (const Dtype dtype : all_dtypes()) {
-          testing::RandomInputs in(shape, causal, static_cast<std::uint32_t>(n), dtype);
+    for (bool causal : {false, true}) {
+      const Shape shape{2, 3, n, n == 300 ? 64 : 16};
+      try {
+        variant->check(shape, causal);
+      } catch (const std::invalid_argument&) {
+        continue;  // the variant refuses this size with a message; nothing to compare
+      }
+      for (const Dtype dtype : all_dtypes()) {
+        testing::RandomInputs in(shape, causal, static_cast<std::uint32_t>(n), dtype);
+        const std::vector<double> want = testing::reference_over_own_keys(*variant, in.inputs);
+        for (int threads : testing::checked_thread_counts()) {
           const Tensor out = testing::run_forward(*variant, in.inputs, threads);
-          EXPECT_LT(testing::max_error_vs_reference(*variant, in.inputs, out),
+          EXPECT_LT(testing::max_error(want, out),
                     testing::forward_tolerance(dtype, n, shape.head_dim))
               << GetParam() << " N=" << n << (causal ? " causal" : "") << " threads=" << threads
               << " " << dtype_name(dtype);
         }
       }
+    }
 }
 
 TEST_P(EveryVariant, ServingShapesEqualFp64ReferenceOverItsKeys) {
   const auto variant = make_variant(GetParam());
   for (const ServingShape& serving : serving_shapes())
-    for (bool causal : {false, true})
-      for (int threads : {1, 2}) {
-        if (threads == 2 && serving.seq_len == 1000 && serving.query_len > 1) continue;
-        const AttentionShape shape{1,
-                                   6,
-                                   serving.kv_heads,
-                                   serving.query_len,
-                                   serving.seq_len,
-                                   serving.seq_len == 300 ? 64 : 16};
-        if (!accepts(*variant, shape, causal)) continue;
-        for (const Dtype dtype : all_dtypes()) {
-          testing::RandomInputs in(
-              shape, causal, static_cast<std::uint32_t>(serving.seq_len * 7 + serving.query_len),
-              dtype);
+    for (bool causal : {false, true}) {
+      const AttentionShape shape{1,
+                                 6,
+                                 serving.kv_heads,
+                                 serving.query_len,
+                                 serving.seq_len,
+                                 serving.seq_len == 300 ? 64 : 16};
+      if (!accepts(*variant, shape, causal)) continue;
+      for (const Dtype dtype : all_dtypes()) {
+        testing::RandomInputs in(
+            shape, causal, static_cast<std::uint32_t>(serving.seq_len * 7 + serving.query_len),
+            dtype);
+        const std::vector<double> want = testing::reference_over_own_keys(*variant, in.inputs);
+        for (int threads : testing::checked_thread_counts()) {
           const Tensor out = testing::run_forward(*variant, in.inputs, threads);
-          EXPECT_LT(testing::max_error_vs_reference(*variant, in.inputs, out),
+          EXPECT_LT(testing::max_error(want, out),
                     testing::forward_tolerance(dtype, shape.seq_len, shape.head_dim))
               << GetParam() << " " << describe(shape, causal, threads) << " " << dtype_name(dtype);
         }
       }
+    }
 }
 
 // Patterns are defined in absolute positions: query i of M must attend exactly the keys that
