@@ -22,6 +22,25 @@ namespace attn {
 namespace {
 
 #if defined(ATTN_HAVE_ONEDNN)
+// Whether oneDNN has a bf16 matmul on this CPU: its bf16 kernels need AVX-512 (oneDNN 2.6
+// refuses the primitive on an AVX2-only CPU), so the path is chosen by asking it once at run
+// time; without it bf16 takes the OpenBLAS path over the bf16 values.
+bool onednn_bf16_matmul_available() {
+  static const bool available = [] {
+    try {
+      const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+      const auto half = dnnl::memory::data_type::bf16, f32 = dnnl::memory::data_type::f32;
+      const dnnl::memory::desc a({16, 16}, half, dnnl::memory::dims{16, 1});
+      const dnnl::memory::desc c({16, 16}, f32, dnnl::memory::dims{16, 1});
+      dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, a, c), engine);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return available;
+}
+
 // The two products of bf16 attention on oneDNN's matmul (bf16 inputs, fp32 results), one head at
 // a time, each product parallel inside on oneDNN's OpenMP threads (as many as the caller's
 // arena): the library product the block engine's bf16 kernel is measured against.
@@ -85,7 +104,8 @@ class Dense final : public Variant {
   void forward(const AttentionInputs& in, MutableTensorView out) const override {
     check_inputs(in, out);
 #if defined(ATTN_HAVE_ONEDNN)
-    if (in.dtype == Dtype::kBf16) return onednn_bf16_forward(in, out);
+    if (in.dtype == Dtype::kBf16 && onednn_bf16_matmul_available())
+      return onednn_bf16_forward(in, out);
 #endif
     use_single_threaded_blas();
     const AttentionShape s = in.shape();
@@ -112,10 +132,9 @@ class Dense final : public Variant {
   // bf16 products accumulated in fp32: what a bf16 GEMM computes, at fp32's bytes.
   std::string kernel(Dtype dtype) const override {
 #if defined(ATTN_HAVE_ONEDNN)
-    return dtype == Dtype::kBf16 ? "onednn_bf16" : "openblas_sgemm";
-#else
-    return dtype == Dtype::kBf16 ? "openblas_sgemm_widened" : "openblas_sgemm";
+    if (dtype == Dtype::kBf16 && onednn_bf16_matmul_available()) return "onednn_bf16";
 #endif
+    return dtype == Dtype::kBf16 ? "openblas_sgemm_widened" : "openblas_sgemm";
   }
 
   void keys(const AttentionInputs& in, std::int64_t, std::int64_t, std::int64_t query,
@@ -132,7 +151,8 @@ class Dense final : public Variant {
     const std::int64_t matrix = checked_product(s.query_len, s.seq_len, "M×N scores");
 #if defined(ATTN_HAVE_ONEDNN)
     // One head at a time: fp32 scores and their bf16 probabilities.
-    if (s.dtype == Dtype::kBf16) concurrent = 1, bytes_per_pair = 6;
+    if (s.dtype == Dtype::kBf16 && onednn_bf16_matmul_available())
+      concurrent = 1, bytes_per_pair = 6;
 #endif
     return {checked_product(s.problems(), dense_pairs_per_problem(s, causal), "pairs"),
             checked_product(concurrent, checked_product(matrix, bytes_per_pair, "workspace bytes"),
