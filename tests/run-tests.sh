@@ -2,20 +2,42 @@
 # The README's second command: install what is missing, build with warnings as errors, run every
 # test (ctest: the GoogleTest suite and the plot script's tests; then the report in headless
 # Chromium, tests/report/browser_test.sh, and a sharded sweep on a real single-node Slurm,
-# tests/slurm/end_to_end.sh, about 30 s each), then the whole suite again under
-# AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer (against a oneTBB that
+# tests/slurm/end_to_end.sh), the README's first command on a bare Debian 12 root built from the
+# archive (tests/fresh-machine/run.sh), then the whole suite again under AddressSanitizer +
+# UndefinedBehaviorSanitizer and under ThreadSanitizer (against a oneTBB that
 # tests/run-sanitizers.sh builds with TSan from Debian's source, once), and each fuzz target for
-# a bounded time.
+# a bounded time. Every build compiles through ccache with its cache outside the clone
+# (tests/compiler-cache.sh). It ends with the time each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# clang and its runtime build the libFuzzer targets; llvm symbolises sanitizer reports.
-harness/install-deps.sh clang libclang-rt-dev llvm
-cmake --preset ci >/dev/null
-cmake --build --preset ci
-ctest --preset ci -j2
+steps=()
+step() {
+  local name=$1 start=$SECONDS
+  shift
+  echo "== $(date +%H:%M:%S) step: $name"
+  "$@"
+  steps+=("$(printf '%5d s  %s' $((SECONDS - start)) "$name")")
+}
+
+# clang and its runtime build the libFuzzer targets; llvm symbolises sanitizer reports; ccache
+# keeps the builds of a second run short.
+step "install" harness/install-deps.sh clang libclang-rt-dev llvm ccache
+source tests/compiler-cache.sh
+step "configure (ci)" cmake --preset ci
+step "build (ci, -Werror)" cmake --build --preset ci
+step "ctest (Release)" ctest --preset ci -j2
 # The HTML report of a small sweep, opened in headless Chromium (installs chromium if missing).
-tests/report/browser_test.sh build/ci
+step "report in Chromium" tests/report/browser_test.sh build/ci
 # A sharded sweep through a real single-node Slurm (SKIPPED where its packages cannot be installed).
-tests/slurm/end_to_end.sh build/ci/attnbench
-tests/run-sanitizers.sh asan tsan fuzz
+step "Slurm end to end" tests/slurm/end_to_end.sh build/ci/attnbench
+# The first command on a bare Debian root (SKIPPED where the root cannot be built).
+step "fresh machine" tests/fresh-machine/run.sh
+step "ASan+UBSan" tests/run-sanitizers.sh asan
+step "TSan" tests/run-sanitizers.sh tsan
+step "fuzz" tests/run-sanitizers.sh fuzz
+
+echo "== time per step (total $((SECONDS / 60)) min $((SECONDS % 60)) s)"
+printf '%s\n' "${steps[@]}"
+command -v ccache >/dev/null && [[ -z ${ATTN_NO_CCACHE:-} ]] && ccache --show-stats | grep -E 'Hits|Misses' | head -3
+echo "every step passed"
