@@ -22,8 +22,8 @@
 #include "harness/cli/file_arguments.hpp"
 #include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
+#include "harness/io/machine.hpp"
 #include "harness/io/shell_word.hpp"
-#include "harness/measure/machine.hpp"
 
 namespace attn::harness {
 namespace {

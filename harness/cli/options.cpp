@@ -13,9 +13,9 @@
 #include <sstream>
 
 #include "attention/registry.hpp"
+#include "harness/io/machine.hpp"
 #include "harness/io/shell_word.hpp"
 #include "harness/measure/inputs.hpp"
-#include "harness/measure/machine.hpp"
 
 namespace po = boost::program_options;
 
