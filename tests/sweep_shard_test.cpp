@@ -14,6 +14,7 @@
 
 #include "harness/analysis/merge.hpp"
 #include "harness/analysis/status.hpp"
+#include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
 #include "harness/sweep/shard_selection.hpp"
 #include "harness/sweep/sweep_plan.hpp"
