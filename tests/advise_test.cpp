@@ -11,8 +11,9 @@
 #include "attention/registry.hpp"
 #include "harness/analysis/advise.hpp"
 #include "harness/analysis/report.hpp"
-#include "harness/cli/options.hpp"
+#include "harness/cli/analysis_commands.hpp"
 #include "harness/io/csv.hpp"
+#include "harness/sweep/usage_error.hpp"
 #include "process_support.hpp"
 
 namespace attn::harness {

@@ -8,9 +8,11 @@
 #include <sstream>
 
 #include "harness/analysis/compare.hpp"
-#include "harness/analysis/merge.hpp"
+#include "harness/cli/analysis_commands.hpp"
 #include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
+#include "harness/sweep/sweep_config.hpp"
+#include "harness/sweep/usage_error.hpp"
 
 namespace attn::harness {
 namespace {

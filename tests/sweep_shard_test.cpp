@@ -12,11 +12,13 @@
 #include <set>
 #include <sstream>
 
-#include "harness/analysis/merge.hpp"
-#include "harness/analysis/status.hpp"
+#include "harness/cli/analysis_commands.hpp"
+#include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
 #include "harness/sweep/shard_selection.hpp"
+#include "harness/sweep/sweep_config.hpp"
 #include "harness/sweep/sweep_plan.hpp"
+#include "harness/sweep/usage_error.hpp"
 #include "process_support.hpp"
 
 namespace attn::harness {

@@ -10,22 +10,11 @@
 #include <set>
 
 #include "harness/analysis/row_fields.hpp"
-#include "harness/cli/file_arguments.hpp"
-#include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
+#include "harness/sweep/usage_error.hpp"
 
 namespace attn::harness {
 namespace {
-
-namespace po = boost::program_options;
-
-constexpr const char* kUsage =
-    "Usage: attnbench advise FILE.csv... [options]\n"
-    "For each group of points (default: seq_len and every other point column whose values\n"
-    "differ in the files), the fastest variant that meets every bound, its median time, its\n"
-    "speedup over --baseline, its recall, error and peak memory, and the runner-up. Variants\n"
-    "whose min-max time ranges overlap are a tie and all are named. Then, per series of\n"
-    "sequence lengths, from which N each sparse variant meets the bounds and beats the baseline.";
 
 // Point columns in the order a group is printed, seq_len last; dtype once the writer has it.
 const std::vector<std::string>& point_columns() {
@@ -411,101 +400,19 @@ std::vector<std::vector<std::string>> advice_table(const AdviseResult& advice) {
   return table;
 }
 
-void add_advise_options(po::options_description& options, AdviseOptionText& text) {
-  options.add_options()  //
-      ("min-recall", po::value(&text.min_recall)->value_name("R"),
-       "mass_recall at least R, in [0, 1], or 'none' (default 0.99)")(
-          "max-rel-err", po::value(&text.max_rel_err)->value_name("X"),
-          "rel_err against full attention at most X >= 0 (default: no bound)")(
-          "max-memory", po::value(&text.max_memory)->value_name("BYTES"),
-          "peak_bytes at most this, e.g. 2GiB, 512M or 1073741824 (default: no bound)")(
-          "baseline", po::value(&text.baseline)->value_name("VARIANT"),
-          "the variant speedups are taken against, a name or a full spec (default flash)")(
-          "by", po::value(&text.by)->value_name("COLUMNS"),
-          "group by these columns, comma-separated, e.g. input,seq_len (default: seq_len and "
-          "every point column that varies in the files)");
-}
-
-AdviseOptions parse_advise_options(const AdviseOptionText& text) {
-  AdviseOptions o;
-  if (text.min_recall == "none") {
-    o.min_recall.reset();
-  } else {
-    const auto v = as_number(text.min_recall);
-    if (!v || !std::isfinite(*v) || *v < 0 || *v > 1)
-      throw UsageError("--min-recall must be a fraction in [0, 1] like 0.99, or 'none'; got '" +
-                       text.min_recall + "'");
-    o.min_recall = *v;
-  }
-  if (!text.max_rel_err.empty()) {
-    const auto v = as_number(text.max_rel_err);
-    if (!v || !std::isfinite(*v) || *v < 0)
-      throw UsageError("--max-rel-err must be a number >= 0 like 0.01; got '" + text.max_rel_err +
-                       "'");
-    o.max_rel_err = *v;
-  }
-  if (!text.max_memory.empty()) {
-    std::string bytes = text.max_memory;
-    // 2GiB and 2GB mean what 2G means to --memory-limit: binary units.
-    for (const char* unit : {"iB", "IB", "ib", "B", "b"}) {
-      const std::string u = unit;
-      if (bytes.size() > u.size() && bytes.compare(bytes.size() - u.size(), u.size(), u) == 0) {
-        bytes.resize(bytes.size() - u.size());
-        break;
-      }
-    }
-    try {
-      o.max_memory = parse_bytes("max-memory", bytes);
-    } catch (const UsageError&) {
-      throw UsageError("--max-memory: '" + text.max_memory +
-                       "' is not a positive byte count such as 2GiB, 512M or 1073741824");
-    }
-  }
-  if (!text.baseline.empty()) {
-    o.baseline = text.baseline;
-    o.baseline_required = true;
-  }
-  if (!text.by.empty()) {
-    std::string column;
-    for (std::size_t i = 0; i <= text.by.size(); ++i) {
-      if (i == text.by.size() || text.by[i] == ',') {
-        if (column.empty())
-          throw UsageError("--by: empty column name in '" + text.by + "'; e.g. input,seq_len");
-        o.by.push_back(column);
-        column.clear();
-      } else {
-        column += text.by[i];
-      }
-    }
-  }
-  return o;
-}
-
-int advise_command(const std::vector<std::string>& args, std::ostream& out) {
-  AdviseOptionText text;
-  std::string format = "table";
-  po::options_description visible("Advise options");
-  add_advise_options(visible, text);
-  visible.add_options()("format", po::value(&format)->value_name("F"),
-                        "table, csv or markdown (default table)")("help,h", "show this help");
-  std::vector<std::string> files;
-  if (!parse_options_and_files(args, visible, kUsage, files, out)) return 0;
-  if (files.empty()) throw UsageError("advise needs at least one results CSV; see --help");
-  if (format != "table" && format != "csv" && format != "markdown")
-    throw UsageError("--format must be table, csv or markdown; got '" + format + "'");
-  const AdviseOptions options = parse_advise_options(text);
+int print_advice(const AdviseRequest& request, std::ostream& out) {
   std::vector<ResultRow> rows;
-  for (const auto& file : files) {
+  for (const auto& file : request.files) {
     auto part = read_results_csv(file);
     rows.insert(rows.end(), std::make_move_iterator(part.begin()),
                 std::make_move_iterator(part.end()));
   }
-  const AdviseResult advice = advise(rows, options);
+  const AdviseResult advice = advise(rows, request.advise);
   const auto table = advice_table(advice);
   const std::string bounds =
       "bounds: " + (advice.bounds.empty() ? std::string("none") : advice.bounds) +
       "; baseline: " + advice.baseline + "; a tie is variants whose min-max time ranges overlap";
-  if (format == "csv") {
+  if (request.format == AdviseFormat::kCsv) {
     for (const auto& row : table) {
       std::string line;
       for (std::size_t i = 0; i < row.size(); ++i) line += (i ? "," : "") + csv_escape(row[i]);
@@ -513,7 +420,7 @@ int advise_command(const std::vector<std::string>& args, std::ostream& out) {
     }
     return 0;
   }
-  if (format == "markdown") {
+  if (request.format == AdviseFormat::kMarkdown) {
     for (std::size_t r = 0; r < table.size(); ++r) {
       std::string line = "|";
       for (const auto& cell : table[r]) line += " " + markdown_cell(cell) + " |";

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <boost/program_options.hpp>
-
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
@@ -54,17 +52,18 @@ std::vector<std::vector<std::string>> advice_table(const AdviseResult& advice);
 // Whether the row's key set is every key (its pairs equal full attention's at its shape).
 bool attends_every_key(const ResultRow& row);
 
-// `attnbench advise FILE.csv... [options]`. Throws UsageError for bad options and
-// std::invalid_argument for unreadable files; returns 0. `args` excludes the program and command.
-int advise_command(const std::vector<std::string>& args, std::ostream& out);
+enum class AdviseFormat { kTable, kCsv, kMarkdown };
 
-// The bound options as typed, shared by `advise` and `report`.
-struct AdviseOptionText {
-  std::string min_recall = "0.99", max_rel_err, max_memory, baseline, by;  // empty: default
+// What `attnbench advise` advises on (cli/ parses the command line into it).
+struct AdviseRequest {
+  std::vector<std::string> files;  // results CSVs, read in this order
+  AdviseOptions advise;
+  AdviseFormat format = AdviseFormat::kTable;
 };
-void add_advise_options(boost::program_options::options_description& options,
-                        AdviseOptionText& text);
-// Throws UsageError naming the option, the value and what is allowed.
-AdviseOptions parse_advise_options(const AdviseOptionText& text);
+
+// Reads the files and prints the advice, its bounds and the crossover summary to `out`. Throws
+// UsageError for a --by column the files do not have or a required baseline no row names, and
+// std::invalid_argument for unreadable files; returns 0.
+int print_advice(const AdviseRequest& request, std::ostream& out);
 
 }  // namespace attn::harness

@@ -1,9 +1,6 @@
 #include "harness/analysis/compare.hpp"
 
-#include <boost/program_options.hpp>
-
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -13,25 +10,10 @@
 #include <utility>
 
 #include "attention/variant.hpp"
-#include "harness/cli/file_arguments.hpp"
-#include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
 
 namespace attn::harness {
 namespace {
-
-namespace po = boost::program_options;
-
-constexpr const char* kUsage =
-    "Usage: attnbench compare BASE.csv NEW.csv [options]\n"
-    "Joins the rows with status ok on (variant, params, batch, heads, kv_heads, seq_len,\n"
-    "query_len, head_dim, dtype, causal, shared_qk, input, seed, scale, threads) and prints\n"
-    "the time ratio new/base and the accuracy change of each. A row is a REGRESSION when it is "
-    "slower\n"
-    "by more than --threshold and both times exceed --min-time-ms; an improvement when faster\n"
-    "by more than --threshold under the same floor. When a file repeats a key, its last row is\n"
-    "used (an appended rerun wins). Rows of a CSV from before kv_heads and query_len are square,\n"
-    "rows from before dtype are fp32.";
 
 // Rows listed per "only in" or "not compared" group before the rest is counted.
 constexpr std::size_t kListLimit = 10;
@@ -39,58 +21,6 @@ constexpr std::size_t kListLimit = 10;
 // Ratios within this of the threshold count as on it, so "exactly 5% slower" is not a
 // regression because of rounding in the CSV.
 constexpr double kRatioTolerance = 1e-9;
-
-struct CompareOptions {
-  std::string base;
-  std::string fresh;
-  double threshold = 0.05;
-  double min_time_ms = 0.05;
-  bool fail_on_regression = false;
-};
-
-std::optional<double> parse_number(const std::string& text) {
-  double value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
-      !std::isfinite(value))
-    return std::nullopt;
-  return value;
-}
-
-double parse_min_time(const std::string& text) {
-  const std::optional<double> value = parse_number(text);
-  if (!value || *value < 0)
-    throw UsageError("--min-time-ms must be a number of milliseconds >= 0 like 0.05, got '" + text +
-                     "'");
-  return *value;
-}
-
-std::optional<CompareOptions> parse_compare_options(const std::vector<std::string>& args,
-                                                    std::ostream& out) {
-  std::string threshold = "5%";
-  std::string min_time = "0.05";
-  CompareOptions options;
-  po::options_description visible("Compare options");
-  visible.add_options()  //
-      ("threshold", po::value(&threshold)->value_name("T"),
-       "a row slower (faster) by more than this is a regression (improvement): a percentage "
-       "like 5% or a fraction below 1 like 0.05 (default 5%)")(
-          "min-time-ms", po::value(&min_time)->value_name("MS"),
-          "only rows whose base and new times both exceed this many milliseconds are marked, so "
-          "microsecond noise does not count (default 0.05)")(
-          "fail-on-regression", po::bool_switch(&options.fail_on_regression),
-          "exit with status 1 when any row is a regression")("help,h", "show this help");
-  std::vector<std::string> files;
-  if (!parse_options_and_files(args, visible, kUsage, files, out)) return std::nullopt;
-  if (files.size() != 2)
-    throw UsageError("compare takes two files, BASE.csv and NEW.csv; got " +
-                     std::to_string(files.size()));
-  options.base = files[0];
-  options.fresh = files[1];
-  options.threshold = parse_threshold(threshold);
-  options.min_time_ms = parse_min_time(min_time);
-  return options;
-}
 
 // One file's rows by key: the last row of a repeated key wins, at its first row's position.
 struct KeyedRows {
@@ -198,28 +128,14 @@ std::string point_summary(const ResultRow& r) {
   return s.str();
 }
 
-double parse_threshold(const std::string& text) {
-  const bool is_percent = !text.empty() && text.back() == '%';
-  const std::optional<double> value =
-      parse_number(is_percent ? text.substr(0, text.size() - 1) : text);
-  if (value && *value >= 0 && (is_percent ? *value <= 1000 : *value < 1))
-    return is_percent ? *value / 100 : *value;
-  throw UsageError(
-      "--threshold must be a percentage like 5% (0% to 1000%) or a fraction below 1 like 0.05, "
-      "got '" +
-      text + "'");
-}
-
-int compare_command(const std::vector<std::string>& args, std::ostream& out) {
-  const std::optional<CompareOptions> options = parse_compare_options(args, out);
-  if (!options) return 0;
+int compare_results(const CompareOptions& options, std::ostream& out) {
   std::size_t base_torn = 0, fresh_torn = 0;
-  const KeyedRows base = key_rows(read_results_csv(options->base, &base_torn));
-  const KeyedRows fresh = key_rows(read_results_csv(options->fresh, &fresh_torn));
+  const KeyedRows base = key_rows(read_results_csv(options.base, &base_torn));
+  const KeyedRows fresh = key_rows(read_results_csv(options.fresh, &fresh_torn));
 
-  out << "base " << options->base << " (" << base.rows.size() << " points), new " << options->fresh
+  out << "base " << options.base << " (" << base.rows.size() << " points), new " << options.fresh
       << " (" << fresh.rows.size() << " points); threshold "
-      << format("%g", options->threshold * 100) << "%, floor " << format("%g", options->min_time_ms)
+      << format("%g", options.threshold * 100) << "%, floor " << format("%g", options.min_time_ms)
       << " ms\n\n";
 
   std::vector<std::vector<std::string>> table = {{"variant", "point", "base ms", "new ms",
@@ -241,12 +157,12 @@ int compare_command(const std::vector<std::string>& args, std::ostream& out) {
     }
     const double ratio = *n.time_ms / *b.time_ms;
     log_ratio_sum += std::log(ratio);
-    const bool above_floor = *b.time_ms > options->min_time_ms && *n.time_ms > options->min_time_ms;
+    const bool above_floor = *b.time_ms > options.min_time_ms && *n.time_ms > options.min_time_ms;
     std::string mark;
-    if (ratio > 1 + options->threshold + kRatioTolerance) {
+    if (ratio > 1 + options.threshold + kRatioTolerance) {
       mark = above_floor ? "REGRESSION" : "slower, under the floor";
       regressions += above_floor;
-    } else if (ratio < 1 - options->threshold - kRatioTolerance) {
+    } else if (ratio < 1 - options.threshold - kRatioTolerance) {
       mark = above_floor ? "improvement" : "faster, under the floor";
       improvements += above_floor;
     }
@@ -263,15 +179,14 @@ int compare_command(const std::vector<std::string>& args, std::ostream& out) {
     print_table(table, out);
   else
     out << "no point has status ok in both files\n";
-  print_list("only in " + options->base, only_base, out);
-  print_list("only in " + options->fresh, only_new, out);
+  print_list("only in " + options.base, only_base, out);
+  print_list("only in " + options.fresh, only_new, out);
   print_list("not compared: status not ok in one or both files", not_compared, out);
   for (const auto* file : {&base, &fresh})
     if (file->repeated)
-      out << "\nnote: " << (file == &base ? options->base : options->fresh) << " repeats "
+      out << "\nnote: " << (file == &base ? options.base : options.fresh) << " repeats "
           << file->repeated << " point(s); the last row of each is used\n";
-  for (const auto& [name, torn] :
-       {std::pair{options->base, base_torn}, {options->fresh, fresh_torn}})
+  for (const auto& [name, torn] : {std::pair{options.base, base_torn}, {options.fresh, fresh_torn}})
     if (torn)
       out << "\nnote: " << name << " ends in a row torn by an interrupted write (" << torn
           << " bytes without a newline); ignored\n";
@@ -286,7 +201,7 @@ int compare_command(const std::vector<std::string>& args, std::ostream& out) {
   } else {
     out << "n/a\n";
   }
-  return options->fail_on_regression && regressions > 0 ? 1 : 0;
+  return options.fail_on_regression && regressions > 0 ? 1 : 0;
 }
 
 }  // namespace attn::harness

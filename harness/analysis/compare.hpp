@@ -23,14 +23,18 @@ ResultKey result_key(const ResultRow& row);
 // "M=1" after N and "KV2" after H when they differ from the square case.
 std::string point_summary(const ResultRow& row);
 
-// `attnbench compare BASE.csv NEW.csv [options]`: joins the two files' ok rows on their
-// ResultKey and prints time ratios and accuracy changes to `out`. Returns 0, or 1 with
-// --fail-on-regression when a row is slower beyond the threshold. Throws UsageError for bad
-// options and std::invalid_argument for unreadable or malformed files. `args` excludes the
-// program and command names.
-int compare_command(const std::vector<std::string>& args, std::ostream& out);
+// What `attnbench compare` compares, and how (cli/ parses the command line into it).
+struct CompareOptions {
+  std::string base;
+  std::string fresh;
+  double threshold = 0.05;    // a fraction: a row slower (faster) by more is marked
+  double min_time_ms = 0.05;  // rows are marked only when both times exceed this
+  bool fail_on_regression = false;
+};
 
-// Threshold text: a percentage ("5%") or a fraction below 1 ("0.05"). Exposed for tests.
-double parse_threshold(const std::string& text);
+// Joins the two files' ok rows on their ResultKey and prints time ratios and accuracy changes
+// to `out`. Returns 0, or 1 with fail_on_regression when a row is slower beyond the threshold.
+// Throws std::invalid_argument for unreadable or malformed files.
+int compare_results(const CompareOptions& options, std::ostream& out);
 
 }  // namespace attn::harness

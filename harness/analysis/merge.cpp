@@ -1,74 +1,16 @@
 #include "harness/analysis/merge.hpp"
 
-#include <boost/program_options.hpp>
-
 #include <filesystem>
-#include <optional>
 #include <ostream>
 #include <set>
 
 #include "harness/analysis/compare.hpp"
 #include "harness/analysis/sweep_coverage.hpp"
-#include "harness/cli/file_arguments.hpp"
-#include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
+#include "harness/sweep/usage_error.hpp"
 
 namespace attn::harness {
 namespace {
-
-namespace po = boost::program_options;
-
-constexpr const char* kUsage =
-    "Usage: attnbench merge A.csv B.csv ... --out ALL.csv\n"
-    "       attnbench merge --expect CONFIG PART.csv ... --out ALL.csv [--allow-missing]\n"
-    "                       [--num-shards N] [-- SWEEP OPTIONS]\n"
-    "Checks that every input has the suite's header and well-formed rows, then appends all rows,\n"
-    "in input order, to --out (created with the header if new; an existing --out must have the\n"
-    "same header). Nothing is written if any input is rejected. An input from before the\n"
-    "kv_heads, query_len and min_bytes columns is read as square points and written with the\n"
-    "current header, which is how such a file is brought up to date.\n"
-    "\n"
-    "With --expect CONFIG (a sweep's config file), or the sweep's options after -- (as given to\n"
-    "attnbench sweep), the inputs are the parts of that sweep: merge\n"
-    "checks that they hold every (point, variant) of it, lists the missing ones with the shard\n"
-    "that owns each, refuses rows of other sweeps and two different ok measurements of one item\n"
-    "(naming both files and lines), and writes one row per item in the sweep's order: its ok row,\n"
-    "else its last row. Missing items stop it (exit 1, nothing written) unless --allow-missing.";
-
-struct MergeOptions {
-  std::vector<std::string> inputs;
-  std::string out;
-  ExpectedSweep expected;  // the sweep the inputs are parts of (--expect, options after --)
-  std::string num_shards;
-  bool allow_missing = false;
-};
-
-std::optional<MergeOptions> parse_merge_options(const std::vector<std::string>& command_args,
-                                                std::ostream& out) {
-  MergeOptions options;
-  std::vector<std::string> args = command_args;
-  split_off_sweep_options(args, options.expected.options);
-  po::options_description visible("Merge options");
-  visible.add_options()  //
-      ("out", po::value(&options.out)->value_name("ALL.csv"),
-       "the results file to write; must not be one of the inputs")(
-          "expect", po::value(&options.expected.config)->value_name("CONFIG"),
-          "the sweep's config file: check that the inputs hold each of its items exactly once")(
-          "num-shards", po::value(&options.num_shards)->value_name("N"),
-          "with --expect: the shard count of the parts (default: the config's num-shards, else "
-          "the rows' shard column, else 1), to name the shard that owns a missing item")(
-          "allow-missing", po::bool_switch(&options.allow_missing),
-          "with --expect: write what there is even when items are missing")("help,h",
-                                                                            "show this help");
-  if (!parse_options_and_files(args, visible, kUsage, options.inputs, out)) return std::nullopt;
-  if (options.inputs.empty()) throw UsageError("merge needs at least one input file");
-  if (options.out.empty()) throw UsageError("merge needs --out ALL.csv");
-  if (!options.expected.given() && (options.allow_missing || !options.num_shards.empty()))
-    throw UsageError(std::string(options.allow_missing ? "--allow-missing" : "--num-shards") +
-                     " needs --expect CONFIG (or the sweep's options after --), the sweep the "
-                     "inputs are parts of");
-  return options;
-}
 
 // Same file under another name too (./a.csv, a symlink, a hard link): appending a file to
 // itself would read rows it is writing.
@@ -84,17 +26,11 @@ constexpr std::size_t kListed = 20;  // items listed before "... and K more"
 
 // merge --expect: the parts of one sweep, each item exactly once.
 int merge_expected(const MergeOptions& options, std::ostream& out) {
-  int config_shards = 0;
-  const SweepConfig definition = options.expected.load(config_shards);
-  int given = 0;
-  if (!options.num_shards.empty())
-    given = resolve_shard_selection(options.num_shards, std::nullopt, true,
-                                    [](const char*) -> const char* { return nullptr; })
-                .num_shards;
   std::vector<PartFile> files;
   for (const std::string& input : options.inputs) files.push_back(read_part_file(input));
-  const SweepPlan plan =
-      make_sweep_plan(definition, shard_count_of_parts(files, given, config_shards));
+  const SweepPlan plan = make_sweep_plan(
+      options.expected.definition,
+      shard_count_of_parts(files, options.num_shards, options.expected.config_shards));
   const SweepCoverage coverage = match_parts(plan, files);
 
   if (!coverage.foreign.empty()) {
@@ -174,20 +110,21 @@ int merge_expected(const MergeOptions& options, std::ostream& out) {
 
 }  // namespace
 
-int merge_command(const std::vector<std::string>& args, std::ostream& out) {
-  const std::optional<MergeOptions> options = parse_merge_options(args, out);
-  if (!options) return 0;
-  for (const std::string& input : options->inputs)
-    if (same_file(options->out, input))
-      throw UsageError("--out '" + options->out + "' is also the input '" + input +
+void check_out_is_not_an_input(const MergeOptions& options) {
+  for (const std::string& input : options.inputs)
+    if (same_file(options.out, input))
+      throw UsageError("--out '" + options.out + "' is also the input '" + input +
                        "'; merge into a new file");
+}
 
-  if (options->expected.given()) return merge_expected(*options, out);
+int merge_results(const MergeOptions& options, std::ostream& out) {
+  check_out_is_not_an_input(options);
+  if (options.expected.given()) return merge_expected(options, out);
 
   // Read everything first, so a bad input leaves --out untouched.
   std::vector<std::vector<ResultRow>> contents;
   std::vector<std::string> notes;
-  for (const std::string& input : options->inputs) {
+  for (const std::string& input : options.inputs) {
     std::size_t torn_bytes = 0;
     contents.push_back(read_results_csv(input, &torn_bytes));
     if (torn_bytes)
@@ -195,7 +132,7 @@ int merge_command(const std::vector<std::string>& args, std::ostream& out) {
                       std::to_string(torn_bytes) + " bytes without a newline); not merged\n");
   }
 
-  CsvWriter writer(options->out);
+  CsvWriter writer(options.out);
   std::set<ResultKey> seen;
   std::size_t written = 0, repeated = 0;
   for (const auto& rows : contents)
@@ -205,8 +142,8 @@ int merge_command(const std::vector<std::string>& args, std::ostream& out) {
       repeated += !seen.insert(result_key(row)).second;
     }
   out << "merged " << written << " row" << (written == 1 ? "" : "s") << " from "
-      << options->inputs.size() << " file" << (options->inputs.size() == 1 ? "" : "s") << " into "
-      << options->out << "\n";
+      << options.inputs.size() << " file" << (options.inputs.size() == 1 ? "" : "s") << " into "
+      << options.out << "\n";
   for (const std::string& note : notes) out << note;
   // Not an error: a rerun of a point is a legitimate row, and compare uses the last one.
   if (repeated)

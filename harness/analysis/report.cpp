@@ -19,25 +19,15 @@
 #include "attention/registry.hpp"
 #include "harness/analysis/compare.hpp"
 #include "harness/analysis/row_fields.hpp"
-#include "harness/cli/file_arguments.hpp"
-#include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
+#include "harness/io/machine.hpp"
 #include "harness/io/shell_word.hpp"
-#include "harness/measure/machine.hpp"
+#include "harness/sweep/usage_error.hpp"
 
 namespace attn::harness {
 namespace {
 
 namespace fs = std::filesystem;
-namespace po = boost::program_options;
-
-constexpr const char* kUsage =
-    "Usage: attnbench report FILE.csv... --out REPORT.html [options]\n"
-    "Writes one HTML file that opens offline in any browser: the machine and build context,\n"
-    "the advice for the bounds below (as 'attnbench advise' prints it), the plot script's\n"
-    "figures inline as SVG, every row in a table that sorts by any column (click a heading),\n"
-    "each variant's definition, the skipped and error rows with their messages, and the command\n"
-    "that reproduces the sweep.";
 
 // Where and how the rows were measured; shown when the CSV has the column.
 const std::vector<std::string>& context_columns() {
@@ -387,21 +377,6 @@ int write_report(const ReportRequest& request) {
     return 1;
   }
   return 0;
-}
-
-int report_command(const std::vector<std::string>& args, std::ostream& out) {
-  AdviseOptionText text;
-  ReportRequest request;
-  po::options_description visible("Report options");
-  visible.add_options()("out", po::value(&request.out)->value_name("REPORT.html"),
-                        "the HTML file to write (required)");
-  add_advise_options(visible, text);
-  visible.add_options()("help,h", "show this help");
-  if (!parse_options_and_files(args, visible, kUsage, request.files, out)) return 0;
-  if (request.files.empty()) throw UsageError("report needs at least one results CSV; see --help");
-  if (request.out.empty()) throw UsageError("report needs --out REPORT.html");
-  request.advise = parse_advise_options(text);
-  return write_report(request);
 }
 
 }  // namespace attn::harness

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -24,9 +23,5 @@ struct ReportRequest {
 // script failed (the report is still written, saying so). Throws std::invalid_argument for
 // unreadable or malformed CSVs and UsageError for bad requests.
 int write_report(const ReportRequest& request);
-
-// `attnbench report FILE.csv... --out report.html [bounds]`. `args` excludes the program and
-// command names.
-int report_command(const std::vector<std::string>& args, std::ostream& out);
 
 }  // namespace attn::harness

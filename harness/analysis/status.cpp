@@ -1,29 +1,14 @@
 #include "harness/analysis/status.hpp"
 
-#include <boost/program_options.hpp>
-
 #include <array>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <ostream>
 
 #include "harness/analysis/sweep_coverage.hpp"
-#include "harness/cli/file_arguments.hpp"
-#include "harness/cli/options.hpp"
 
 namespace attn::harness {
 namespace {
-
-namespace po = boost::program_options;
-
-constexpr const char* kUsage =
-    "Usage: attnbench status --expect CONFIG PART.csv ... [--num-shards N] [-- SWEEP OPTIONS]\n"
-    "Matches the parts' rows against every (point, variant) of the sweep CONFIG defines (or the\n"
-    "sweep options after --, as given to attnbench sweep, with or without --expect) and\n"
-    "prints done / skipped / error / missing per shard, the items that are missing or failed,\n"
-    "and the commands that measure them. Exit status 0 when every item is done or skipped,\n"
-    "1 otherwise.";
 
 constexpr std::size_t kListed = 20;  // items listed before "... and K more"
 
@@ -48,35 +33,12 @@ std::string file_of_shard(const std::vector<PartFile>& files, const SweepPlan& p
 
 }  // namespace
 
-int status_command(const std::vector<std::string>& command_args, std::ostream& out) {
-  std::vector<std::string> args = command_args;
-  ExpectedSweep expected;
-  split_off_sweep_options(args, expected.options);
-  std::string& expect = expected.config;
-  std::string num_shards_text;
-  std::vector<std::string> inputs;
-  po::options_description visible("Status options");
-  visible.add_options()  //
-      ("expect", po::value(&expect)->value_name("CONFIG"),
-       "the sweep's config file (as given to sweep --config)")(
-          "num-shards", po::value(&num_shards_text)->value_name("N"),
-          "the shard count the parts were measured with (default: the config's num-shards, "
-          "else the count in the rows' shard column, else 1)")("help,h", "show this help");
-  if (!parse_options_and_files(args, visible, kUsage, inputs, out)) return 0;
-  if (!expected.given())
-    throw UsageError(
-        "status needs --expect CONFIG, the sweep's config file, or the sweep's options after --");
-  int config_shards = 0;
-  const SweepConfig definition = expected.load(config_shards);
-  int given = 0;
-  if (!num_shards_text.empty())
-    given = resolve_shard_selection(num_shards_text, std::nullopt, true,
-                                    [](const char*) -> const char* { return nullptr; })
-                .num_shards;
+int print_sweep_status(const StatusOptions& options, std::ostream& out) {
+  const ExpectedSweep& expected = options.expected;
   std::vector<PartFile> files;
-  for (const std::string& input : inputs) files.push_back(read_part_file(input));
-  const SweepPlan plan =
-      make_sweep_plan(definition, shard_count_of_parts(files, given, config_shards));
+  for (const std::string& input : options.inputs) files.push_back(read_part_file(input));
+  const SweepPlan plan = make_sweep_plan(
+      expected.definition, shard_count_of_parts(files, options.num_shards, expected.config_shards));
   const SweepCoverage coverage = match_parts(plan, files);
 
   // Per shard: counts of each state.
@@ -128,8 +90,8 @@ int status_command(const std::vector<std::string>& command_args, std::ostream& o
   const std::string dir =
       std::filesystem::path(file_of_shard(files, plan, to_rerun[0])).parent_path().string();
   if (expected.options.empty()) {
-    out << "or on Slurm: harness/slurm/submit.sh " << expect << " " << plan.num_shards << " "
-        << (dir.empty() ? "." : dir) << " " << indices << "\n";
+    out << "or on Slurm: harness/slurm/submit.sh " << expected.config << " " << plan.num_shards
+        << " " << (dir.empty() ? "." : dir) << " " << indices << "\n";
   } else {
     out << "or on Slurm, with the sweep's options in a config file CONFIG: "
            "harness/slurm/submit.sh CONFIG "

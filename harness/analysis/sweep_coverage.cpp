@@ -6,9 +6,9 @@
 #include <map>
 
 #include "harness/analysis/compare.hpp"
-#include "harness/cli/options.hpp"
 #include "harness/io/csv.hpp"
 #include "harness/io/shell_word.hpp"
+#include "harness/sweep/usage_error.hpp"
 
 namespace attn::harness {
 namespace {
@@ -35,19 +35,11 @@ std::string ExpectedSweep::name() const {
   return options.empty() ? config : "the sweep '" + sweep_arguments() + "'";
 }
 
-SweepConfig ExpectedSweep::load(int& num_shards) const {
+std::vector<std::string> ExpectedSweep::sweep_args() const {
   std::vector<std::string> args;
   if (!config.empty()) args = {"--config", config};
   args.insert(args.end(), options.begin(), options.end());
-  return load_sweep_definition(args, num_shards);
-}
-
-void split_off_sweep_options(std::vector<std::string>& args,
-                             std::vector<std::string>& sweep_options) {
-  const auto dashes = std::find(args.begin(), args.end(), "--");
-  if (dashes == args.end()) return;
-  sweep_options.assign(dashes + 1, args.end());
-  args.erase(dashes, args.end());
+  return args;
 }
 
 PartFile read_part_file(const std::string& path) { return {path, read_results_csv(path)}; }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "harness/io/result_row.hpp"
+#include "harness/sweep/sweep_config.hpp"
 #include "harness/sweep/sweep_plan.hpp"
 
 namespace attn::harness {
@@ -16,17 +17,19 @@ namespace attn::harness {
 struct ExpectedSweep {
   std::string config;                // --expect, or empty
   std::vector<std::string> options;  // after "--"
+  // The sweep they define, parsed and validated as `attnbench sweep sweep_args()` would be (cli/
+  // loads it), and its num-shards (0 when none).
+  SweepConfig definition;
+  int config_shards = 0;
+
   bool given() const { return !config.empty() || !options.empty(); }
   // "CONFIG" or "the sweep '--seq-len 1K,4K ...'", for messages.
   std::string name() const;
   // The sweep's options as one shell string: "--config CONFIG --seq-len 1K,4K".
   std::string sweep_arguments() const;
-  // Parses and validates the definition; `num_shards` gets its num-shards (0 when none).
-  SweepConfig load(int& num_shards) const;
+  // The same as arguments of `attnbench sweep`: {"--config", CONFIG, "--seq-len", "1K,4K"}.
+  std::vector<std::string> sweep_args() const;
 };
-// Moves the words after a "--" in `args` into `sweep_options`.
-void split_off_sweep_options(std::vector<std::string>& args,
-                             std::vector<std::string>& sweep_options);
 
 // A results file read in full; row i is on line i + 2 (the header is line 1, one row a line).
 struct PartFile {

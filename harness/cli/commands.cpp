@@ -12,11 +12,11 @@
 #include "attention/registry.hpp"
 #include "harness/analysis/compare.hpp"
 #include "harness/analysis/report.hpp"
-#include "harness/cli/interrupt.hpp"
 #include "harness/cli/progress.hpp"
 #include "harness/io/csv.hpp"
 #include "harness/io/npy.hpp"
 #include "harness/measure/inputs.hpp"
+#include "harness/measure/interrupt.hpp"
 #include "harness/sweep/sweep_plan.hpp"
 
 namespace attn::harness {

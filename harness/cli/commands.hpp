@@ -2,7 +2,7 @@
 
 #include <iosfwd>
 
-#include "harness/cli/options.hpp"
+#include "harness/sweep/sweep_config.hpp"
 
 namespace attn::harness {
 

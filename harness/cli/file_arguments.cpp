@@ -2,7 +2,7 @@
 
 #include <ostream>
 
-#include "harness/cli/options.hpp"
+#include "harness/sweep/usage_error.hpp"
 
 namespace po = boost::program_options;
 

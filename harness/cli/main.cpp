@@ -7,12 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "harness/analysis/advise.hpp"
-#include "harness/analysis/compare.hpp"
-#include "harness/analysis/merge.hpp"
-#include "harness/analysis/report.hpp"
-#include "harness/analysis/status.hpp"
+#include "harness/cli/analysis_commands.hpp"
 #include "harness/cli/commands.hpp"
+#include "harness/cli/options.hpp"
+#include "harness/sweep/usage_error.hpp"
 
 namespace {
 

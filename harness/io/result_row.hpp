@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "harness/measure/machine.hpp"
+#include "harness/io/machine.hpp"
 
 namespace attn::harness {
 

@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "attention/registry.hpp"
-#include "harness/cli/interrupt.hpp"
+#include "harness/io/machine.hpp"
 #include "harness/io/npy.hpp"
 #include "harness/measure/accuracy.hpp"
 #include "harness/measure/inputs.hpp"
-#include "harness/measure/machine.hpp"
+#include "harness/measure/interrupt.hpp"
 #include "harness/measure/memory_counter.hpp"
 
 namespace attn::harness {

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "harness/cli/interrupt.hpp"
+#include "harness/measure/interrupt.hpp"
 #include "harness/measure/rss.hpp"
 
 namespace attn::harness {

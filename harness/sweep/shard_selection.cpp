@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "harness/cli/options.hpp"
+#include "harness/sweep/usage_error.hpp"
 
 namespace attn::harness {
 namespace {

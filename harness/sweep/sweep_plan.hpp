@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "attention/variant.hpp"
-#include "harness/cli/options.hpp"
 #include "harness/measure/measure.hpp"
+#include "harness/sweep/sweep_config.hpp"
 
 namespace attn::harness {
 

@@ -1,4 +1,4 @@
-#include "harness/cli/interrupt.hpp"
+#include "harness/measure/interrupt.hpp"
 
 #include <signal.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "harness/measure/machine.hpp"
+#include "harness/io/machine.hpp"
 
 #include <sched.h>
 #include <unistd.h>

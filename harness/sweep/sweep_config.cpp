@@ -1,0 +1,39 @@
+#include "harness/sweep/sweep_config.hpp"
+
+namespace attn::harness {
+
+std::vector<Point> expand_points(const SweepConfig& c) {
+  std::vector<Point> points;
+  // Round-1 configs carry no kv_heads or query_len lists: one default value each.
+  const std::vector<std::int64_t> defaults = {0};
+  const auto& kv_heads = c.kv_heads.empty() ? defaults : c.kv_heads;
+  const auto& query_lens = c.query_lens.empty() ? defaults : c.query_lens;
+  const std::vector<Dtype> fp32_only = {Dtype::kFp32};
+  const auto& dtypes = c.dtypes.empty() ? fp32_only : c.dtypes;
+  for (auto n : c.seq_lens)
+    for (auto m : query_lens)
+      for (auto threads : c.threads)
+        for (const auto& input : c.inputs)
+          for (auto causal : c.causal)
+            for (auto shared : c.shared_qk)
+              for (auto seed : c.seeds)
+                for (auto b : c.batches)
+                  for (auto h : c.heads)
+                    for (auto kv : kv_heads)
+                      for (auto d : c.head_dims)
+                        for (auto dtype : dtypes) {
+                          Point p;
+                          p.shape = {b, h, kv == 0 ? h : kv, m == 0 ? n : m, n, d};
+                          p.shape.dtype = dtype;
+                          p.causal = causal != 0;
+                          p.shared_qk = shared != 0;
+                          p.input = input;
+                          p.seed = seed;
+                          p.scale = c.scale;
+                          p.threads = threads;
+                          points.push_back(p);
+                        }
+  return points;
+}
+
+}  // namespace attn::harness
