@@ -154,6 +154,22 @@ int run_sweep(const SweepConfig& config) {
   if (config.resume)
     std::fprintf(stderr, "resume: %zu rows already done, %lld to measure\n", finished.size(),
                  static_cast<long long>(total_rows));
+  {
+    std::vector<std::size_t> todo_items;
+    for (std::size_t i = 0; i < sweep_plan.items.size(); ++i) {
+      const SweepItem& item = sweep_plan.items[i];
+      if (mine.count({item.point, item.variant}) &&
+          !finished.count(
+              result_key(point_row(sweep_plan.point_of(item), sweep_plan.variant_of(item)))))
+        todo_items.push_back(i);
+    }
+    std::fprintf(
+        stderr,
+        "sweep: %lld items, predicted %s (rough: 50 GFLOP/s per thread for attention, "
+        "1 GFLOP/s for the fp64 accuracy sample; the progress line's ETA corrects it)\n",
+        static_cast<long long>(total_rows),
+        format_seconds(predicted_sweep_seconds(sweep_plan, todo_items, config.measure)).c_str());
+  }
 
   Progress progress(total_rows, total_work);
   std::vector<ResultRow> rows;

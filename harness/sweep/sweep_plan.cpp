@@ -14,8 +14,11 @@ namespace {
 // Roughly what the engine's variants reach per thread on the CPUs the suite was measured on
 // (40-80 GFLOP/s); only the ratios between items matter to the split.
 constexpr double kAssumedFlopsPerThread = 50e9;
-// Input generation, the fp64 accuracy sample and the benchmark's setup, per item.
+// Input generation and the benchmark's setup, per item.
 constexpr double kItemOverheadSeconds = 0.05;
+// The fp64 accuracy sample: scalar double-precision dot products, and each variant's keys() and
+// mass recall over the same rows (about 1 GFLOP/s per thread on the CPUs measured).
+constexpr double kAssumedFp64FlopsPerThread = 1e9;
 
 std::string exact_float(float value) {
   char buf[32];
@@ -33,6 +36,8 @@ std::string item_key(const Variant& variant, const Point& p) {
          "|T" + std::to_string(p.threads);
 }
 
+}  // namespace
+
 std::string format_seconds(double s) {
   char buf[32];
   if (s < 60) {
@@ -45,7 +50,28 @@ std::string format_seconds(double s) {
   return buf;
 }
 
-}  // namespace
+double predicted_accuracy_seconds(const Point& point, std::int64_t rows) {
+  const AttentionShape& s = point.shape;
+  const double sampled = static_cast<double>(std::min(rows, s.query_len));
+  const double flops = 4.0 * static_cast<double>(s.batch * s.heads) * sampled *
+                       static_cast<double>(s.seq_len) * static_cast<double>(s.head_dim);
+  return flops / (kAssumedFp64FlopsPerThread * std::max(1, point.threads));
+}
+
+double predicted_sweep_seconds(const SweepPlan& plan, const std::vector<std::size_t>& items,
+                               const MeasureOptions& options) {
+  double total = 0;
+  std::vector<bool> point_counted(plan.points.size(), false);
+  for (std::size_t i : items) {
+    const SweepItem& item = plan.items[i];
+    total += predicted_item_seconds(plan.variant_of(item), plan.point_of(item), options.timing);
+    if (!point_counted[item.point]) {
+      point_counted[item.point] = true;
+      total += predicted_accuracy_seconds(plan.point_of(item), options.accuracy_rows);
+    }
+  }
+  return total;
+}
 
 double predicted_forward_seconds(const Variant& variant, const Point& point) {
   if (!variant.unsupported(point.shape, point.causal).empty()) return 0;  // a skipped row

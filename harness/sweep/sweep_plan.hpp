@@ -55,6 +55,15 @@ double predicted_forward_seconds(const Variant& variant, const Point& point);
 double predicted_item_seconds(const Variant& variant, const Point& point,
                               const TimingOptions& timing);
 
+// Predicted seconds of the fp64 accuracy sample of a point (`rows` query rows per problem over
+// every key), computed once per point and read by each of its variants.
+double predicted_accuracy_seconds(const Point& point, std::int64_t rows);
+// Predicted seconds to measure the given items (indices into plan.items) under these options:
+// their items plus each distinct point's accuracy sample. Printed before a sweep starts.
+double predicted_sweep_seconds(const SweepPlan& plan, const std::vector<std::size_t>& items,
+                               const MeasureOptions& options);
+std::string format_seconds(double seconds);
+
 // `sweep --plan`: each shard's items with their predicted time (all shards, or only `only`).
 void print_plan(const SweepPlan& plan, const TimingOptions& timing, int only, std::ostream& out);
 
