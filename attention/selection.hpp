@@ -69,6 +69,10 @@ class KeyBlockPattern final : public SelectedPattern {
   std::int64_t group_of(std::int64_t position) const {
     return position / query_group_ - first_group_;
   }
+  // The key block holding the first position of group g.
+  std::int64_t own_block(std::int64_t g) const {
+    return (g + first_group_) * query_group_ / key_block_;
+  }
   std::int64_t slots() const { return slots_; }
   std::int64_t key_block() const { return key_block_; }
   std::int64_t query_group() const { return query_group_; }
