@@ -1,9 +1,13 @@
 #pragma once
 
+#include <gtest/gtest.h>
 #include <tbb/task_arena.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <random>
+#include <string>
 
 #include "attention/reference.hpp"
 #include "attention/variant.hpp"
@@ -70,6 +74,18 @@ inline double max_error_vs_reference(const Variant& variant, const AttentionInpu
           worst = std::max(worst, std::abs(static_cast<double>(got[c]) - want[c]));
       }
   return worst;
+}
+
+// A fresh folder per test (by process and test name), so tests never see each other's files.
+inline std::string temp_dir() {
+  namespace fs = std::filesystem;
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path dir = fs::temp_directory_path() /
+                       ("attnbench_test_" + std::to_string(::getpid())) /
+                       (std::string(info->test_suite_name()) + "." + info->name());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
 }
 
 }  // namespace attn::testing
