@@ -36,9 +36,10 @@ struct BlockChoice {
 
 // The selection of `choice` for these inputs. Per problem (b, h) and `choice.chunk` groups at a
 // time, score(b, h, g0, rows, scores) writes scores[r · blocks + c], the score of key block c
-// (c < blocks = choice.key_blocks(N)) for group g0 + r (r < rows). Group g then keeps its own
-// block, the one holding its first position, and the k blocks with the largest scores (ties: the
-// lower block) among the candidates: causal, the blocks before its own; else every other block.
+// (c < blocks = choice.key_blocks(N)) for group g0 + r (r < rows; the groups of KeyBlockPattern,
+// so with query_group 1 group i is query i). Group g then keeps its own block, the one holding
+// its first position, and the k blocks with the largest scores (ties: the lower block) among the
+// candidates: causal, the blocks before its own; else every other block.
 template <class ScoreGroups>
 std::shared_ptr<const Selection> choose_key_blocks(const AttentionInputs& in,
                                                    const BlockChoice& choice,
