@@ -3,6 +3,9 @@
 // Query-aware sparsity: a variant chooses its keys from the inputs, then attends them exactly.
 // The choice is one value, a Selection, that forward() attends and keys() reads, so the two
 // cannot disagree.
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -68,6 +71,10 @@ class KeyBlockPattern final : public SelectedPattern {
   std::int64_t groups() const { return groups_; }
   std::int64_t group_of(std::int64_t position) const {
     return position / query_group_ - first_group_;
+  }
+  // The key block holding the first position of group g.
+  std::int64_t own_block(std::int64_t g) const {
+    return (g + first_group_) * query_group_ / key_block_;
   }
   std::int64_t slots() const { return slots_; }
   std::int64_t key_block() const { return key_block_; }
@@ -147,5 +154,34 @@ void score_rows(const float* q, std::int64_t rows, const float* k, std::int64_t 
 // The mean of every block of `block` rows of x (rows × d, row-major; the last block may be
 // short): out holds ceil(rows / block) × d values.
 void block_means(const float* x, std::int64_t rows, std::int64_t d, std::int64_t block, float* out);
+
+// A token-level choice from the true scores: the queries of every problem (b, h) are scored
+// `chunk` at a time against every key they may see (causal: up to the chunk's last position),
+// then rule(row, visible, keys) sets `keys` to the sorted keys of one query from its scores
+// row[0, visible) (causal: the keys up to its position; else all N). make_rule() gives every
+// task its own rule, so a rule may keep scratch.
+template <class MakeRule>
+std::shared_ptr<const Selection> choose_keys_by_score(const AttentionInputs& in, std::int64_t chunk,
+                                                      const MakeRule& make_rule) {
+  const AttentionShape s = in.shape();
+  const std::int64_t d = s.head_dim, m = s.query_len, n = s.seq_len;
+  auto selection = std::make_shared<KeyListSelection>(s);
+  const std::int64_t chunks = (m + chunk - 1) / chunk;
+  tbb::parallel_for(std::int64_t{0}, s.batch * s.heads * chunks, [&](std::int64_t item) {
+    const std::int64_t bh = item / chunks, b = bh / s.heads, h = bh % s.heads;
+    const std::int64_t i0 = item % chunks * chunk, rows = std::min(chunk, m - i0);
+    const std::int64_t cols = in.causal ? s.position(i0 + rows - 1) + 1 : n;
+    std::vector<float> scores(static_cast<std::size_t>(rows * cols));
+    auto rule = make_rule();
+    score_rows(in.q.row(b, h, i0), rows, in.k_head(b, h), cols, d, 1.0f, scores.data(), cols);
+    std::vector<std::int32_t> keys;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t visible = in.causal ? s.position(i0 + r) + 1 : n;
+      rule(scores.data() + r * cols, visible, keys);
+      selection->set_row(b, h, i0 + r, keys);
+    }
+  });
+  return selection;
+}
 
 }  // namespace attn

@@ -1,4 +1,5 @@
-"""Smoke tests for plot_results.py: figures appear, bad input exits 2, patterns render.
+"""Smoke tests for plot_results.py and its figures package: figures appear, bad input exits 2,
+patterns render.
 
 Run from the repository root with `python3 -m unittest discover plots` (or from
 plots/ with `python3 -m unittest test_plot_results`).
@@ -18,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 import plot_results  # noqa: E402
+from figures import data, density, serving  # noqa: E402
 
 HEADER = ("variant,params,batch,heads,kv_heads,seq_len,query_len,head_dim,causal,shared_qk,input,seed,"
           "scale,threads,reps,time_ms,time_ms_min,time_ms_max,pairs,gflops,min_bytes,peak_bytes,"
@@ -136,10 +138,10 @@ class PlotResultsTest(unittest.TestCase):
         self.assertTrue({"mass_recall_vs_density", "rel_err_vs_density", "speedup_vs_density"} <= stems,
                         stems)
         # Density is the pairs column over full attention's pairs, causal or not.
-        self.assertAlmostEqual(plot_results.density(rows[1]), 64 / 4096)
+        self.assertAlmostEqual(density.density(rows[1]), 64 / 4096)
         causal = dict(rows[1], causal="true", query_len=1)
-        self.assertAlmostEqual(plot_results.full_pairs(causal), 2 * 4096)
-        curves = plot_results.variant_curves(rows, lambda r: float(r["mass_recall"]))
+        self.assertAlmostEqual(density.full_pairs(causal), 2 * 4096)
+        curves = density.variant_curves(rows, lambda r: float(r["mass_recall"]))
         self.assertEqual([round(x * 4096) for x, _ in curves["topk"]], [64, 256, 1024])
 
     def test_density_panels_without_points_stay_blank(self):
@@ -169,26 +171,26 @@ class PlotResultsTest(unittest.TestCase):
 
     def test_square_and_decode_selection(self):
         square = result_row("flash", "", 1024, 1)
-        self.assertTrue(plot_results.is_square(square))
-        self.assertFalse(plot_results.is_decode(square))
+        self.assertTrue(data.is_square(square))
+        self.assertFalse(data.is_decode(square))
         decode = result_row("flash", "", 1024, 1, query_len=1)
-        self.assertFalse(plot_results.is_square(decode))
-        self.assertTrue(plot_results.is_decode(decode))
+        self.assertFalse(data.is_square(decode))
+        self.assertTrue(data.is_decode(decode))
         grouped = result_row("flash", "", 1024, 1, kv_heads=1)  # prefill with grouped kv heads
-        self.assertFalse(plot_results.is_square(grouped))
-        self.assertFalse(plot_results.is_decode(grouped))
+        self.assertFalse(data.is_square(grouped))
+        self.assertFalse(data.is_decode(grouped))
         old = {c: str(v) for c, v in square.items() if c in SQUARE_ERA_HEADER}
-        self.assertTrue(plot_results.is_square(old))
-        self.assertFalse(plot_results.is_decode(old))
+        self.assertTrue(data.is_square(old))
+        self.assertFalse(data.is_decode(old))
 
     def test_gigabytes_per_second(self):
         row = {"min_bytes": "2000000000", "time_ms": "1000"}
-        self.assertAlmostEqual(plot_results.gigabytes_per_second(row), 2.0)
+        self.assertAlmostEqual(serving.gigabytes_per_second(row), 2.0)
         # Without min_bytes the traffic comes from the shape: 4·(2·B·H·M·D + 2·B·KV·N·D).
         row = {"batch": "1", "heads": "8", "kv_heads": "2", "query_len": "1", "seq_len": "1000000",
                "head_dim": "100", "time_ms": "1", "min_bytes": ""}
-        self.assertAlmostEqual(plot_results.gigabytes_per_second(row), 4 * (2 * 8 * 100 + 2 * 2 * 1e8) / 1e6)
-        self.assertTrue(math.isnan(plot_results.gigabytes_per_second({"min_bytes": "8", "time_ms": "0"})))
+        self.assertAlmostEqual(serving.gigabytes_per_second(row), 4 * (2 * 8 * 100 + 2 * 2 * 1e8) / 1e6)
+        self.assertTrue(math.isnan(serving.gigabytes_per_second({"min_bytes": "8", "time_ms": "0"})))
 
     def test_square_era_csv_plots_as_before(self):
         rows = [result_row(v, p, n, 1) for v, p in (("flash", ""), ("sliding_window", "window=64"))

@@ -15,21 +15,14 @@
 #include "harness/io/csv.hpp"
 #include "harness/sweep/usage_error.hpp"
 #include "process_support.hpp"
+#include "test_support.hpp"
 
 namespace attn::harness {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::temp_directory_path() /
-                       ("attnbench_advise_" + std::to_string(::getpid())) /
-                       (std::string(info->test_suite_name()) + "." + info->name());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using attn::testing::temp_dir;
 
 // One ok row: H=1, D=64, non-causal, so full attention is N² pairs; `share` of them are kept.
 ResultRow row(const std::string& variant, const std::string& params, const std::string& input,

@@ -13,22 +13,14 @@
 #include "harness/io/csv.hpp"
 #include "harness/sweep/sweep_config.hpp"
 #include "harness/sweep/usage_error.hpp"
+#include "test_support.hpp"
 
 namespace attn::harness {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test, so tests never see each other's files.
-std::string temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::temp_directory_path() /
-                       ("attnbench_compare_merge_" + std::to_string(::getpid())) /
-                       (std::string(info->test_suite_name()) + "." + info->name());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using attn::testing::temp_dir;
 
 ResultRow ok_row(const std::string& variant, std::int64_t seq_len, double time_ms) {
   ResultRow r;

@@ -20,21 +20,14 @@
 #include "harness/sweep/sweep_plan.hpp"
 #include "harness/sweep/usage_error.hpp"
 #include "process_support.hpp"
+#include "test_support.hpp"
 
 namespace attn::harness {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::temp_directory_path() /
-                       ("attnbench_shard_" + std::to_string(::getpid())) /
-                       (std::string(info->test_suite_name()) + "." + info->name());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using attn::testing::temp_dir;
 
 std::string write_file(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;

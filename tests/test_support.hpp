@@ -1,12 +1,16 @@
 #pragma once
 
+#include <gtest/gtest.h>
 #include <tbb/task_arena.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "attention/reference.hpp"
@@ -121,6 +125,18 @@ inline double max_error(const std::vector<double>& want, const Tensor& out) {
 inline double max_error_vs_reference(const Variant& variant, const AttentionInputs& inputs,
                                      const Tensor& out) {
   return max_error(reference_over_own_keys(variant, inputs), out);
+}
+
+// A fresh folder per test (by process and test name), so tests never see each other's files.
+inline std::string temp_dir() {
+  namespace fs = std::filesystem;
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path dir = fs::temp_directory_path() /
+                       ("attnbench_test_" + std::to_string(::getpid())) /
+                       (std::string(info->test_suite_name()) + "." + info->name());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
 }
 
 }  // namespace attn::testing

@@ -7,13 +7,12 @@
 // --causal every block but i is a candidate.
 // Per query head: the heads of a kv group choose apart, and the engine attends the union of
 // their blocks once per group, masking each head to its own.
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 
-#include "attention/block_engine.hpp"
+#include "attention/block_choice.hpp"
 #include "attention/registry.hpp"
 #include "attention/selecting_variant.hpp"
 
@@ -35,65 +34,45 @@ class BlockTopK final : public SelectingVariant {
             {"block_topk:block=16,k=2", "block_topk:block=7,k=3", "block_topk:block=64,k=0"}};
   }
   explicit BlockTopK(const VariantConfig& config)
-      : SelectingVariant(config), block_(config.integer("block")), k_(config.integer("k")) {}
+      : SelectingVariant(config),
+        choice_{config.integer("block"), config.integer("block"), config.integer("k"),
+                BlockChoice::kAllGroups} {}
 
   bool chooses_per_query() const override { return false; }
 
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
     const AttentionShape s = in.shape();
-    const std::int64_t d = s.head_dim, n = s.seq_len, key_blocks = (n + block_ - 1) / block_;
-    auto pattern = std::make_unique<KeyBlockPattern>(s, in.causal, block_, block_, k_ + 1);
-    const std::int64_t groups = pattern->groups();
-    std::vector<float> key_means(static_cast<std::size_t>(s.batch * s.kv_heads * key_blocks * d));
-    tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads, [&](std::int64_t bk) {
-      block_means(in.k.head(bk / s.kv_heads, bk % s.kv_heads), n, d, block_,
-                  key_means.data() + bk * key_blocks * d);
-    });
-    tbb::parallel_for(std::int64_t{0}, s.batch * s.heads, [&](std::int64_t bh) {
-      const std::int64_t b = bh / s.heads, h = bh % s.heads;
-      // Query block g holds positions [(g + first) · block, ...) ∩ the queries of this call.
-      const std::int64_t first = s.first_position() / block_;
-      std::vector<float> query_means(static_cast<std::size_t>(groups * d));
-      for (std::int64_t g = 0; g < groups; ++g) {
-        const std::int64_t lo = std::max((g + first) * block_, s.first_position());
-        const std::int64_t hi = std::min((g + first + 1) * block_, n);
-        block_means(in.q.row(b, h, lo - s.first_position()), hi - lo, d, hi - lo,
-                    query_means.data() + g * d);
-      }
-      std::vector<float> scores(static_cast<std::size_t>(groups * key_blocks));
-      score_rows(query_means.data(), groups,
-                 key_means.data() + (b * s.kv_heads + s.kv_head(h)) * key_blocks * d, key_blocks, d,
-                 1.0f, scores.data(), key_blocks);
-      std::vector<std::int32_t> chosen;
-      for (std::int64_t g = 0; g < groups; ++g) {
-        const std::int64_t own = g + first;
-        top_k_except(scores.data() + g * key_blocks, in.causal ? own : key_blocks,
-                     in.causal ? -1 : own, k_, chosen);
-        std::int32_t* slots = pattern->blocks(b, h, g);
-        std::copy(chosen.begin(), chosen.end(), slots);
-        slots[chosen.size()] = static_cast<std::int32_t>(own);
-      }
-    });
-    pattern->finish();
-    return std::make_shared<PatternSelection>(std::move(pattern), s);
+    const std::int64_t d = s.head_dim, n = s.seq_len, block = choice_.key_block;
+    const std::int64_t key_blocks = choice_.key_blocks(n);
+    const std::vector<float> key_means = key_block_means(in, block);
+    // Query block g holds positions [(g + first) · block, ...) ∩ the queries of this call.
+    const std::int64_t first = s.first_position() / block;
+    return choose_key_blocks(
+        in, choice_,
+        [&](std::int64_t b, std::int64_t h, std::int64_t g0, std::int64_t groups, float* scores) {
+          std::vector<float> query_means(static_cast<std::size_t>(groups * d));
+          for (std::int64_t g = g0; g < g0 + groups; ++g) {
+            const std::int64_t lo = std::max((g + first) * block, s.first_position());
+            const std::int64_t hi = std::min((g + first + 1) * block, n);
+            block_means(in.q.row(b, h, lo - s.first_position()), hi - lo, d, hi - lo,
+                        query_means.data() + (g - g0) * d);
+          }
+          score_rows(query_means.data(), groups,
+                     key_means.data() + (b * s.kv_heads + s.kv_head(h)) * key_blocks * d,
+                     key_blocks, d, 1.0f, scores, key_blocks);
+        });
   }
 
   Cost cost(const AttentionShape& s, bool causal, int threads) const override {
-    // At most k + 1 blocks per query (exact counts come from pairs(inputs)).
-    const std::int64_t per_query = std::min(s.seq_len, (k_ + 1) * block_);
-    const std::int64_t per_problem = std::min(checked_product(s.query_len, per_query, "pairs"),
-                                              dense_pairs_per_problem(s, causal));
-    const std::int64_t key_blocks = (s.seq_len + block_ - 1) / block_;
-    const std::int64_t groups = (s.query_len + 2 * block_ - 2) / block_;
-    const std::int64_t table = 4 * s.problems() * groups * (k_ + 1);
+    const std::int64_t k = choice_.k, key_blocks = choice_.key_blocks(s.seq_len);
+    const std::int64_t groups = choice_.max_groups(s.query_len);
     const std::int64_t means = 4 * (s.batch * s.kv_heads * key_blocks * s.head_dim +
-                                    threads * groups * (s.head_dim + key_blocks + k_ + 1));
-    return {checked_product(s.problems(), per_problem, "pairs"),
-            block_attention_workspace_bytes(s, threads, block_) + table + means};
+                                    threads * groups * (s.head_dim + key_blocks + k + 1));
+    return block_choice_cost(s, causal, threads, choice_, means);
   }
 
  private:
-  std::int64_t block_, k_;
+  BlockChoice choice_;
 };
 
 const bool kRegistered = register_variant<BlockTopK>();

@@ -11,8 +11,9 @@
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
-#include "attention/block_engine.hpp"
+#include "attention/block_choice.hpp"
 #include "attention/gemm.hpp"
 #include "attention/registry.hpp"
 #include "attention/selecting_variant.hpp"
@@ -36,15 +37,15 @@ class Quest final : public SelectingVariant {
             {"quest:page=16,pages=3", "quest:page=5,pages=7", "quest:page=64,pages=1"}};
   }
   explicit Quest(const VariantConfig& config)
-      : SelectingVariant(config), page_(config.integer("page")), pages_(config.integer("pages")) {}
+      : SelectingVariant(config),
+        choice_{config.integer("page"), 1, config.integer("pages"), kQueryChunk} {}
 
   bool chooses_per_query() const override { return true; }
 
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
     const AttentionShape s = in.shape();
-    const std::int64_t d = s.head_dim, m = s.query_len, n = s.seq_len;
-    const std::int64_t count = (n + page_ - 1) / page_;
-    auto pattern = std::make_unique<KeyBlockPattern>(s, in.causal, page_, 1, pages_ + 1);
+    const std::int64_t d = s.head_dim, n = s.seq_len, page = choice_.key_block;
+    const std::int64_t count = choice_.key_blocks(n);
     // Per kv head and page: the maxima, then the minima (2d values), against [q⁺ ; q⁻].
     std::vector<float> bounds(static_cast<std::size_t>(s.batch * s.kv_heads * count * 2 * d));
     tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads * count, [&](std::int64_t item) {
@@ -52,57 +53,39 @@ class Quest final : public SelectingVariant {
       const float* k = in.k.head(bk / s.kv_heads, bk % s.kv_heads);
       float* hi = bounds.data() + item * 2 * d;
       float* lo = hi + d;
-      std::copy_n(k + pg * page_ * d, d, lo);
-      std::copy_n(k + pg * page_ * d, d, hi);
-      for (std::int64_t j = pg * page_ + 1; j < std::min(n, (pg + 1) * page_); ++j)
+      std::copy_n(k + pg * page * d, d, lo);
+      std::copy_n(k + pg * page * d, d, hi);
+      for (std::int64_t j = pg * page + 1; j < std::min(n, (pg + 1) * page); ++j)
         for (std::int64_t e = 0; e < d; ++e) {
           lo[e] = std::min(lo[e], k[j * d + e]);
           hi[e] = std::max(hi[e], k[j * d + e]);
         }
     });
-    const std::int64_t chunks = (m + kQueryChunk - 1) / kQueryChunk;
-    tbb::parallel_for(std::int64_t{0}, s.batch * s.heads * chunks, [&](std::int64_t item) {
-      const std::int64_t bh = item / chunks, b = bh / s.heads, h = bh % s.heads;
-      const std::int64_t i0 = item % chunks * kQueryChunk, rows = std::min(kQueryChunk, m - i0);
-      std::vector<float> split(static_cast<std::size_t>(rows * 2 * d));
-      const float* q = in.q.row(b, h, i0);
-      for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t e = 0; e < d; ++e) {
-          split[static_cast<std::size_t>(r * 2 * d + e)] = std::max(q[r * d + e], 0.0f);
-          split[static_cast<std::size_t>(r * 2 * d + d + e)] = std::min(q[r * d + e], 0.0f);
-        }
-      std::vector<float> scores(static_cast<std::size_t>(rows * count));
-      score_rows(split.data(), rows,
-                 bounds.data() + (b * s.kv_heads + s.kv_head(h)) * count * 2 * d, count, 2 * d,
-                 1.0f, scores.data(), count);
-      std::vector<std::int32_t> chosen;
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const std::int64_t p = s.position(i0 + r), own = p / page_;
-        top_k_except(scores.data() + r * count, in.causal ? own : count, in.causal ? -1 : own,
-                     pages_, chosen);
-        std::int32_t* slots = pattern->blocks(b, h, pattern->group_of(p));
-        std::copy(chosen.begin(), chosen.end(), slots);
-        slots[chosen.size()] = static_cast<std::int32_t>(own);
-      }
-    });
-    pattern->finish();
-    return std::make_shared<PatternSelection>(std::move(pattern), s);
+    return choose_key_blocks(
+        in, choice_,
+        [&](std::int64_t b, std::int64_t h, std::int64_t i0, std::int64_t rows, float* scores) {
+          std::vector<float> split(static_cast<std::size_t>(rows * 2 * d));
+          const float* q = in.q.row(b, h, i0);
+          for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t e = 0; e < d; ++e) {
+              split[static_cast<std::size_t>(r * 2 * d + e)] = std::max(q[r * d + e], 0.0f);
+              split[static_cast<std::size_t>(r * 2 * d + d + e)] = std::min(q[r * d + e], 0.0f);
+            }
+          score_rows(split.data(), rows,
+                     bounds.data() + (b * s.kv_heads + s.kv_head(h)) * count * 2 * d, count, 2 * d,
+                     1.0f, scores, count);
+        });
   }
 
   Cost cost(const AttentionShape& s, bool causal, int threads) const override {
-    const std::int64_t per_query = std::min(s.seq_len, (pages_ + 1) * page_);
-    const std::int64_t per_problem = std::min(checked_product(s.query_len, per_query, "pairs"),
-                                              dense_pairs_per_problem(s, causal));
-    const std::int64_t count = (s.seq_len + page_ - 1) / page_;
-    const std::int64_t table = 4 * s.problems() * s.query_len * (pages_ + 1);
+    const std::int64_t count = choice_.key_blocks(s.seq_len);
     const std::int64_t scratch = 4 * (2 * s.batch * s.kv_heads * count * s.head_dim +
                                       threads * kQueryChunk * (count + 2 * s.head_dim));
-    return {checked_product(s.problems(), per_problem, "pairs"),
-            block_attention_workspace_bytes(s, threads) + table + scratch};
+    return block_choice_cost(s, causal, threads, choice_, scratch);
   }
 
  private:
-  std::int64_t page_, pages_;
+  BlockChoice choice_;
 };
 
 const bool kRegistered = register_variant<Quest>();

@@ -4,8 +4,6 @@
 // method: it is the upper bound on accuracy of any method that keeps k keys per query, the
 // frontier the query-aware methods are compared against at matched density.
 // Per query head. k >= the keys a query sees is full attention.
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -70,21 +68,9 @@ class TopK final : public SelectingVariant {
   bool chooses_per_query() const override { return true; }
 
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
-    const AttentionShape s = in.shape();
-    const std::int64_t d = s.head_dim, m = s.query_len, n = s.seq_len;
-    auto selection = std::make_shared<KeyListSelection>(s);
-    const std::int64_t chunks = (m + kQueryChunk - 1) / kQueryChunk;
-    tbb::parallel_for(std::int64_t{0}, s.batch * s.heads * chunks, [&](std::int64_t item) {
-      const std::int64_t bh = item / chunks, b = bh / s.heads, h = bh % s.heads;
-      const std::int64_t i0 = item % chunks * kQueryChunk, rows = std::min(kQueryChunk, m - i0);
-      const std::int64_t cols = in.causal ? s.position(i0 + rows - 1) + 1 : n;
-      std::vector<float> scores(static_cast<std::size_t>(rows * cols));
-      std::vector<std::uint32_t> bits;
-      score_rows(in.q.row(b, h, i0), rows, in.k_head(b, h), cols, d, 1.0f, scores.data(), cols);
-      std::vector<std::int32_t> keys;
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const float* row = scores.data() + r * cols;
-        const std::int64_t visible = in.causal ? s.position(i0 + r) + 1 : n;
+    return choose_keys_by_score(in, kQueryChunk, [this] {
+      return [this, bits = std::vector<std::uint32_t>()](const float* row, std::int64_t visible,
+                                                         std::vector<std::int32_t>& keys) mutable {
         const std::int64_t k = std::min(k_, visible);
         keys.clear();
         if (k == visible) {
@@ -99,10 +85,8 @@ class TopK final : public SelectingVariant {
             if (row[j] > threshold || (row[j] == threshold && ties-- > 0))
               keys.push_back(static_cast<std::int32_t>(j));
         }
-        selection->set_row(b, h, i0 + r, keys);
-      }
+      };
     });
-    return selection;
   }
 
   Cost cost(const AttentionShape& s, bool causal, int threads) const override {

@@ -4,8 +4,6 @@
 // is an accuracy bound, not a fast method; p = 1 is full attention.
 // The mass is summed in fp64 in that order, and the set ends at the first key where the sum
 // reaches p times the total summed the same way.
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -35,22 +33,10 @@ class TopP final : public SelectingVariant {
   bool chooses_per_query() const override { return true; }
 
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
-    const AttentionShape s = in.shape();
-    const std::int64_t d = s.head_dim, m = s.query_len, n = s.seq_len;
-    auto selection = std::make_shared<KeyListSelection>(s);
-    const std::int64_t chunks = (m + kQueryChunk - 1) / kQueryChunk;
-    tbb::parallel_for(std::int64_t{0}, s.batch * s.heads * chunks, [&](std::int64_t item) {
-      const std::int64_t bh = item / chunks, b = bh / s.heads, h = bh % s.heads;
-      const std::int64_t i0 = item % chunks * kQueryChunk, rows = std::min(kQueryChunk, m - i0);
-      const std::int64_t cols = in.causal ? s.position(i0 + rows - 1) + 1 : n;
-      std::vector<float> scores(static_cast<std::size_t>(rows * cols));
-      score_rows(in.q.row(b, h, i0), rows, in.k_head(b, h), cols, d, 1.0f, scores.data(), cols);
-      std::vector<std::int32_t> order, keys;
-      std::vector<std::uint64_t> packed;
-      std::vector<double> weight;
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const float* row = scores.data() + r * cols;
-        const std::int64_t visible = in.causal ? s.position(i0 + r) + 1 : n;
+    return choose_keys_by_score(in, kQueryChunk, [this, &in] {
+      return [this, &in, order = std::vector<std::int32_t>(), packed = std::vector<std::uint64_t>(),
+              weight = std::vector<double>()](const float* row, std::int64_t visible,
+                                              std::vector<std::int32_t>& keys) mutable {
         // Decreasing score, then increasing index, as one ascending 64-bit key per key: the
         // score's order-preserving bits inverted, above the index (an integer sort, no
         // indirection through the scores).
@@ -78,10 +64,8 @@ class TopP final : public SelectingVariant {
         while (taken < order.size() && !(mass >= p_ * total)) mass += weight[taken++];
         keys.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(taken));
         std::sort(keys.begin(), keys.end());
-        selection->set_row(b, h, i0 + r, keys);
-      }
+      };
     });
-    return selection;
   }
 
   Cost cost(const AttentionShape& s, bool causal, int threads) const override {
