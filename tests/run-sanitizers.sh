@@ -15,14 +15,22 @@
 #
 # Each step has its own build directory under build/ (ATTN_SANITIZER_BUILD_ROOT overrides).
 # Environment: ATTN_JOBS (build jobs, default 2), ATTN_FUZZ_SECONDS (per fuzz target, default
-# 60). Suppressions live in tests/sanitizers/, each with its reason.
+# 30: a bounded 90 s in all), ATTN_FUZZ_CORPUS (default /var/cache/attnbench/fuzz-corpus, or
+# ~/.cache/attnbench-fuzz-corpus when /var/cache is not writable: outside the clone, so each run
+# starts from what earlier runs found). Suppressions live in tests/sanitizers/, each with its
+# reason.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_root=${ATTN_SANITIZER_BUILD_ROOT:-$root/build}
 jobs=${ATTN_JOBS:-2}
-fuzz_seconds=${ATTN_FUZZ_SECONDS:-60}
+fuzz_seconds=${ATTN_FUZZ_SECONDS:-30}
 suppressions=$root/tests/sanitizers
+if [[ -w /var/cache ]]; then
+  corpus_root=${ATTN_FUZZ_CORPUS:-/var/cache/attnbench/fuzz-corpus}
+else
+  corpus_root=${ATTN_FUZZ_CORPUS:-${XDG_CACHE_HOME:-$HOME/.cache}/attnbench-fuzz-corpus}
+fi
 # shellcheck source=tests/compiler-cache.sh
 source "$root/tests/compiler-cache.sh"
 
@@ -208,12 +216,12 @@ run_fuzz() {
   local target output
   for target in spec npy csv; do
     log "fuzzing $target for ${fuzz_seconds}s"
-    mkdir -p "$dir/corpus/$target"
+    mkdir -p "$corpus_root/$target"
     output=$dir/fuzz-$target.log
     # Leaks are off: libFuzzer's per-input leak check flags the registry's lazily built,
     # process-lifetime state; the ASan+UBSan step checks leaks over the whole suite.
     if ! ASAN_OPTIONS="detect_leaks=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-      "$dir/${target}_fuzz" "$dir/corpus/$target" "$dir/seeds/$target" \
+      "$dir/${target}_fuzz" "$corpus_root/$target" "$dir/seeds/$target" \
       -max_total_time="$fuzz_seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$dir/crash-$target-" -print_final_stats=1 >"$output" 2>&1; then
       tail -n 80 "$output"
