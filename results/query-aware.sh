@@ -5,19 +5,10 @@
 # HTML report beside the CSV. About 20 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source results/study.sh
 
 study=results/reference/query-aware
 cmake --preset release >/dev/null
 cmake --build --preset release --target attnbench
-parts=(prefill prefill-64k decode)
-for part in "${parts[@]}"; do
-  build/release/attnbench sweep --config "$study/$part.cfg" --out "$study/$part.csv" --resume
-done
-rm -f "$study.csv"
-csvs=()
-for part in "${parts[@]}"; do csvs+=("$study/$part.csv"); done
-build/release/attnbench merge "${csvs[@]}" --out "$study.csv"
-python=/usr/bin/python3  # Debian's, which has matplotlib
-[ -x "$python" ] || python=python3
-"$python" plots/plot_results.py "$study.csv"
+run_study "$study" prefill prefill-64k decode
 build/release/attnbench report "$study.csv" --out "$study.html"

@@ -8,19 +8,9 @@
 # About 1 hour on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source results/study.sh
 
 study=results/reference/reference
 cmake --preset release >/dev/null
 cmake --build --preset release --target attnbench
-parts=(short exact-long sparse-long exact-long-1thread sparse-long-1thread precision
-       precision-decode)
-for part in "${parts[@]}"; do
-  build/release/attnbench sweep --config "$study/$part.cfg" --out "$study/$part.csv" --resume
-done
-rm -f "$study.csv"
-csvs=()
-for part in "${parts[@]}"; do csvs+=("$study/$part.csv"); done
-build/release/attnbench merge "${csvs[@]}" --out "$study.csv"
-python=/usr/bin/python3  # Debian's, which has matplotlib
-[ -x "$python" ] || python=python3
-"$python" plots/plot_results.py "$study.csv"
+run_study "$study" short exact-long sparse-long exact-long-1thread sparse-long-1thread precision precision-decode

@@ -6,6 +6,7 @@
 # on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source results/study.sh
 
 study=results/reference/serving
 cmake --preset release >/dev/null
@@ -14,12 +15,5 @@ bandwidth=$(build/release/attnbench_micro --benchmark_filter='BM_MemoryReadOnly/
               --benchmark_format=csv 2>/dev/null |
             awk -F, '/BM_MemoryReadOnly/ { print $NF }')  # the GB/s counter, the last column
 echo "read-only streaming bandwidth: $bandwidth GB/s" >&2
-parts=(decode decode-long)
-for part in "${parts[@]}"; do
-  build/release/attnbench sweep --config "$study/$part.cfg" --out "$study/$part.csv" --resume
-done
-rm -f "$study.csv"
-build/release/attnbench merge "$study/decode.csv" "$study/decode-long.csv" --out "$study.csv"
-python=/usr/bin/python3  # Debian's, which has matplotlib
-[ -x "$python" ] || python=python3
-"$python" plots/plot_results.py "$study.csv" --read-bandwidth "$bandwidth"
+PLOT_ARGS=(--read-bandwidth "$bandwidth")
+run_study "$study" decode decode-long
