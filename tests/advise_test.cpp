@@ -8,7 +8,7 @@
 #include <fstream>
 #include <set>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "harness/analysis/advise.hpp"
 #include "harness/analysis/report.hpp"
 #include "harness/cli/analysis_commands.hpp"

@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "attention/block_engine.hpp"
-#include "attention/microkernel.hpp"
-#include "attention/reference.hpp"
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/engine/block_engine.hpp"
+#include "attention/numeric/microkernel.hpp"
+#include "attention/reference/reference.hpp"
 
 namespace attn {
 namespace {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "test_support.hpp"
 
 namespace attn {

@@ -9,9 +9,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "attention/dtype.hpp"
-#include "attention/microkernel.hpp"
-#include "attention/tensor.hpp"
+#include "attention/core/tensor.hpp"
+#include "attention/numeric/dtype.hpp"
+#include "attention/numeric/microkernel.hpp"
 
 namespace attn {
 namespace {

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "attention/reference.hpp"
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/reference/reference.hpp"
 #include "test_support.hpp"
 
 namespace attn {

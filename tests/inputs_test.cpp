@@ -14,8 +14,8 @@
 
 #include <unistd.h>
 
-#include "attention/reference.hpp"
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
+#include "attention/reference/reference.hpp"
 #include "harness/io/npy.hpp"
 
 namespace attn::harness {

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "attention/reference.hpp"
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/reference/reference.hpp"
 #include "harness/measure/accuracy.hpp"
 #include "harness/measure/inputs.hpp"
 #include "test_support.hpp"

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "harness/measure/measure.hpp"
 #include "harness/measure/memory_counter.hpp"
 

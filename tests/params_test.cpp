@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "attention/params.hpp"
-#include "attention/registry.hpp"
+#include "attention/core/params.hpp"
+#include "attention/core/registry.hpp"
 
 namespace attn {
 namespace {

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "attention/block_pattern.hpp"
-#include "attention/pattern_variant.hpp"
-#include "attention/selecting_variant.hpp"
-#include "attention/variant.hpp"
+#include "attention/bases/pattern_variant.hpp"
+#include "attention/bases/selecting_variant.hpp"
+#include "attention/core/variant.hpp"
+#include "attention/engine/block_pattern.hpp"
 
 namespace attn::testing {
 

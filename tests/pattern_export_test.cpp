@@ -8,7 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "harness/measure/inputs.hpp"
 #include "process_support.hpp"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "test_support.hpp"
 
 namespace attn {

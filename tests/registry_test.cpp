@@ -7,9 +7,9 @@
 #include <iostream>
 #include <set>
 
-#include "attention/block_engine.hpp"
-#include "attention/registry.hpp"
-#include "attention/selecting_variant.hpp"
+#include "attention/bases/selecting_variant.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/engine/block_engine.hpp"
 #include "pattern_contract.hpp"
 #include "test_support.hpp"
 

@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "attention/softmax.hpp"
+#include "attention/numeric/softmax.hpp"
 
 namespace attn {
 namespace {

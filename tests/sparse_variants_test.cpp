@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "attention/pattern_variant.hpp"
-#include "attention/reference.hpp"
-#include "attention/registry.hpp"
+#include "attention/bases/pattern_variant.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/reference/reference.hpp"
 
 namespace attn {
 namespace {

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "attention/reference.hpp"
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
+#include "attention/reference/reference.hpp"
 
 namespace attn::testing {
 

@@ -10,7 +10,7 @@
 #include <span>
 #include <stdexcept>
 
-#include "attention/random.hpp"
+#include "attention/core/random.hpp"
 #include "harness/io/npy.hpp"
 
 // The generative models. Every generator draws V iid N(0, 1); they differ in Q and K. The

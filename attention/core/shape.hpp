@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "attention/dtype.hpp"
+#include "attention/numeric/dtype.hpp"
 
 namespace attn {
 

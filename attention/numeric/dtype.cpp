@@ -1,4 +1,4 @@
-#include "attention/dtype.hpp"
+#include "attention/numeric/dtype.hpp"
 
 #include <stdexcept>
 

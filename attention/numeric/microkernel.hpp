@@ -4,8 +4,8 @@
 
 #include <string_view>
 
-#include "attention/dtype.hpp"
-#include "attention/prefetch_stream.hpp"
+#include "attention/numeric/dtype.hpp"
+#include "attention/numeric/prefetch_stream.hpp"
 
 // The SIMD building blocks of the block engine, one call per tile so that the call overhead is
 // amortised over thousands of FMAs. Written once against Google Highway (static dispatch: the

@@ -11,8 +11,8 @@
 #include <memory>
 #include <vector>
 
-#include "attention/selection.hpp"
-#include "attention/variant.hpp"
+#include "attention/bases/selection.hpp"
+#include "attention/core/variant.hpp"
 
 namespace attn {
 

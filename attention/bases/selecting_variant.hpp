@@ -6,8 +6,8 @@
 #include <memory>
 #include <mutex>
 
-#include "attention/selection.hpp"
-#include "attention/variant.hpp"
+#include "attention/bases/selection.hpp"
+#include "attention/core/variant.hpp"
 
 namespace attn {
 

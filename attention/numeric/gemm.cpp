@@ -1,4 +1,4 @@
-#include "attention/gemm.hpp"
+#include "attention/numeric/gemm.hpp"
 
 #include <cblas.h>
 

@@ -1,4 +1,4 @@
-#include "attention/gathered_attention.hpp"
+#include "attention/bases/gathered_attention.hpp"
 
 #include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "attention/block_engine.hpp"
+#include "attention/engine/block_engine.hpp"
 
 namespace attn {
 namespace {

@@ -1,4 +1,4 @@
-#include "attention/block_pattern.hpp"
+#include "attention/engine/block_pattern.hpp"
 
 #include <limits>
 

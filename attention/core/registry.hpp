@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
 
 namespace attn {
 

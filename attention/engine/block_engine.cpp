@@ -1,4 +1,4 @@
-#include "attention/block_engine.hpp"
+#include "attention/engine/block_engine.hpp"
 
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
@@ -10,7 +10,7 @@
 #include <numbers>
 #include <vector>
 
-#include "attention/microkernel.hpp"
+#include "attention/numeric/microkernel.hpp"
 
 namespace attn {
 namespace {

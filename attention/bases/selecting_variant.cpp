@@ -1,9 +1,9 @@
-#include "attention/selecting_variant.hpp"
+#include "attention/bases/selecting_variant.hpp"
 
 #include <chrono>
 #include <cstring>
 
-#include "attention/random.hpp"
+#include "attention/core/random.hpp"
 
 namespace attn {
 namespace {

@@ -1,4 +1,4 @@
-#include "attention/shape.hpp"
+#include "attention/core/shape.hpp"
 
 #include <limits>
 #include <stdexcept>

@@ -1,4 +1,4 @@
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 
 #include <algorithm>
 #include <stdexcept>

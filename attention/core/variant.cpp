@@ -1,10 +1,10 @@
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
-#include "attention/microkernel.hpp"
+#include "attention/numeric/microkernel.hpp"
 
 namespace attn {
 

@@ -1,9 +1,9 @@
-#include "attention/softmax.hpp"
+#include "attention/numeric/softmax.hpp"
 
 #include <algorithm>
 #include <limits>
 
-#include "attention/microkernel.hpp"
+#include "attention/numeric/microkernel.hpp"
 
 namespace attn {
 namespace {

@@ -1,4 +1,4 @@
-#include "attention/tensor.hpp"
+#include "attention/core/tensor.hpp"
 
 #if defined(__linux__)
 #include <sys/mman.h>

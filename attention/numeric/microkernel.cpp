@@ -1,4 +1,4 @@
-#include "attention/microkernel.hpp"
+#include "attention/numeric/microkernel.hpp"
 
 // Scalable-vector targets (SVE, RVV) cannot hold arrays of vectors, which the register-blocked
 // kernels need; excluding them makes an Arm build use NEON instead.

@@ -1,4 +1,4 @@
-#include "attention/params.hpp"
+#include "attention/core/params.hpp"
 
 #include <charconv>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "attention/pattern_variant.hpp"
+#include "attention/bases/pattern_variant.hpp"
 
 namespace attn {
 

@@ -7,8 +7,8 @@
 #include <span>
 #include <utility>
 
-#include "attention/dtype.hpp"
-#include "attention/shape.hpp"
+#include "attention/core/shape.hpp"
+#include "attention/numeric/dtype.hpp"
 
 namespace attn {
 

@@ -3,9 +3,9 @@
 #include <memory>
 #include <mutex>
 
-#include "attention/block_engine.hpp"
-#include "attention/block_pattern.hpp"
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
+#include "attention/engine/block_engine.hpp"
+#include "attention/engine/block_pattern.hpp"
 
 namespace attn {
 

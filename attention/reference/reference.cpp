@@ -1,4 +1,4 @@
-#include "attention/reference.hpp"
+#include "attention/reference/reference.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,11 +1,11 @@
-#include "attention/selection.hpp"
+#include "attention/bases/selection.hpp"
 
 #include <algorithm>
 #include <limits>
 
-#include "attention/block_engine.hpp"
-#include "attention/gathered_attention.hpp"
-#include "attention/microkernel.hpp"
+#include "attention/bases/gathered_attention.hpp"
+#include "attention/engine/block_engine.hpp"
+#include "attention/numeric/microkernel.hpp"
 
 namespace attn {
 

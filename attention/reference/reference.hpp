@@ -4,7 +4,7 @@
 #include <span>
 #include <vector>
 
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
 
 namespace attn {
 

@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "attention/params.hpp"
-#include "attention/tensor.hpp"
+#include "attention/core/params.hpp"
+#include "attention/core/tensor.hpp"
 
 namespace attn {
 

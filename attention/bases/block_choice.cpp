@@ -1,8 +1,8 @@
-#include "attention/block_choice.hpp"
+#include "attention/bases/block_choice.hpp"
 
 #include <algorithm>
 
-#include "attention/block_engine.hpp"
+#include "attention/engine/block_engine.hpp"
 
 namespace attn {
 

@@ -7,10 +7,10 @@
 #include <utility>
 #include <vector>
 
-#include "attention/block_pattern.hpp"
-#include "attention/prefetch_stream.hpp"
-#include "attention/tensor.hpp"
-#include "attention/variant.hpp"
+#include "attention/core/tensor.hpp"
+#include "attention/core/variant.hpp"
+#include "attention/engine/block_pattern.hpp"
+#include "attention/numeric/prefetch_stream.hpp"
 
 namespace attn {
 

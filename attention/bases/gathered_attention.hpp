@@ -1,8 +1,8 @@
 #pragma once
 
-#include "attention/selection.hpp"
-#include "attention/tensor.hpp"
-#include "attention/variant.hpp"
+#include "attention/bases/selection.hpp"
+#include "attention/core/tensor.hpp"
+#include "attention/core/variant.hpp"
 
 namespace attn {
 

@@ -11,9 +11,9 @@
 #include <span>
 #include <vector>
 
-#include "attention/block_pattern.hpp"
-#include "attention/tensor.hpp"
-#include "attention/variant.hpp"
+#include "attention/core/tensor.hpp"
+#include "attention/core/variant.hpp"
+#include "attention/engine/block_pattern.hpp"
 
 namespace attn {
 
