@@ -253,7 +253,7 @@ TEST(Layers, ScanFindsPlantedViolations) {
   write(root / "attention/loose.hpp", "#pragma once\n");
   write(root / "harness/microbench/bench.cpp", "#include \"harness/cli/options.hpp\"\n");
   write(root / "harness/new_folder/x.cpp", "#include \"attention/core/a.hpp\"\n");
-  write(root / "harness/io/csv.cpp", "#include \"tests/test_support.hpp\"\n");
+  write(root / "harness/io/csv.cpp", "#include \"tests/support/test_support.hpp\"\n");
   const std::vector<std::string> violations = layering_violations(root);
   EXPECT_EQ(violations.size(), 9u);
   EXPECT_TRUE(mentions(violations,
@@ -272,9 +272,9 @@ TEST(Layers, ScanFindsPlantedViolations) {
       violations,
       "harness/microbench/bench.cpp:1: #include \"harness/cli/options.hpp\" goes sideways"));
   EXPECT_TRUE(mentions(violations, "harness/new_folder/x.cpp: lies in no layer"));
-  EXPECT_TRUE(mentions(
-      violations,
-      "harness/io/csv.cpp:1: #include \"tests/test_support.hpp\" names a header in no layer"));
+  EXPECT_TRUE(mentions(violations,
+                       "harness/io/csv.cpp:1: #include \"tests/support/test_support.hpp\" names a "
+                       "header in no layer"));
   for (const std::string& v : violations) std::cout << "  planted: " << v << "\n";
   fs::remove_all(root);
 }

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "attention/core/registry.hpp"
-#include "test_support.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace attn {
 namespace {

@@ -18,7 +18,7 @@
 #include "attention/reference/reference.hpp"
 #include "harness/measure/accuracy.hpp"
 #include "harness/measure/inputs.hpp"
-#include "test_support.hpp"
+#include "tests/support/test_support.hpp"
 #include "variants/lsh_stages.hpp"
 
 namespace attn {

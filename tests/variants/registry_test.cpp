@@ -10,8 +10,8 @@
 #include "attention/bases/selecting_variant.hpp"
 #include "attention/core/registry.hpp"
 #include "attention/engine/block_engine.hpp"
-#include "pattern_contract.hpp"
-#include "test_support.hpp"
+#include "tests/support/pattern_contract.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace attn {
 namespace {

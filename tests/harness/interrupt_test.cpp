@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "harness/io/csv.hpp"
-#include "process_support.hpp"
+#include "tests/support/process_support.hpp"
 
 namespace attn::harness {
 namespace {

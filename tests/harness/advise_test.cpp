@@ -14,8 +14,8 @@
 #include "harness/cli/analysis_commands.hpp"
 #include "harness/io/csv.hpp"
 #include "harness/sweep/usage_error.hpp"
-#include "process_support.hpp"
-#include "test_support.hpp"
+#include "tests/support/process_support.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace attn::harness {
 namespace {

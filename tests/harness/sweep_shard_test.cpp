@@ -19,8 +19,8 @@
 #include "harness/sweep/sweep_config.hpp"
 #include "harness/sweep/sweep_plan.hpp"
 #include "harness/sweep/usage_error.hpp"
-#include "process_support.hpp"
-#include "test_support.hpp"
+#include "tests/support/process_support.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace attn::harness {
 namespace {

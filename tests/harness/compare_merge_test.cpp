@@ -13,7 +13,7 @@
 #include "harness/io/csv.hpp"
 #include "harness/sweep/sweep_config.hpp"
 #include "harness/sweep/usage_error.hpp"
-#include "test_support.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace attn::harness {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "attention/core/registry.hpp"
 #include "attention/reference/reference.hpp"
-#include "test_support.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace attn {
 namespace {

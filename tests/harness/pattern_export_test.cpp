@@ -10,7 +10,7 @@
 
 #include "attention/core/registry.hpp"
 #include "harness/measure/inputs.hpp"
-#include "process_support.hpp"
+#include "tests/support/process_support.hpp"
 
 namespace attn {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "attention/core/registry.hpp"
-#include "test_support.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace attn {
 namespace {
