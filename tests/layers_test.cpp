@@ -1,7 +1,8 @@
-// The include layering of the sources: attention/ <- variants/ <- harness/, and inside harness/
-// io/ <- measure/ <- sweep/ <- analysis/ <- cli/ (microbench/ beside cli/). A file may include
-// headers of its own folder and of the layers below it, never above it. tests/ may include
-// anything and is not checked.
+// The include layering of the sources: attention/ <- variants/ <- harness/; inside attention/
+// numeric/ <- core/ <- engine/ <- bases/ (reference/ beside engine/), and inside harness/ io/ <-
+// measure/ <- sweep/ <- analysis/ <- cli/ (microbench/ beside cli/). A file may include headers
+// of its own folder and of the layers below it, never above it. tests/ may include anything and
+// is not checked.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -18,17 +19,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The layers, bottom to top. Folders of one rank are siblings: neither includes the other
-// (cli/ parses and runs commands, microbench/ is a separate program over the same layers). Every
-// C++ file under kRoots must lie in one of these folders, so a new folder has to be placed in
-// this order before it can hold code.
+// The layers, bottom to top. Folders of one rank are siblings: neither includes the other (the
+// fp64 reference stands on core/ apart from the engine it checks; cli/ parses and runs commands,
+// microbench/ is a separate program over the same layers). Every C++ file under kRoots must lie
+// in one of these folders, so a new folder has to be placed in this order before it can hold
+// code.
 struct Layer {
   const char* folder;  // relative to the source root
   int rank;
 };
 constexpr Layer kLayers[] = {
-    {"attention", 0},     {"variants", 1},         {"harness/io", 2},  {"harness/measure", 3},
-    {"harness/sweep", 4}, {"harness/analysis", 5}, {"harness/cli", 6}, {"harness/microbench", 6},
+    {"attention/numeric", 0},   {"attention/core", 1},  {"attention/engine", 2},
+    {"attention/reference", 2}, {"attention/bases", 3}, {"variants", 4},
+    {"harness/io", 5},          {"harness/measure", 6}, {"harness/sweep", 7},
+    {"harness/analysis", 8},    {"harness/cli", 9},     {"harness/microbench", 9},
 };
 
 // The folders whose C++ files are checked.
@@ -173,9 +177,19 @@ TEST(Layers, RanksPlaceEachFolderAndRejectUpwardEdges) {
   EXPECT_TRUE(may_include(*cli, *measure));
   EXPECT_TRUE(may_include(*measure, *measure));
 
+  // Inside attention/ as well: the planted upward edge from core/ to the engine.
+  const Layer* core = layer_of("attention/core/variant.cpp");
+  const Layer* engine = layer_of("attention/engine/block_engine.hpp");
+  ASSERT_NE(core, nullptr);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_FALSE(may_include(*core, *engine));
+  EXPECT_TRUE(may_include(*engine, *core));
+
   const std::vector<std::string> bottom_to_top = {
-      "attention/a.hpp",     "variants/a.cpp",         "harness/io/a.hpp", "harness/measure/a.hpp",
-      "harness/sweep/a.hpp", "harness/analysis/a.hpp", "harness/cli/a.hpp"};
+      "attention/numeric/a.hpp", "attention/core/a.hpp", "attention/engine/a.hpp",
+      "attention/bases/a.hpp",   "variants/a.cpp",       "harness/io/a.hpp",
+      "harness/measure/a.hpp",   "harness/sweep/a.hpp",  "harness/analysis/a.hpp",
+      "harness/cli/a.hpp"};
   for (std::size_t low = 0; low < bottom_to_top.size(); ++low)
     for (std::size_t high = low + 1; high < bottom_to_top.size(); ++high) {
       const Layer* lower = layer_of(bottom_to_top[low]);
@@ -188,6 +202,16 @@ TEST(Layers, RanksPlaceEachFolderAndRejectUpwardEdges) {
           << bottom_to_top[low] << " -> " << bottom_to_top[high];
     }
 
+  // The reference stands on core/ beside the engine: neither includes the other.
+  const Layer* reference = layer_of("attention/reference/reference.cpp");
+  ASSERT_NE(reference, nullptr);
+  EXPECT_TRUE(may_include(*reference, *core));
+  EXPECT_TRUE(may_include(*reference, *layer_of("attention/numeric/a.hpp")));
+  EXPECT_FALSE(may_include(*reference, *engine));
+  EXPECT_FALSE(may_include(*engine, *reference));
+  EXPECT_FALSE(may_include(*core, *reference));
+  EXPECT_TRUE(may_include(*layer_of("variants/a.cpp"), *reference));
+
   // cli/ and microbench/ are siblings on top: neither includes the other.
   const Layer* microbench = layer_of("harness/microbench/main.cpp");
   ASSERT_NE(microbench, nullptr);
@@ -196,6 +220,9 @@ TEST(Layers, RanksPlaceEachFolderAndRejectUpwardEdges) {
   EXPECT_TRUE(may_include(*microbench, *layer_of("harness/analysis/a.hpp")));
 
   // Nothing outside the placed folders has a layer.
+  EXPECT_EQ(layer_of("attention/a.hpp"), nullptr);
+  EXPECT_EQ(layer_of("attention/kernels/a.hpp"), nullptr);
+  EXPECT_EQ(layer_of("attention/core"), nullptr);
   EXPECT_EQ(layer_of("harness/new_folder/a.cpp"), nullptr);
   EXPECT_EQ(layer_of("harness/slurm/a.cpp"), nullptr);
   EXPECT_EQ(layer_of("harness/a.cpp"), nullptr);
@@ -221,8 +248,15 @@ TEST(Layers, ScanFindsPlantedViolations) {
   const fs::path root =
       fs::temp_directory_path() / ("attnbench_layers_test_" + std::to_string(::getpid()));
   fs::remove_all(root);
-  write(root / "attention/a.hpp", "#pragma once\n#include <vector>\n");
-  write(root / "variants/v.cpp", "#include \"attention/a.hpp\"\n#include \"variants/v.hpp\"\n");
+  write(root / "attention/numeric/n.hpp", "#pragma once\n");
+  write(root / "attention/core/a.hpp",
+        "#pragma once\n#include <vector>\n#include \"attention/numeric/n.hpp\"\n");
+  write(root / "attention/engine/e.hpp", "#pragma once\n#include \"attention/core/a.hpp\"\n");
+  write(root / "attention/reference/r.cpp", "#include \"attention/core/a.hpp\"\n");
+  write(root / "attention/bases/b.hpp",
+        "#pragma once\n#include \"../engine/e.hpp\"\n#include \"attention/numeric/n.hpp\"\n");
+  write(root / "variants/v.cpp",
+        "#include \"attention/bases/b.hpp\"\n#include \"variants/v.hpp\"\n");
   write(root / "variants/v.hpp", "#pragma once\n");
   write(root / "harness/io/machine.cpp", "#include \"git_revision.hpp\"\n");
   write(root / "harness/cli/options.hpp", "#pragma once\n");
@@ -234,25 +268,35 @@ TEST(Layers, ScanFindsPlantedViolations) {
   write(root / "harness/measure/timing.cpp",
         "#include \"harness/measure/timing.hpp\"\n\n#include \"harness/cli/options.hpp\"\n");
   write(root / "harness/sweep/plan.cpp", "// relative\n#include \"../cli/options.hpp\"\n");
-  write(root / "attention/b.cpp", "  #  include <harness/io/csv.hpp>\n");
+  write(root / "attention/numeric/b.cpp", "  #  include <harness/io/csv.hpp>\n");
+  write(root / "attention/core/c.cpp",
+        "#include \"attention/core/a.hpp\"\n#include \"attention/engine/e.hpp\"\n");
+  write(root / "attention/reference/s.cpp", "#include \"../engine/e.hpp\"\n");
+  write(root / "attention/loose.hpp", "#pragma once\n");
   write(root / "harness/microbench/bench.cpp", "#include \"harness/cli/options.hpp\"\n");
-  write(root / "harness/new_folder/x.cpp", "#include \"attention/a.hpp\"\n");
-  write(root / "harness/io/csv.cpp", "#include \"tests/test_support.hpp\"\n");
+  write(root / "harness/new_folder/x.cpp", "#include \"attention/core/a.hpp\"\n");
+  write(root / "harness/io/csv.cpp", "#include \"tests/support/test_support.hpp\"\n");
   const std::vector<std::string> violations = layering_violations(root);
-  EXPECT_EQ(violations.size(), 6u);
+  EXPECT_EQ(violations.size(), 9u);
   EXPECT_TRUE(mentions(violations,
                        "harness/measure/timing.cpp:3: #include \"harness/cli/options.hpp\" goes up "
-                       "from harness/measure/ (rank 3) to harness/cli/ (rank 6)"));
+                       "from harness/measure/ (rank 6) to harness/cli/ (rank 9)"));
   EXPECT_TRUE(
       mentions(violations, "harness/sweep/plan.cpp:2: #include \"../cli/options.hpp\" goes up"));
-  EXPECT_TRUE(mentions(violations, "attention/b.cpp:1:"));
+  EXPECT_TRUE(mentions(violations, "attention/numeric/b.cpp:1:"));
+  EXPECT_TRUE(mentions(violations,
+                       "attention/core/c.cpp:2: #include \"attention/engine/e.hpp\" goes up from "
+                       "attention/core/ (rank 1) to attention/engine/ (rank 2)"));
+  EXPECT_TRUE(mentions(violations,
+                       "attention/reference/s.cpp:1: #include \"../engine/e.hpp\" goes sideways"));
+  EXPECT_TRUE(mentions(violations, "attention/loose.hpp: lies in no layer"));
   EXPECT_TRUE(mentions(
       violations,
       "harness/microbench/bench.cpp:1: #include \"harness/cli/options.hpp\" goes sideways"));
   EXPECT_TRUE(mentions(violations, "harness/new_folder/x.cpp: lies in no layer"));
-  EXPECT_TRUE(mentions(
-      violations,
-      "harness/io/csv.cpp:1: #include \"tests/test_support.hpp\" names a header in no layer"));
+  EXPECT_TRUE(mentions(violations,
+                       "harness/io/csv.cpp:1: #include \"tests/support/test_support.hpp\" names a "
+                       "header in no layer"));
   for (const std::string& v : violations) std::cout << "  planted: " << v << "\n";
   fs::remove_all(root);
 }
@@ -264,7 +308,8 @@ TEST(Layers, NoIncludeGoesUpALayer) {
   std::string listed;
   for (const std::string& v : violations) listed += "  " + v + "\n";
   EXPECT_TRUE(violations.empty()) << violations.size()
-                                  << " include(s) break the layering (bottom to top: attention/, "
+                                  << " include(s) break the layering (bottom to top: "
+                                     "attention/{numeric, core, engine | reference, bases}/, "
                                      "variants/, harness/{io, measure, sweep, analysis, "
                                      "cli | microbench}/):\n"
                                   << listed;

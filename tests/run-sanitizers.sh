@@ -192,7 +192,7 @@ check_tsan_tbb() {
 # TSan over the whole ctest suite, the tests that run the attnbench binary and every registry
 # case (serving shapes and example specs) included. A one-worker forward has nothing to race
 # with, so under TSan the registry checks each case at 2 workers, and against fp64 on every third
-# row (tests/test_support.hpp); the Release and ASan runs check both counts and every row.
+# row (tests/support/test_support.hpp); the Release and ASan runs check both counts and every row.
 run_tsan() {
   local dir=$build_root/sanitize-thread
   build_tsan_tbb

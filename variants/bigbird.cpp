@@ -21,10 +21,10 @@
 #include <utility>
 #include <vector>
 
-#include "attention/block_engine.hpp"
-#include "attention/pattern_variant.hpp"
-#include "attention/random.hpp"
-#include "attention/registry.hpp"
+#include "attention/bases/pattern_variant.hpp"
+#include "attention/core/random.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/engine/block_engine.hpp"
 
 namespace attn {
 namespace {

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "attention/block_choice.hpp"
-#include "attention/registry.hpp"
-#include "attention/selecting_variant.hpp"
+#include "attention/bases/block_choice.hpp"
+#include "attention/bases/selecting_variant.hpp"
+#include "attention/core/registry.hpp"
 
 namespace attn {
 namespace {

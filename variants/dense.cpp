@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <limits>
 
-#include "attention/gemm.hpp"
-#include "attention/registry.hpp"
-#include "attention/softmax.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/numeric/gemm.hpp"
+#include "attention/numeric/softmax.hpp"
 
 #if defined(ATTN_HAVE_ONEDNN)
 #include <omp.h>

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <limits>
 
-#include "attention/pattern_variant.hpp"
-#include "attention/registry.hpp"
+#include "attention/bases/pattern_variant.hpp"
+#include "attention/core/registry.hpp"
 
 namespace attn {
 namespace {

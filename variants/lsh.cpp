@@ -45,9 +45,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "attention/microkernel.hpp"
-#include "attention/random.hpp"
-#include "attention/registry.hpp"
+#include "attention/core/random.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/numeric/microkernel.hpp"
 #include "variants/lsh_stages.hpp"
 
 namespace attn::lsh {

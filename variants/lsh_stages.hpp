@@ -8,9 +8,9 @@
 #include <span>
 #include <vector>
 
-#include "attention/block_engine.hpp"
-#include "attention/tensor.hpp"
-#include "attention/variant.hpp"
+#include "attention/core/tensor.hpp"
+#include "attention/core/variant.hpp"
+#include "attention/engine/block_engine.hpp"
 
 namespace attn::lsh {
 

@@ -13,10 +13,10 @@
 #include <memory>
 #include <vector>
 
-#include "attention/block_choice.hpp"
-#include "attention/gemm.hpp"
-#include "attention/registry.hpp"
-#include "attention/selecting_variant.hpp"
+#include "attention/bases/block_choice.hpp"
+#include "attention/bases/selecting_variant.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/numeric/gemm.hpp"
 
 namespace attn {
 namespace {

@@ -9,9 +9,9 @@
 #include <memory>
 #include <vector>
 
-#include "attention/block_engine.hpp"
-#include "attention/pattern_variant.hpp"
-#include "attention/registry.hpp"
+#include "attention/bases/pattern_variant.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/engine/block_engine.hpp"
 
 namespace attn {
 namespace {

@@ -10,9 +10,9 @@
 #include <memory>
 #include <numeric>
 
-#include "attention/gathered_attention.hpp"
-#include "attention/registry.hpp"
-#include "attention/selecting_variant.hpp"
+#include "attention/bases/gathered_attention.hpp"
+#include "attention/bases/selecting_variant.hpp"
+#include "attention/core/registry.hpp"
 
 namespace attn {
 namespace {

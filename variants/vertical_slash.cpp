@@ -14,9 +14,9 @@
 #include <memory>
 #include <vector>
 
-#include "attention/block_engine.hpp"
-#include "attention/registry.hpp"
-#include "attention/selecting_variant.hpp"
+#include "attention/bases/selecting_variant.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/engine/block_engine.hpp"
 
 namespace attn {
 namespace {

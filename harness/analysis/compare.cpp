@@ -9,7 +9,7 @@
 #include <sstream>
 #include <utility>
 
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
 #include "harness/io/csv.hpp"
 
 namespace attn::harness {

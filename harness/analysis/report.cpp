@@ -16,7 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "harness/analysis/compare.hpp"
 #include "harness/analysis/row_fields.hpp"
 #include "harness/io/csv.hpp"

@@ -8,8 +8,8 @@
 #include <optional>
 #include <set>
 
-#include "attention/microkernel.hpp"
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
+#include "attention/numeric/microkernel.hpp"
 #include "harness/analysis/compare.hpp"
 #include "harness/analysis/report.hpp"
 #include "harness/cli/progress.hpp"

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "harness/io/machine.hpp"
 #include "harness/io/shell_word.hpp"
 #include "harness/measure/inputs.hpp"

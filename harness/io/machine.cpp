@@ -7,7 +7,7 @@
 #include <fstream>
 #include <thread>
 
-#include "attention/gemm.hpp"
+#include "attention/numeric/gemm.hpp"
 #include "git_revision.hpp"  // generated at build time
 
 namespace attn::harness {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "attention/tensor.hpp"
+#include "attention/core/tensor.hpp"
 
 namespace attn::harness {
 

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <unordered_set>
 
-#include "attention/random.hpp"
-#include "attention/reference.hpp"
+#include "attention/core/random.hpp"
+#include "attention/reference/reference.hpp"
 
 namespace attn::harness {
 namespace {

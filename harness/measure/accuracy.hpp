@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
 
 namespace attn::harness {
 

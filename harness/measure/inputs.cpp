@@ -10,13 +10,13 @@
 #include <span>
 #include <stdexcept>
 
-#include "attention/random.hpp"
+#include "attention/core/random.hpp"
 #include "harness/io/npy.hpp"
 
 // The generative models. Every generator draws V iid N(0, 1); they differ in Q and K. The
 // constants are tuned so that each promised property holds with a margin at the default scale
-// 1/sqrt(D), for N from 256 to 65536 and D from 16 to 128 (tests/inputs_test.cpp measures them;
-// the README's "Inputs" section quotes the values).
+// 1/sqrt(D), for N from 256 to 65536 and D from 16 to 128 (tests/harness/inputs_test.cpp measures
+// them; the README's "Inputs" section quotes the values).
 //
 // gaussian   Q, K iid N(0, 1). Scores q·k/sqrt(D) are ~N(0, 1), so attention is nearly
 //            uniform: the perplexity of a row's weights is about N·e^(-1/2) ≈ 0.61·N.
@@ -78,7 +78,7 @@
 //            L_band = ln(max(p + 1, 64)/32) - 0.5, L_slash = 4.5. The period is 96, not a power
 //            of two, so that decode rows at N = 2^k do not sit on a line through the sinks.
 //            Measured under causal attention (D = 64, N = 4K and 16K, mean over 32 spread
-//            rows; tests/inputs_test.cpp): sinks 0.26-0.28, heavy columns 0.09-0.16, band
+//            rows; tests/harness/inputs_test.cpp): sinks 0.26-0.28, heavy columns 0.09-0.16, band
 //            (Δ < 64) 0.13-0.15, slash lines (|Δ mod 96| <= 2, Δ >= 64: 5% of the keys)
 //            0.34-0.40, the rest about 0.1; so every structure matters and none alone suffices.
 //            The last 256 queries of a 4K sequence: sinks 0.08, heavy 0.21, slash 0.46.

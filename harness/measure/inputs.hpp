@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "attention/tensor.hpp"
+#include "attention/core/tensor.hpp"
 
 namespace attn::harness {
 

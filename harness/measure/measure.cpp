@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "harness/io/machine.hpp"
 #include "harness/io/npy.hpp"
 #include "harness/measure/accuracy.hpp"

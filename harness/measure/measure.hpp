@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
 #include "harness/io/result_row.hpp"
 #include "harness/measure/timing.hpp"
 

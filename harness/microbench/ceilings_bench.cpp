@@ -12,7 +12,7 @@
 #include <hwy/highway.h>
 #include <immintrin.h>
 
-#include "attention/tensor.hpp"
+#include "attention/core/tensor.hpp"
 #include "harness/microbench/micro_common.hpp"
 #include "harness/microbench/random_rows.hpp"
 #include "harness/microbench/read_stream.hpp"

@@ -9,7 +9,7 @@
 #include <random>
 #include <string>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "harness/microbench/micro_common.hpp"
 
 namespace attn::micro {

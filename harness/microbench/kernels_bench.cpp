@@ -19,8 +19,8 @@
 #include <libxsmm.h>
 #endif
 
-#include "attention/microkernel.hpp"
-#include "attention/tensor.hpp"
+#include "attention/core/tensor.hpp"
+#include "attention/numeric/microkernel.hpp"
 #include "harness/microbench/micro_common.hpp"
 
 namespace attn::micro {

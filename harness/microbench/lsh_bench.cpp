@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "harness/measure/inputs.hpp"
 #include "harness/microbench/micro_common.hpp"
 #include "harness/microbench/random_rows.hpp"

@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 #include "harness/microbench/micro_common.hpp"
 #include "harness/microbench/read_stream.hpp"
 

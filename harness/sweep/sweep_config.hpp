@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "attention/dtype.hpp"
+#include "attention/numeric/dtype.hpp"
 #include "harness/measure/measure.hpp"
 #include "harness/sweep/shard_selection.hpp"
 

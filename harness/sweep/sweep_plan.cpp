@@ -6,7 +6,7 @@
 #include <numeric>
 #include <ostream>
 
-#include "attention/registry.hpp"
+#include "attention/core/registry.hpp"
 
 namespace attn::harness {
 namespace {

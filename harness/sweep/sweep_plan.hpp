@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "attention/variant.hpp"
+#include "attention/core/variant.hpp"
 #include "harness/measure/measure.hpp"
 #include "harness/sweep/sweep_config.hpp"
 

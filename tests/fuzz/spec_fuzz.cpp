@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "attention/params.hpp"
-#include "attention/registry.hpp"
+#include "attention/core/params.hpp"
+#include "attention/core/registry.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view spec(reinterpret_cast<const char*>(data), size);

@@ -1,0 +1,93 @@
+#include "attention/core/variant.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "attention/numeric/microkernel.hpp"
+
+namespace attn {
+
+float default_scale(std::int64_t head_dim) {
+  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+}
+
+void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out) {
+  const Shape& q = inputs.q.shape;
+  const Shape& k = inputs.k.shape;
+  if (inputs.v.shape != k)
+    throw std::invalid_argument("K and V must have the same shape; got K " + k.to_string() +
+                                ", V " + inputs.v.shape.to_string());
+  if (k.batch != q.batch || k.head_dim != q.head_dim)
+    throw std::invalid_argument("K " + k.to_string() + " must have Q's batch and head_dim; Q is " +
+                                q.to_string());
+  if (out.shape != q)
+    throw std::invalid_argument("output shape " + out.shape.to_string() +
+                                " differs from the query shape " + q.to_string());
+  if (q.batch < 1 || q.heads < 1 || q.seq_len < 1 || q.head_dim < 1 || k.heads < 1 || k.seq_len < 1)
+    throw std::invalid_argument("every dimension must be at least 1; got Q " + q.to_string() +
+                                ", K " + k.to_string());
+  inputs.shape().check();
+  const auto nq = static_cast<std::size_t>(q.elements());
+  const auto nk = static_cast<std::size_t>(k.elements());
+  if (inputs.q.data.size() != nq || inputs.k.data.size() != nk || inputs.v.data.size() != nk ||
+      out.data.size() != nq)
+    throw std::invalid_argument("tensor storage does not match its shape (Q " + q.to_string() +
+                                ", K " + k.to_string() + ")");
+  if (!std::isfinite(inputs.scale)) throw std::invalid_argument("scale must be a finite number");
+  if (inputs.dtype == Dtype::kBf16 &&
+      (inputs.q16.shape != q || inputs.k16.shape != k || inputs.v16.shape != k ||
+       inputs.q16.data.size() != nq || inputs.k16.data.size() != nk ||
+       inputs.v16.data.size() != nk))
+    throw std::invalid_argument("bf16 inputs: the bf16 tensors must match Q, K and V");
+}
+
+Bf16Copies make_bf16_inputs(Tensor& q, Tensor& k, Tensor& v, AttentionInputs& inputs) {
+  for (Tensor* t : {&q, &k, &v})
+    for (float& x : t->data()) x = round_to_bf16(x);  // idempotent, so shared storage is fine
+  Bf16Copies copies{Bf16Tensor(q), Bf16Tensor(k), Bf16Tensor(v)};
+  inputs.q = q.view();
+  inputs.k = k.view();
+  inputs.v = v.view();
+  inputs.dtype = Dtype::kBf16;
+  inputs.q16 = copies.q.view();
+  inputs.k16 = copies.k.view();
+  inputs.v16 = copies.v.view();
+  return copies;
+}
+
+std::string Variant::kernel(Dtype dtype) const { return std::string(kernel::path_name(dtype)); }
+
+void Variant::check(const AttentionShape& shape, bool causal) const {
+  if (const std::string why = unsupported(shape, causal); !why.empty())
+    throw std::invalid_argument(why);
+}
+
+std::string Variant::unsupported(const AttentionShape&, bool) const { return {}; }
+
+std::int64_t Variant::pairs(const AttentionInputs& inputs) const {
+  return cost(inputs.shape(), inputs.causal, 1).pairs;
+}
+
+std::int64_t dense_pairs_per_problem(std::int64_t seq_len, bool causal) {
+  return causal ? seq_len * (seq_len + 1) / 2 : seq_len * seq_len;
+}
+
+std::int64_t dense_pairs_per_problem(const AttentionShape& s, bool causal) {
+  const std::int64_t m = s.query_len, n = s.seq_len;
+  if (!causal) return checked_product(m, n, "pairs");
+  // Positions n-m..n-1 see p + 1 keys: m·(n - m + 1) + m(m-1)/2.
+  return checked_product(m, n - m + 1, "pairs") + m * (m - 1) / 2;
+}
+
+std::int64_t sum_of_capped(std::int64_t begin, std::int64_t end, std::int64_t cap) {
+  // S(count) = Σ_{x<count} min(x, cap); the range is S(end) - S(begin).
+  const auto prefix = [cap](std::int64_t count) -> std::int64_t {
+    if (count <= 0) return 0;
+    const std::int64_t ramp = std::min(count, cap + 1);
+    return ramp * (ramp - 1) / 2 + (count - ramp) * cap;
+  };
+  return prefix(end) - prefix(begin);
+}
+
+}  // namespace attn

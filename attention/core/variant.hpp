@@ -1,0 +1,136 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "attention/core/params.hpp"
+#include "attention/core/tensor.hpp"
+
+namespace attn {
+
+// What a forward pass reads: Q is [B, H, M, D], K and V are [B, kv_heads, N, D], fp32, row-major,
+// 64-byte aligned (see AttentionShape for what the dimensions mean). Causal and every pattern
+// speak absolute positions: query i is position N - M + i.
+//
+// With dtype bf16 the forward reads q16, k16 and v16, and q, k, v hold the same values widened
+// to fp32 (what keys() and LSH's hashing read; make_bf16_inputs builds both).
+struct AttentionInputs {
+  TensorView q, k, v;
+  bool causal = false;
+  float scale = 1.0f;  // multiplies Q·Kᵀ; default_scale(head_dim) unless the user overrides
+  Dtype dtype = Dtype::kFp32;
+  Bf16TensorView q16{}, k16{}, v16{};
+
+  AttentionShape shape() const {
+    AttentionShape s{q.shape.batch,   q.shape.heads,   k.shape.heads,
+                     q.shape.seq_len, k.shape.seq_len, q.shape.head_dim};
+    s.dtype = dtype;
+    return s;
+  }
+  // K's and V's rows of the kv head that query head h reads.
+  const float* k_head(std::int64_t b, std::int64_t h) const {
+    return k.head(b, h / (q.shape.heads / k.shape.heads));
+  }
+  const float* v_head(std::int64_t b, std::int64_t h) const {
+    return v.head(b, h / (q.shape.heads / k.shape.heads));
+  }
+  const bf16* k16_head(std::int64_t b, std::int64_t h) const {
+    return k16.head(b, h / (q.shape.heads / k.shape.heads));
+  }
+  const bf16* v16_head(std::int64_t b, std::int64_t h) const {
+    return v16.head(b, h / (q.shape.heads / k.shape.heads));
+  }
+};
+
+// bf16 copies of fp32 tensors, and the fp32 tensors rounded in place to the same values, so
+// that both halves of a bf16 AttentionInputs agree.
+struct Bf16Copies {
+  Bf16Tensor q, k, v;
+};
+// Rounds q, k and v in place to bf16 values and returns their bf16 copies; `inputs` then reads
+// them (dtype bf16). K may be Q's own storage (shared QK): it is rounded once.
+Bf16Copies make_bf16_inputs(Tensor& q, Tensor& k, Tensor& v, AttentionInputs& inputs);
+
+// 1/sqrt(head_dim), the scale of "Attention Is All You Need".
+float default_scale(std::int64_t head_dim);
+
+// Throws std::invalid_argument unless Q, K, V and `out` form a valid AttentionShape (K and V
+// alike, `out` like Q), their storage matches, and the scale is finite.
+void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out);
+
+// What one forward pass costs, known before it runs.
+struct Cost {
+  // (query, key) pairs the variant computes, summed over batch and heads. For a data-dependent
+  // key set this is an upper bound; Variant::pairs() gives the exact count for given inputs.
+  std::int64_t pairs = 0;
+  // Bytes the forward allocates beyond its inputs and output (its workspace), at peak.
+  std::int64_t workspace_bytes = 0;
+};
+
+// An attention variant. Build one with make_variant("name:key=value,...") (registry.hpp).
+//
+// The contract every variant keeps, and the registry test checks: forward() equals exact
+// softmax attention where query i of problem (b, h) attends exactly the keys that keys()
+// returns for it (an empty key set gives a zero row).
+class Variant {
+ public:
+  explicit Variant(VariantConfig config) : config_(std::move(config)) {}
+  virtual ~Variant() = default;
+  Variant(const Variant&) = delete;
+  Variant& operator=(const Variant&) = delete;
+
+  const std::string& name() const { return config_.name(); }
+  std::string params() const { return config_.canonical_params(); }
+  std::string spec() const { return config_.spec(); }
+  const VariantConfig& config() const { return config_; }
+
+  // Why this variant cannot serve shapes like this one at all, whatever its parameters (a
+  // capability the method lacks, e.g. LSH's chunk rule needs as many queries as keys); empty
+  // when it can. A sweep records such points as skipped rows with this reason instead of
+  // refusing the whole sweep; check() throws the same reason.
+  virtual std::string unsupported(const AttentionShape& shape, bool causal) const;
+
+  // Throws std::invalid_argument when the parameters cannot serve this shape (for example a
+  // block larger than allowed); the message names the parameter and what is allowed.
+  virtual void check(const AttentionShape& shape, bool causal) const;
+
+  // Computes attention into `out`, parallel inside with oneTBB (the caller's task_arena sets
+  // how many threads).
+  virtual void forward(const AttentionInputs& inputs, MutableTensorView out) const = 0;
+
+  // The sorted, distinct keys (0..N-1) that query `query` (0..M-1, at position N - M + query) of
+  // problem (b, h) attends, appended to `out` after clearing it; h is the query head.
+  virtual void keys(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
+                    std::int64_t query, std::vector<std::int64_t>& out) const = 0;
+
+  virtual Cost cost(const AttentionShape& shape, bool causal, int threads) const = 0;
+
+  // The kernel path forward() takes in this dtype on this CPU (the CSV's `kernel`): the block
+  // engine's by default (see kernel::path_name).
+  virtual std::string kernel(Dtype dtype) const;
+
+  // Exact computed pairs for these inputs; differs from cost().pairs only for variants whose
+  // key set depends on the data.
+  virtual std::int64_t pairs(const AttentionInputs& inputs) const;
+
+  // Milliseconds the last forward() of this object spent choosing its keys from the inputs
+  // (query-aware variants, the CSV's select_ms); empty for fixed patterns.
+  virtual std::optional<double> last_select_ms() const { return std::nullopt; }
+
+ private:
+  VariantConfig config_;
+};
+
+// Pairs of full attention over one [N, N] problem: N² or, causal, N(N+1)/2.
+std::int64_t dense_pairs_per_problem(std::int64_t seq_len, bool causal);
+// Pairs of full attention of one query head: M·N or, causal, Σ over the query positions p of
+// p + 1.
+std::int64_t dense_pairs_per_problem(const AttentionShape& shape, bool causal);
+// Σ_{x=begin}^{end-1} min(x, cap) for 0 <= begin <= end: what a window wing of `cap` keys
+// contributes over queries at distances begin..end-1 from the sequence edge.
+std::int64_t sum_of_capped(std::int64_t begin, std::int64_t end, std::int64_t cap);
+
+}  // namespace attn

@@ -1,0 +1,602 @@
+#include "attention/numeric/microkernel.hpp"
+
+// Scalable-vector targets (SVE, RVV) cannot hold arrays of vectors, which the register-blocked
+// kernels need; excluding them makes an Arm build use NEON instead.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV)
+#endif
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <limits>
+#include <type_traits>
+
+namespace attn::kernel {
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using FloatTag = hn::ScalableTag<float>;
+using IntTag = hn::RebindToSigned<FloatTag>;
+using Vec = hn::Vec<FloatTag>;
+constexpr std::int64_t kLanes = HWY_LANES(float);
+
+// Register blocking, sized for 16 vector registers: 6 × 2 accumulators, two vector loads and
+// one broadcast per step.
+// With 32 vector registers (AVX-512) 8 × 2 accumulators leave room for the operands and halve
+// the loads per FMA, which a core with two 512-bit FMA ports (Sapphire Rapids) needs.
+constexpr int kBlocking = HWY_LANES(float) >= 16 ? 8 : 6;
+constexpr int kScoreKeys = kBlocking;  // keys per score micro-kernel call
+constexpr int kScoreVecs = 2;          // query vectors per score micro-kernel call
+constexpr int kValueRows = kBlocking;  // queries per accumulate micro-kernel call
+constexpr int kValueVecs = 2;          // head_dim vectors per accumulate micro-kernel call
+
+// Below this, 2^x is taken as exactly 0. (A floor of 2^-125 alone kept masked weights normal,
+// but their products with V were denormal, and on Intel cores every FMA with a denormal result
+// takes a microcode assist: sliding_window's fully masked edge tiles ran 3x slower.)
+constexpr float kExp2Floor = -125.0f;
+
+// 2^x for x <= 0: x = n + f with |f| <= 1/2, 2^f by a degree-6 polynomial (Cephes exp2f), 2^n
+// added to the exponent bits. Adding 1.5·2^23 rounds x to the integer n and leaves n in the
+// low mantissa bits, which saves the round/convert instructions.
+HWY_INLINE Vec exp2_vec(Vec x) {
+  const FloatTag df;
+  const IntTag di;
+  const Vec shifter = hn::Set(df, 12582912.0f);  // 1.5 · 2^23
+  const auto negligible = hn::Lt(x, hn::Set(df, kExp2Floor));
+  x = hn::Max(x, hn::Set(df, kExp2Floor));
+  const Vec shifted = hn::Add(x, shifter);
+  const Vec f = hn::Sub(x, hn::Sub(shifted, shifter));
+  Vec p = hn::Set(df, 1.535336188319500e-4f);
+  p = hn::MulAdd(p, f, hn::Set(df, 1.339887440266574e-3f));
+  p = hn::MulAdd(p, f, hn::Set(df, 9.618437357674640e-3f));
+  p = hn::MulAdd(p, f, hn::Set(df, 5.550332471162809e-2f));
+  p = hn::MulAdd(p, f, hn::Set(df, 2.402264791363012e-1f));
+  p = hn::MulAdd(p, f, hn::Set(df, 6.931472028550421e-1f));
+  p = hn::MulAdd(p, f, hn::Set(df, 1.0f));
+  const auto exponent = hn::ShiftLeft<23>(hn::BitCast(di, shifted));
+  return hn::IfThenZeroElse(negligible, hn::BitCast(df, hn::Add(hn::BitCast(di, p), exponent)));
+}
+
+// Calls f(std::integral_constant<int, n>()) for 1 <= n <= Max (nothing for other n): the
+// register-blocked kernels take their row and key counts as template arguments.
+template <int Max, class F>
+HWY_INLINE void with_count(std::int64_t n, const F& f) {
+  if constexpr (Max >= 1) {
+    if (n == Max) return f(std::integral_constant<int, Max>());
+    with_count<Max - 1>(n, f);
+  }
+}
+
+// A row segment of kLanes values (or the first n of them) as fp32: bf16 widens on the load, so
+// a bf16 cache is read at half the bytes with no scratch copy.
+HWY_INLINE Vec load_row(const float* p) { return hn::LoadU(FloatTag(), p); }
+HWY_INLINE Vec load_row(const bf16* p) {
+  const hn::RebindToUnsigned<FloatTag> du32;
+  const hn::Rebind<std::uint16_t, FloatTag> du16;
+  const auto wide = hn::ShiftLeft<16>(
+      hn::PromoteTo(du32, hn::LoadU(du16, reinterpret_cast<const std::uint16_t*>(p))));
+  return hn::BitCast(FloatTag(), wide);
+}
+HWY_INLINE Vec load_row_first(const float* p, std::size_t n) {
+  const FloatTag df;
+  return hn::MaskedLoad(hn::FirstN(df, n), df, p);
+}
+HWY_INLINE Vec load_row_first(const bf16* p, std::size_t n) {
+  const hn::RebindToUnsigned<FloatTag> du32;
+  const hn::Rebind<std::uint16_t, FloatTag> du16;
+  const auto narrow =
+      hn::MaskedLoad(hn::FirstN(du16, n), du16, reinterpret_cast<const std::uint16_t*>(p));
+  return hn::BitCast(FloatTag(), hn::ShiftLeft<16>(hn::PromoteTo(du32, narrow)));
+}
+
+template <int Keys, int Vecs>
+HWY_INLINE void score_micro(const float* HWY_RESTRICT q_t, std::int64_t ld_q,
+                            const float* HWY_RESTRICT k, std::int64_t k_stride,
+                            std::int64_t head_dim, float* HWY_RESTRICT s_t, std::int64_t ld_s) {
+  const FloatTag df;
+  Vec acc[Keys][Vecs];
+  for (int i = 0; i < Keys; ++i)
+    for (int j = 0; j < Vecs; ++j) acc[i][j] = hn::Zero(df);
+  for (std::int64_t e = 0; e < head_dim; ++e) {
+    Vec q[Vecs];
+    for (int j = 0; j < Vecs; ++j) q[j] = hn::Load(df, q_t + e * ld_q + j * kLanes);
+    for (int i = 0; i < Keys; ++i) {
+      const Vec key = hn::Set(df, k[i * k_stride + e]);
+      for (int j = 0; j < Vecs; ++j) acc[i][j] = hn::MulAdd(key, q[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < Keys; ++i)
+    for (int j = 0; j < Vecs; ++j) hn::Store(acc[i][j], df, s_t + i * ld_s + j * kLanes);
+}
+
+template <int Vecs>
+HWY_INLINE void score_strip(const float* q_t, std::int64_t ld_q, const float* k,
+                            std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                            float* s_t, std::int64_t ld_s, PrefetchStream* prefetch) {
+  std::int64_t c = 0;
+  for (; c + kScoreKeys <= cols; c += kScoreKeys) {
+    score_micro<kScoreKeys, Vecs>(q_t, ld_q, k + c * k_stride, k_stride, head_dim, s_t + c * ld_s,
+                                  ld_s);
+    if (prefetch) prefetch->issue(kPrefetchPerStep);
+  }
+  const float* kc = k + c * k_stride;
+  float* sc = s_t + c * ld_s;
+  with_count<kScoreKeys - 1>(cols - c, [&](auto keys) {
+    score_micro<keys(), Vecs>(q_t, ld_q, kc, k_stride, head_dim, sc, ld_s);
+  });
+}
+
+template <int Rows, int Vecs, class T>
+HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, std::int64_t cols,
+                            const float* HWY_RESTRICT correction, const T* HWY_RESTRICT v,
+                            std::int64_t v_stride, float* HWY_RESTRICT acc, std::int64_t ld_acc,
+                            const T* ahead) {
+  const FloatTag df;
+  Vec o[Rows][Vecs];
+  for (int r = 0; r < Rows; ++r) {
+    const Vec c = hn::Set(df, correction[r]);
+    for (int j = 0; j < Vecs; ++j)
+      o[r][j] = hn::Mul(hn::Load(df, acc + r * ld_acc + j * kLanes), c);
+  }
+  for (std::int64_t k = 0; k < cols; ++k) {
+    if (ahead)
+      for (int j = 0; j < Vecs; ++j) __builtin_prefetch(ahead + k * v_stride + j * kLanes, 0, 2);
+    Vec value[Vecs];
+    for (int j = 0; j < Vecs; ++j) value[j] = load_row(v + k * v_stride + j * kLanes);
+    for (int r = 0; r < Rows; ++r) {
+      const Vec p = hn::Set(df, p_t[k * ld_s + r]);
+      for (int j = 0; j < Vecs; ++j) o[r][j] = hn::MulAdd(p, value[j], o[r][j]);
+    }
+  }
+  for (int r = 0; r < Rows; ++r)
+    for (int j = 0; j < Vecs; ++j) hn::Store(o[r][j], df, acc + r * ld_acc + j * kLanes);
+}
+
+template <int Rows, class T>
+HWY_INLINE void value_rows(const float* p_t, std::int64_t ld_s, std::int64_t cols,
+                           const float* correction, const T* v, std::int64_t v_stride,
+                           std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                           PrefetchStream* prefetch, const T* ahead) {
+  std::int64_t e = 0;
+  for (; e + kValueVecs * kLanes <= padded_dim; e += kValueVecs * kLanes) {
+    value_micro<Rows, kValueVecs>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc,
+                                  ahead ? ahead + e : nullptr);
+    if (prefetch) prefetch->issue(kPrefetchPerStep);
+  }
+  for (; e < padded_dim; e += kLanes)
+    value_micro<Rows, 1>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc,
+                         ahead ? ahead + e : nullptr);
+}
+
+// Dot products of Rows queries with one key, two keys at a time for independent chains.
+HWY_INLINE void prefetch_ahead(const RowsAhead& ahead, std::int64_t row, std::int64_t stride,
+                               std::int64_t bytes) {
+  if (row >= ahead.rows) return;
+  const std::int64_t element = bytes / std::max<std::int64_t>(1, ahead.head_dim);
+  if (ahead.a) {
+    const char* a = static_cast<const char*>(ahead.a) + row * stride * element;
+    for (std::int64_t offset = 0; offset < bytes; offset += 64)
+      __builtin_prefetch(a + offset, 0, 2);
+  }
+  if (!ahead.b) return;
+  const char* b = static_cast<const char*>(ahead.b) + row * stride * element;
+  for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(b + offset, 0, 2);
+}
+
+template <int Rows, class T>
+HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stride,
+                                const T* HWY_RESTRICT k, std::int64_t k_stride, std::int64_t cols,
+                                std::int64_t head_dim, float* HWY_RESTRICT s_t, std::int64_t ld_s,
+                                const RowsAhead& ahead) {
+  const std::int64_t row_bytes = head_dim * static_cast<std::int64_t>(sizeof(T));
+  const FloatTag df;
+  const std::int64_t full = head_dim / kLanes * kLanes;
+  const auto tail = static_cast<std::size_t>(head_dim - full);
+  std::int64_t c = 0;
+  for (; c + 2 <= cols; c += 2) {
+    prefetch_ahead(ahead, c, k_stride, row_bytes);
+    prefetch_ahead(ahead, c + 1, k_stride, row_bytes);
+    const T* k0 = k + c * k_stride;
+    const T* k1 = k0 + k_stride;
+    Vec a0[Rows], a1[Rows];
+    for (int r = 0; r < Rows; ++r) a0[r] = a1[r] = hn::Zero(df);
+    std::int64_t e = 0;
+    for (; e < full; e += kLanes) {
+      const Vec x0 = load_row(k0 + e), x1 = load_row(k1 + e);
+      for (int r = 0; r < Rows; ++r) {
+        const Vec qr = hn::Load(df, q + r * q_stride + e);
+        a0[r] = hn::MulAdd(qr, x0, a0[r]);
+        a1[r] = hn::MulAdd(qr, x1, a1[r]);
+      }
+    }
+    if (e < head_dim) {
+      const Vec x0 = load_row_first(k0 + e, tail), x1 = load_row_first(k1 + e, tail);
+      for (int r = 0; r < Rows; ++r) {
+        const Vec qr = hn::Load(df, q + r * q_stride + e);
+        a0[r] = hn::MulAdd(qr, x0, a0[r]);
+        a1[r] = hn::MulAdd(qr, x1, a1[r]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r) {
+      s_t[c * ld_s + r] = hn::GetLane(hn::SumOfLanes(df, a0[r]));
+      s_t[(c + 1) * ld_s + r] = hn::GetLane(hn::SumOfLanes(df, a1[r]));
+    }
+  }
+  if (c < cols) {
+    prefetch_ahead(ahead, c, k_stride, row_bytes);
+    const T* k0 = k + c * k_stride;
+    Vec a0[Rows];
+    for (int r = 0; r < Rows; ++r) a0[r] = hn::Zero(df);
+    std::int64_t e = 0;
+    for (; e < full; e += kLanes) {
+      const Vec x0 = load_row(k0 + e);
+      for (int r = 0; r < Rows; ++r)
+        a0[r] = hn::MulAdd(hn::Load(df, q + r * q_stride + e), x0, a0[r]);
+    }
+    if (e < head_dim) {
+      const Vec x0 = load_row_first(k0 + e, tail);
+      for (int r = 0; r < Rows; ++r)
+        a0[r] = hn::MulAdd(hn::Load(df, q + r * q_stride + e), x0, a0[r]);
+    }
+    for (int r = 0; r < Rows; ++r) s_t[c * ld_s + r] = hn::GetLane(hn::SumOfLanes(df, a0[r]));
+  }
+}
+
+// 32 bf16 values at p as two fp32 vectors, the even-indexed and the odd-indexed ones, by two
+// integer operations on one 32-bit load (no shuffle, which would compete with the FMAs for
+// port 5 on Intel cores).
+HWY_INLINE void load_pairs(const bf16* p, Vec& even, Vec& odd) {
+  const hn::RebindToUnsigned<FloatTag> du;
+  const auto u = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(p));
+  even = hn::BitCast(FloatTag(), hn::ShiftLeft<16>(u));
+  odd = hn::BitCast(FloatTag(), hn::And(u, hn::Set(du, 0xFFFF0000u)));
+}
+
+template <int Rows>
+HWY_INLINE void score_pairs_micro(const float* HWY_RESTRICT q, std::int64_t q_stride,
+                                  const bf16* HWY_RESTRICT k, std::int64_t k_stride,
+                                  std::int64_t cols, std::int64_t head_dim, float* HWY_RESTRICT s_t,
+                                  std::int64_t ld_s, const RowsAhead& ahead) {
+  const FloatTag df;
+  const std::int64_t half = head_dim / 2, row_bytes = head_dim * 2;
+  for (std::int64_t c = 0; c < cols; ++c) {
+    prefetch_ahead(ahead, c, k_stride, row_bytes);
+    const bf16* kc = k + c * k_stride;
+    Vec a[Rows], b[Rows];
+    for (int r = 0; r < Rows; ++r) a[r] = b[r] = hn::Zero(df);
+    for (std::int64_t j = 0; j < half; j += kLanes) {
+      Vec even, odd;
+      load_pairs(kc + 2 * j, even, odd);
+      for (int r = 0; r < Rows; ++r) {
+        a[r] = hn::MulAdd(hn::LoadU(df, q + r * q_stride + j), even, a[r]);
+        b[r] = hn::MulAdd(hn::LoadU(df, q + r * q_stride + half + j), odd, b[r]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r)
+      s_t[c * ld_s + r] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a[r], b[r])));
+  }
+}
+
+template <int Rows>
+HWY_INLINE void value_pairs_rows(const float* HWY_RESTRICT p_t, std::int64_t ld_s,
+                                 std::int64_t cols, const float* HWY_RESTRICT correction,
+                                 const bf16* HWY_RESTRICT v, std::int64_t v_stride,
+                                 std::int64_t head_dim, float* HWY_RESTRICT acc,
+                                 std::int64_t ld_acc, const bf16* ahead) {
+  const FloatTag df;
+  const std::int64_t half = head_dim / 2;
+  for (std::int64_t j = 0; j < half; j += kLanes) {
+    Vec even_acc[Rows], odd_acc[Rows];
+    for (int r = 0; r < Rows; ++r) {
+      const Vec c = hn::Set(df, correction[r]);
+      even_acc[r] = hn::Mul(hn::LoadU(df, acc + r * ld_acc + j), c);
+      odd_acc[r] = hn::Mul(hn::LoadU(df, acc + r * ld_acc + half + j), c);
+    }
+    for (std::int64_t key = 0; key < cols; ++key) {
+      if (ahead) __builtin_prefetch(ahead + key * v_stride + 2 * j, 0, 2);
+      Vec even, odd;
+      load_pairs(v + key * v_stride + 2 * j, even, odd);
+      for (int r = 0; r < Rows; ++r) {
+        const Vec p = hn::Set(df, p_t[key * ld_s + r]);
+        even_acc[r] = hn::MulAdd(p, even, even_acc[r]);
+        odd_acc[r] = hn::MulAdd(p, odd, odd_acc[r]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r) {
+      hn::StoreU(even_acc[r], df, acc + r * ld_acc + j);
+      hn::StoreU(odd_acc[r], df, acc + r * ld_acc + half + j);
+    }
+  }
+}
+
+}  // namespace
+
+std::int64_t pair_granularity() { return 2 * kLanes; }
+
+void score_tile_few_rows_pairs(const float* q, std::int64_t q_stride, std::int64_t rows,
+                               const bf16* k, std::int64_t k_stride, std::int64_t cols,
+                               std::int64_t head_dim, float* s_t, std::int64_t ld_s,
+                               RowsAhead ahead) {
+  ahead.head_dim = head_dim;
+  with_count<kFewRows>(rows, [&](auto n) {
+    score_pairs_micro<n()>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+  });
+}
+
+void accumulate_tile_few_rows_pairs(const float* p_t, std::int64_t ld_s, std::int64_t rows,
+                                    std::int64_t cols, const float* correction, const bf16* v,
+                                    std::int64_t v_stride, std::int64_t head_dim, float* acc,
+                                    std::int64_t ld_acc, const bf16* ahead) {
+  with_count<kFewRows>(rows, [&](auto n) {
+    value_pairs_rows<n()>(p_t, ld_s, cols, correction, v, v_stride, head_dim, acc, ld_acc, ahead);
+  });
+}
+
+std::string_view path_name(Dtype) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  return "avx512";
+#elif HWY_TARGET == HWY_AVX2
+  return "avx2";
+#elif HWY_TARGET == HWY_SSE4
+  return "sse4";
+#elif HWY_TARGET == HWY_NEON
+  return "neon";
+#else
+  return "scalar";
+#endif
+}
+
+std::string_view cpu_bf16_support() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512bf16")
+             ? "the CPU has AVX512_BF16 (VDPBF16PS); bf16 runs the widening path"
+             : "no native bf16 dot product; bf16 runs the widening path";
+#else
+  return "bf16 runs the widening path";
+#endif
+}
+
+void widen_bf16_rows(const bf16* src, std::int64_t src_stride, std::int64_t rows,
+                     std::int64_t head_dim, std::int64_t padded_dim, float* dst,
+                     std::int64_t ld_dst, const bf16* ahead) {
+  const FloatTag df;
+  const hn::RebindToUnsigned<FloatTag> du32;
+  const hn::Rebind<std::uint16_t, FloatTag> du16;
+  const std::int64_t full = head_dim / kLanes * kLanes;
+  for (std::int64_t c = 0; c < rows; ++c) {
+    const auto* in = reinterpret_cast<const std::uint16_t*>(src + c * src_stride);
+    float* out = dst + c * ld_dst;
+    if (ahead) {
+      const char* line = reinterpret_cast<const char*>(ahead + c * src_stride);
+      for (std::int64_t offset = 0; offset < head_dim * 2; offset += 64)
+        __builtin_prefetch(line + offset, 0, 2);
+    }
+    std::int64_t e = 0;
+    for (; e < full; e += kLanes) {
+      const auto wide = hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, in + e)));
+      hn::StoreU(hn::BitCast(df, wide), df, out + e);
+    }
+    for (; e < head_dim; ++e) out[e] = to_float(src[c * src_stride + e]);
+    for (; e < padded_dim; ++e) out[e] = 0.0f;
+  }
+}
+
+void widen_bf16(const bf16* src, std::int64_t count, float* dst) {
+  widen_bf16_rows(src, count, 1, count, count, dst, count, nullptr);
+}
+
+void round_tile_to_bf16(float* p_t, std::int64_t ld_s, std::int64_t cols,
+                        std::int64_t padded_rows) {
+  const FloatTag df;
+  const hn::RebindToUnsigned<FloatTag> du;
+  const auto bias = hn::Set(du, 0x7FFFu);
+  const auto one = hn::Set(du, 1u);
+  const auto upper = hn::Set(du, 0xFFFF0000u);
+  // Probabilities are finite and non-negative, so the integer rounding needs no NaN case.
+  for (std::int64_t c = 0; c < cols; ++c)
+    for (std::int64_t r = 0; r < padded_rows; r += kLanes) {
+      float* p = p_t + c * ld_s + r;
+      const auto u = hn::BitCast(du, hn::Load(df, p));
+      const auto odd = hn::And(hn::ShiftRight<16>(u), one);
+      hn::Store(hn::BitCast(df, hn::And(hn::Add(u, hn::Add(bias, odd)), upper)), df, p);
+    }
+}
+
+std::int64_t float_lanes() { return kLanes; }
+std::int64_t row_granularity() { return kScoreVecs * kLanes; }
+
+std::int64_t score_tile_prefetch_steps(std::int64_t padded_rows, std::int64_t cols) {
+  return std::max<std::int64_t>(1, padded_rows / (kScoreVecs * kLanes) * (cols / kScoreKeys));
+}
+
+std::int64_t accumulate_tile_prefetch_steps(std::int64_t rows, std::int64_t padded_dim) {
+  const std::int64_t row_groups = (rows + kValueRows - 1) / kValueRows;
+  return std::max<std::int64_t>(1, row_groups * (padded_dim / (kValueVecs * kLanes)));
+}
+
+void exp2_nonpositive(float* x, std::int64_t n) {
+  const FloatTag df;
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) hn::StoreU(exp2_vec(hn::LoadU(df, x + i)), df, x + i);
+  if (i < n) {
+    HWY_ALIGN float tail[kLanes] = {};
+    for (std::int64_t j = i; j < n; ++j) tail[j - i] = x[j];
+    hn::Store(exp2_vec(hn::Load(df, tail)), df, tail);
+    for (std::int64_t j = i; j < n; ++j) x[j] = tail[j - i];
+  }
+}
+
+void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
+                  std::int64_t padded_rows, std::int64_t head_dim, float multiplier, float* q_t,
+                  std::int64_t ld_q) {
+  std::int64_t r0 = 0, e0 = 0;
+  if constexpr (kLanes == 8) {
+    // Whole 8 × 8 blocks by an in-register transpose rather than the strided scalar copy below
+    // (LSH packs every row of Q and K this way when hashing); the ragged edges fall through.
+    const FloatTag df;
+    const hn::Repartition<double, FloatTag> dd;
+    const Vec m = hn::Set(df, multiplier);
+    const std::int64_t full_rows = rows / 8 * 8, full_dims = head_dim / 8 * 8;
+    for (std::int64_t r = 0; r < full_rows; r += 8)
+      for (std::int64_t e = 0; e < full_dims; e += 8) {
+        Vec v[8];
+        for (int i = 0; i < 8; ++i) v[i] = hn::Mul(hn::LoadU(df, q + (r + i) * q_stride + e), m);
+        // Pairs, then quads within 128-bit blocks, then the blocks themselves.
+        Vec t[8];
+        for (int i = 0; i < 8; i += 2) {
+          t[i] = hn::InterleaveLower(df, v[i], v[i + 1]);
+          t[i + 1] = hn::InterleaveUpper(df, v[i], v[i + 1]);
+        }
+        Vec u[8];
+        for (int i = 0; i < 8; i += 4)
+          for (int j = 0; j < 2; ++j) {
+            const auto a = hn::BitCast(dd, t[i + j]), b = hn::BitCast(dd, t[i + j + 2]);
+            u[i + 2 * j] = hn::BitCast(df, hn::InterleaveLower(dd, a, b));
+            u[i + 2 * j + 1] = hn::BitCast(df, hn::InterleaveUpper(dd, a, b));
+          }
+        for (int i = 0; i < 4; ++i) {
+          hn::StoreU(hn::ConcatLowerLower(df, u[i + 4], u[i]), df, q_t + (e + i) * ld_q + r);
+          hn::StoreU(hn::ConcatUpperUpper(df, u[i + 4], u[i]), df, q_t + (e + i + 4) * ld_q + r);
+        }
+      }
+    r0 = full_rows;
+    e0 = full_dims;
+  }
+  for (std::int64_t e = 0; e < head_dim; ++e) {
+    float* dst = q_t + e * ld_q;
+    for (std::int64_t r = e < e0 ? r0 : 0; r < rows; ++r) dst[r] = q[r * q_stride + e] * multiplier;
+    for (std::int64_t r = rows; r < padded_rows; ++r) dst[r] = 0.0f;
+  }
+}
+
+void signed_argmax(const float* p_t, std::int64_t ld, std::int64_t half, std::int64_t padded_rows,
+                   std::int32_t* best) {
+  const FloatTag df;
+  const IntTag di;
+  const Vec zero = hn::Zero(df);
+  const auto offset = hn::Set(di, static_cast<std::int32_t>(half));
+  for (std::int64_t r = 0; r < padded_rows; r += kLanes) {
+    Vec p = hn::LoadU(df, p_t + r);
+    Vec best_abs = hn::Abs(p);
+    auto best_index = hn::IfThenZeroElse(hn::RebindMask(di, hn::Ge(p, zero)), offset);
+    for (std::int64_t j = 1; j < half; ++j) {
+      p = hn::LoadU(df, p_t + j * ld + r);
+      const Vec a = hn::Abs(p);
+      const auto larger = hn::Gt(a, best_abs);  // strict: the first j wins ties
+      const auto index = hn::Set(di, static_cast<std::int32_t>(j));
+      const auto signed_index =
+          hn::IfThenElse(hn::RebindMask(di, hn::Ge(p, zero)), index, hn::Add(index, offset));
+      best_abs = hn::IfThenElse(larger, a, best_abs);
+      best_index = hn::IfThenElse(hn::RebindMask(di, larger), signed_index, best_index);
+    }
+    hn::StoreU(best_index, di, best + r);
+  }
+}
+
+void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, const float* k,
+                std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim, float* s_t,
+                std::int64_t ld_s, PrefetchStream* prefetch) {
+  constexpr std::int64_t strip = kScoreVecs * kLanes;
+  for (std::int64_t r = 0; r < padded_rows; r += strip)
+    score_strip<kScoreVecs>(q_t + r, ld_q, k, k_stride, cols, head_dim, s_t + r, ld_s, prefetch);
+}
+
+namespace {
+template <class T>
+void score_tile_few_rows_of(const float* q, std::int64_t q_stride, std::int64_t rows, const T* k,
+                            std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                            float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  ahead.head_dim = head_dim;
+  with_count<kFewRows>(rows, [&](auto n) {
+    score_few_micro<n()>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+  });
+}
+}  // namespace
+
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  score_tile_few_rows_of(q, q_stride, rows, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+}
+
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const bf16* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  score_tile_few_rows_of(q, q_stride, rows, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+}
+
+void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows,
+                  float* row_max, float* row_sum, float* correction) {
+  const FloatTag df;
+  const Vec neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
+  for (std::int64_t r = 0; r < padded_rows; r += kLanes) {
+    const Vec old_max = hn::Load(df, row_max + r);
+    Vec tile_max = neg_inf;
+    for (std::int64_t c = 0; c < cols; ++c)
+      tile_max = hn::Max(tile_max, hn::Load(df, s_t + c * ld_s + r));
+    const Vec new_max = hn::Max(old_max, tile_max);
+    // Queries that have seen no finite score yet subtract 0 rather than -inf (no NaN).
+    const Vec base = hn::IfThenZeroElse(hn::Eq(new_max, neg_inf), new_max);
+    const Vec corr = exp2_vec(hn::Sub(old_max, base));
+    Vec sum0 = hn::Zero(df), sum1 = hn::Zero(df);
+    std::int64_t c = 0;
+    for (; c + 2 <= cols; c += 2) {
+      float* s0 = s_t + c * ld_s + r;
+      float* s1 = s0 + ld_s;
+      const Vec p0 = exp2_vec(hn::Sub(hn::Load(df, s0), base));
+      const Vec p1 = exp2_vec(hn::Sub(hn::Load(df, s1), base));
+      hn::Store(p0, df, s0);
+      hn::Store(p1, df, s1);
+      sum0 = hn::Add(sum0, p0);
+      sum1 = hn::Add(sum1, p1);
+    }
+    if (c < cols) {
+      float* s0 = s_t + c * ld_s + r;
+      const Vec p0 = exp2_vec(hn::Sub(hn::Load(df, s0), base));
+      hn::Store(p0, df, s0);
+      sum0 = hn::Add(sum0, p0);
+    }
+    hn::Store(corr, df, correction + r);
+    hn::Store(hn::MulAdd(hn::Load(df, row_sum + r), corr, hn::Add(sum0, sum1)), df, row_sum + r);
+    hn::Store(new_max, df, row_max + r);
+  }
+}
+
+namespace {
+template <class T>
+void accumulate_tile_of(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                        const float* correction, const T* v, std::int64_t v_stride,
+                        std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                        PrefetchStream* prefetch, const T* ahead) {
+  // Rows after the first group prefetch nothing: one pass over the keys covers `ahead`.
+  std::int64_t r = 0;
+  for (; r + kValueRows <= rows; r += kValueRows)
+    value_rows<kValueRows>(p_t + r, ld_s, cols, correction + r, v, v_stride, padded_dim,
+                           acc + r * ld_acc, ld_acc, prefetch, r == 0 ? ahead : nullptr);
+  const float* pr = p_t + r;
+  const float* cr = correction + r;
+  float* ar = acc + r * ld_acc;
+  with_count<kValueRows - 1>(rows - r, [&](auto n) {
+    value_rows<n()>(pr, ld_s, cols, cr, v, v_stride, padded_dim, ar, ld_acc, prefetch,
+                    r == 0 ? ahead : nullptr);
+  });
+}
+}  // namespace
+
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const float* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch, const float* ahead) {
+  accumulate_tile_of(p_t, ld_s, rows, cols, correction, v, v_stride, padded_dim, acc, ld_acc,
+                     prefetch, ahead);
+}
+
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const bf16* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch, const bf16* ahead) {
+  accumulate_tile_of(p_t, ld_s, rows, cols, correction, v, v_stride, padded_dim, acc, ld_acc,
+                     prefetch, ahead);
+}
+
+}  // namespace attn::kernel
