@@ -41,8 +41,8 @@ void measure_variant(const Variant& configured, const Point& point, const Attent
                      const ReferenceSample& reference, const MeasureOptions& options, bool save,
                      tbb::task_arena& arena, ResultRow& row) {
   // A fresh instance per point: state a variant builds lazily and keeps (BigBird's random
-  // blocks, LSH's hashing cache) is then built, and counted, in every point's warm-up call,
-  // so no row depends on which points ran before it.
+  // blocks, a query-aware variant's cached selection) is then built, and counted, in every
+  // point's warm-up call, so no row depends on which points ran before it.
   const std::unique_ptr<Variant> instance = make_variant(configured.spec());
   const Variant& variant = *instance;
   variant.check(point.shape, point.causal);

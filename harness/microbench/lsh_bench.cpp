@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/bases/sorted_chunks.hpp"
 #include "attention/core/registry.hpp"
 #include "harness/measure/inputs.hpp"
 #include "harness/microbench/micro_common.hpp"
@@ -30,7 +31,8 @@ namespace {
 constexpr int kLshThreads = 2;
 constexpr const char* kLshSpec = "lsh:hashes=4,chunk=64,buckets=0,lookback=1,seed=0";
 
-// The inputs and the per-head hashing of one shape, built once per benchmark.
+// The inputs, the per-head buckets and the selection's orders of one shape, built once per
+// benchmark.
 struct LshSetup {
   static Shape shape_of(std::int64_t n) { return {1, 8, n, 64}; }
 
@@ -40,14 +42,16 @@ struct LshSetup {
         inputs{tensors.q.view(), tensors.k.view(), tensors.v.view(), false,
                default_scale(shape.head_dim)},
         layout(lsh::Params{}, shape),
+        selection(inputs.shape(), false, lsh::Params{}.hashes, lsh::Params{}.chunk,
+                  lsh::Params{}.lookback, false),
         out(shape),
         running(static_cast<std::size_t>(2 * n)),
-        pool(layout) {
+        pool(selection.layout()) {
     for (std::int64_t h = 0; h < shape.heads; ++h) {
       heads.emplace_back(layout);
       arena.execute([&] {
         lsh::hash_head(layout, inputs, 0, h, heads.back());
-        lsh::sort_head(layout, heads.back());
+        lsh::sort_head(layout, heads.back(), selection.orders(0, h));
       });
     }
   }
@@ -56,10 +60,11 @@ struct LshSetup {
   harness::InputTensors tensors;
   AttentionInputs inputs;
   lsh::Layout layout;
+  SortedChunkSelection selection;
   Tensor out;
   std::vector<float> running;
   tbb::task_arena arena{kLshThreads};
-  lsh::ScratchPool pool;
+  ChunkScratchPool pool;
   std::vector<lsh::HeadHashing> heads;
 };
 
@@ -91,12 +96,12 @@ void hash_stage(LshSetup& s, std::int64_t h) {
   lsh::hash_head(s.layout, s.inputs, 0, h, s.heads[static_cast<std::size_t>(h)]);
 }
 void sort_stage(LshSetup& s, std::int64_t h) {
-  lsh::sort_head(s.layout, s.heads[static_cast<std::size_t>(h)]);
+  lsh::sort_head(s.layout, s.heads[static_cast<std::size_t>(h)], s.selection.orders(0, h));
 }
 template <unsigned Stages>
 void attend_stage(LshSetup& s, std::int64_t h) {
-  lsh::attend_head(s.layout, s.heads[static_cast<std::size_t>(h)], s.inputs, 0, h,
-                   s.out.mutable_view(), s.running, s.pool, Stages);
+  attend_sorted_chunks(s.inputs, s.selection, 0, h, s.out.mutable_view(), s.running, s.pool,
+                       Stages);
 }
 
 // The memory traffic of the gathering stage at N tokens: in every round each query's Q row and
@@ -113,9 +118,11 @@ void BM_LshSorting(benchmark::State& state) { run_stage(state, sort_stage); }
 // GB/s against BM_MemoryRandomRows of the same run: how near the stage is to the machine's
 // bandwidth for random rows.
 void BM_LshGathering(benchmark::State& state) {
-  run_stage(state, attend_stage<lsh::kGather>, gathered_bytes(state.range(0)));
+  run_stage(state, attend_stage<kGatherChunks>, gathered_bytes(state.range(0)));
 }
-void BM_LshChunkAttention(benchmark::State& state) { run_stage(state, attend_stage<lsh::kAttend>); }
+void BM_LshChunkAttention(benchmark::State& state) {
+  run_stage(state, attend_stage<kAttendChunks>);
+}
 
 void BM_LshTotal(benchmark::State& state) {
   LshSetup setup(state.range(0));
@@ -187,8 +194,8 @@ void BM_LshStageShares(benchmark::State& state) {
   for (auto _ : state) {
     timed(kHash, [&] { every_head(setup, hash_stage); });
     timed(kSort, [&] { every_head(setup, sort_stage); });
-    timed(kGatherStage, [&] { every_head(setup, attend_stage<lsh::kGather>); });
-    timed(kAttendStage, [&] { every_head(setup, attend_stage<lsh::kAttend>); });
+    timed(kGatherStage, [&] { every_head(setup, attend_stage<kGatherChunks>); });
+    timed(kAttendStage, [&] { every_head(setup, attend_stage<kAttendChunks>); });
     timed(kTotal, [&] { variant->forward(setup.inputs, setup.out.mutable_view()); });
     timed(kWindow, [&] { window->forward(setup.inputs, setup.out.mutable_view()); });
     timed(kRandomRows, copy_random_rows);

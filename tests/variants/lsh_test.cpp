@@ -1,7 +1,8 @@
 // LSH attention (variants/lsh.cpp): exact against fp64 over its own union key set in every
 // setting (separate, shared and identical Q/K, causal or not, several rounds, 1 and 2 threads),
-// the degenerate single-chunk case equals dense attention, the hashing is reproducible, the
-// parameters are checked, and the attention-mass recall behaves as the Reformer paper predicts.
+// the degenerate single-chunk case equals dense attention, the hashing is reproducible, the key
+// sets follow Reformer's chunk rule from the buckets, the parameters are checked, and the
+// attention-mass recall behaves as the Reformer paper predicts.
 #include <gtest/gtest.h>
 #include <tbb/task_arena.h>
 
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -164,6 +166,62 @@ TEST(Lsh, BucketsAreTheArgmaxOfEachRotationInFp64) {
         }
       EXPECT_GE(exact, 2 * params.hashes * layout.n - near_ties);
     }
+}
+
+TEST(Lsh, KeysAreTheUnionOfTheSortedChunkWindows) {
+  // keys() against the rule computed here from the buckets alone: per round, queries and keys
+  // stably sorted by bucket and cut into chunks, query chunk c meets every key of key chunks
+  // c-lookback .. c, causal keeps keys up to the query; a query's keys are the union over rounds.
+  const std::int64_t n = 300;
+  for (const lsh::Params params :
+       {lsh::Params{3, 16, 8, 1, 2}, lsh::Params{2, 8, 64, 2, 4}, lsh::Params{3, 32, 4, 0, 6}})
+    for (bool causal : {false, true})
+      for (QK qk : {QK::kSeparate, QK::kSameStorage}) {
+        const std::string text = "lsh:hashes=" + std::to_string(params.hashes) +
+                                 ",chunk=" + std::to_string(params.chunk) +
+                                 ",buckets=" + std::to_string(params.buckets) +
+                                 ",lookback=" + std::to_string(params.lookback) +
+                                 ",seed=" + std::to_string(params.seed);
+        const auto variant = make_variant(text);
+        const Problem p("clustered", {1, 2, n, 16}, causal, qk);
+        const lsh::Layout layout(params, p.inputs.shape());
+        for (std::int64_t h = 0; h < 2; ++h) {
+          lsh::HeadHashing hashing(layout);
+          lsh::hash_head(layout, p.inputs, 0, h, hashing);
+          const auto& bucket_k = hashing.shared ? hashing.bucket_q : hashing.bucket_k;
+          std::vector<std::set<std::int64_t>> want(static_cast<std::size_t>(n));
+          for (std::int64_t round = 0; round < params.hashes; ++round) {
+            const auto sorted = [&](const std::vector<std::int32_t>& bucket) {
+              std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+              std::iota(order.begin(), order.end(), 0);
+              std::stable_sort(order.begin(), order.end(), [&](std::int64_t x, std::int64_t y) {
+                return bucket[static_cast<std::size_t>(round * n + x)] <
+                       bucket[static_cast<std::size_t>(round * n + y)];
+              });
+              return order;
+            };
+            const auto queries = sorted(hashing.bucket_q), keys = sorted(bucket_k);
+            for (std::int64_t place = 0; place < n; ++place) {
+              const std::int64_t query = queries[static_cast<std::size_t>(place)];
+              const std::int64_t c = place / params.chunk;
+              const std::int64_t first = std::max<std::int64_t>(0, c - params.lookback);
+              for (std::int64_t at = first * params.chunk; at < std::min(n, (c + 1) * params.chunk);
+                   ++at) {
+                const std::int64_t key = keys[static_cast<std::size_t>(at)];
+                if (!causal || key <= query) want[static_cast<std::size_t>(query)].insert(key);
+              }
+            }
+          }
+          std::vector<std::int64_t> got;
+          for (std::int64_t q = 0; q < n; ++q) {
+            variant->keys(p.inputs, 0, h, q, got);
+            const auto& expected = want[static_cast<std::size_t>(q)];
+            ASSERT_EQ(got, std::vector<std::int64_t>(expected.begin(), expected.end()))
+                << text << (causal ? " causal" : "") << " qk=" << static_cast<int>(qk) << " h=" << h
+                << " query " << q;
+          }
+        }
+      }
 }
 
 TEST(Lsh, RoundsAreNestedAcrossHashCounts) {
