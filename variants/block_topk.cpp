@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "attention/bases/block_choice.hpp"
-#include "attention/bases/selecting_variant.hpp"
+#include "attention/bases/block_summary_variant.hpp"
 #include "attention/core/registry.hpp"
 
 namespace attn {
@@ -22,7 +22,7 @@ namespace {
 constexpr double kMaxBlock = 1 << 16;
 constexpr double kMaxBlocks = 1 << 20;
 
-class BlockTopK final : public SelectingVariant {
+class BlockTopK final : public BlockSummaryVariant {
  public:
   static VariantInfo info() {
     return {"block_topk",
@@ -34,17 +34,18 @@ class BlockTopK final : public SelectingVariant {
             {"block_topk:block=16,k=2", "block_topk:block=7,k=3", "block_topk:block=64,k=0"}};
   }
   explicit BlockTopK(const VariantConfig& config)
-      : SelectingVariant(config),
+      : BlockSummaryVariant(config, KeyBlockSummaries::Kind::kSum, config.integer("block")),
         choice_{config.integer("block"), config.integer("block"), config.integer("k"),
                 BlockChoice::kAllGroups} {}
 
   bool chooses_per_query() const override { return false; }
 
-  std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
+  std::shared_ptr<const Selection> select_from_summaries(
+      const AttentionInputs& in, const KeyBlockSummaries& sums) const override {
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, n = s.seq_len, block = choice_.key_block;
     const std::int64_t key_blocks = choice_.key_blocks(n);
-    const std::vector<float> key_means = key_block_means(in, block);
+    const std::vector<float> key_means = key_block_means(sums);
     // Query block g holds positions [(g + first) · block, ...) ∩ the queries of this call.
     const std::int64_t first = s.first_position() / block;
     return choose_key_blocks(

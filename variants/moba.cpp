@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "attention/bases/block_choice.hpp"
-#include "attention/bases/selecting_variant.hpp"
+#include "attention/bases/block_summary_variant.hpp"
 #include "attention/core/registry.hpp"
 
 namespace attn {
@@ -20,7 +20,7 @@ constexpr double kMaxBlocks = 1 << 20;
 // Queries scored by one GEMM against the block means.
 constexpr std::int64_t kQueryChunk = 256;
 
-class Moba final : public SelectingVariant {
+class Moba final : public BlockSummaryVariant {
  public:
   static VariantInfo info() {
     return {
@@ -32,15 +32,16 @@ class Moba final : public SelectingVariant {
         {"moba:block=16,k=2", "moba:block=7,k=3", "moba:block=64,k=1"}};
   }
   explicit Moba(const VariantConfig& config)
-      : SelectingVariant(config),
+      : BlockSummaryVariant(config, KeyBlockSummaries::Kind::kSum, config.integer("block")),
         choice_{config.integer("block"), 1, config.integer("k"), kQueryChunk} {}
 
   bool chooses_per_query() const override { return true; }
 
-  std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
+  std::shared_ptr<const Selection> select_from_summaries(
+      const AttentionInputs& in, const KeyBlockSummaries& sums) const override {
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, blocks = choice_.key_blocks(s.seq_len);
-    const std::vector<float> means = key_block_means(in, choice_.key_block);
+    const std::vector<float> means = key_block_means(sums);
     return choose_key_blocks(
         in, choice_,
         [&](std::int64_t b, std::int64_t h, std::int64_t i0, std::int64_t rows, float* scores) {

@@ -7,14 +7,12 @@
 // two GEMMs over the page summaries.
 // Per query head: the heads of a kv group choose apart, and the engine attends the union of
 // their pages once per group, masking each head and query to its own.
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <memory>
 #include <vector>
 
 #include "attention/bases/block_choice.hpp"
-#include "attention/bases/selecting_variant.hpp"
+#include "attention/bases/block_summary_variant.hpp"
 #include "attention/core/registry.hpp"
 #include "attention/numeric/gemm.hpp"
 
@@ -25,7 +23,7 @@ constexpr double kMaxPage = 1 << 20;
 constexpr double kMaxPages = 1 << 24;
 constexpr std::int64_t kQueryChunk = 64;
 
-class Quest final : public SelectingVariant {
+class Quest final : public BlockSummaryVariant {
  public:
   static VariantInfo info() {
     return {"quest",
@@ -37,30 +35,15 @@ class Quest final : public SelectingVariant {
             {"quest:page=16,pages=3", "quest:page=5,pages=7", "quest:page=64,pages=1"}};
   }
   explicit Quest(const VariantConfig& config)
-      : SelectingVariant(config),
+      : BlockSummaryVariant(config, KeyBlockSummaries::Kind::kMinMax, config.integer("page")),
         choice_{config.integer("page"), 1, config.integer("pages"), kQueryChunk} {}
 
   bool chooses_per_query() const override { return true; }
 
-  std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
+  std::shared_ptr<const Selection> select_from_summaries(
+      const AttentionInputs& in, const KeyBlockSummaries& bounds) const override {
     const AttentionShape s = in.shape();
-    const std::int64_t d = s.head_dim, n = s.seq_len, page = choice_.key_block;
-    const std::int64_t count = choice_.key_blocks(n);
-    // Per kv head and page: the maxima, then the minima (2d values), against [q⁺ ; q⁻].
-    std::vector<float> bounds(static_cast<std::size_t>(s.batch * s.kv_heads * count * 2 * d));
-    tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads * count, [&](std::int64_t item) {
-      const std::int64_t bk = item / count, pg = item % count;
-      const float* k = in.k.head(bk / s.kv_heads, bk % s.kv_heads);
-      float* hi = bounds.data() + item * 2 * d;
-      float* lo = hi + d;
-      std::copy_n(k + pg * page * d, d, lo);
-      std::copy_n(k + pg * page * d, d, hi);
-      for (std::int64_t j = pg * page + 1; j < std::min(n, (pg + 1) * page); ++j)
-        for (std::int64_t e = 0; e < d; ++e) {
-          lo[e] = std::min(lo[e], k[j * d + e]);
-          hi[e] = std::max(hi[e], k[j * d + e]);
-        }
-    });
+    const std::int64_t d = s.head_dim, count = choice_.key_blocks(s.seq_len);
     return choose_key_blocks(
         in, choice_,
         [&](std::int64_t b, std::int64_t h, std::int64_t i0, std::int64_t rows, float* scores) {
@@ -71,9 +54,8 @@ class Quest final : public SelectingVariant {
               split[static_cast<std::size_t>(r * 2 * d + e)] = std::max(q[r * d + e], 0.0f);
               split[static_cast<std::size_t>(r * 2 * d + d + e)] = std::min(q[r * d + e], 0.0f);
             }
-          score_rows(split.data(), rows,
-                     bounds.data() + (b * s.kv_heads + s.kv_head(h)) * count * 2 * d, count, 2 * d,
-                     1.0f, scores, count);
+          score_rows(split.data(), rows, bounds.head(b, s.kv_head(h)), count, 2 * d, 1.0f, scores,
+                     count);
         });
   }
 

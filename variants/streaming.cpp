@@ -84,6 +84,16 @@ class Streaming final : public PatternVariant {
     return std::make_unique<StreamingPattern>(shape.seq_len, sinks_, window_, causal);
   }
 
+  // In a decode session StreamingLLM is an eviction cache: the sinks and the window are all a
+  // server keeps, and exactly the keys the pattern gives the newest query.
+  std::int64_t session_cache_bytes(const AttentionInputs& step,
+                                   const CacheState*) const override {
+    const AttentionShape s = step.shape();
+    const std::int64_t n = s.seq_len, window_lo = std::max<std::int64_t>(0, n - window_);
+    const std::int64_t kept = (window_ > 0 ? n - window_lo : 0) + std::min(sinks_, window_lo);
+    return 2 * s.batch * s.kv_heads * kept * s.head_dim * dtype_bytes(s.dtype);
+  }
+
   Cost cost(const AttentionShape& s, bool causal, int threads) const override {
     const std::int64_t n = s.seq_len, sinks = std::min(sinks_, n);
     // Per query p: the window's min(window, p + 1) keys, and the sinks outside it.

@@ -17,14 +17,11 @@ Cost block_choice_cost(const AttentionShape& s, bool causal, int threads, const 
           block_attention_workspace_bytes(s, threads, pattern_block) + table + scratch_bytes};
 }
 
-std::vector<float> key_block_means(const AttentionInputs& inputs, std::int64_t block) {
-  const AttentionShape s = inputs.shape();
-  const std::int64_t d = s.head_dim, blocks = (s.seq_len + block - 1) / block;
-  std::vector<float> means(static_cast<std::size_t>(s.batch * s.kv_heads * blocks * d));
-  tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads, [&](std::int64_t bk) {
-    block_means(inputs.k.head(bk / s.kv_heads, bk % s.kv_heads), s.seq_len, d, block,
-                means.data() + bk * blocks * d);
-  });
+std::vector<float> key_block_means(const KeyBlockSummaries& sums) {
+  const std::int64_t per_head = sums.blocks() * sums.head_dim();
+  std::vector<float> means(static_cast<std::size_t>(sums.kv_problems() * per_head));
+  tbb::parallel_for(std::int64_t{0}, sums.kv_problems(),
+                    [&](std::int64_t bk) { sums.means(bk, means.data() + bk * per_head); });
   return means;
 }
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "attention/bases/key_block_summaries.hpp"
 #include "attention/bases/selection.hpp"
 #include "attention/core/variant.hpp"
 
@@ -75,8 +76,8 @@ std::shared_ptr<const Selection> choose_key_blocks(const AttentionInputs& in,
 Cost block_choice_cost(const AttentionShape& s, bool causal, int threads, const BlockChoice& choice,
                        std::int64_t scratch_bytes);
 
-// The mean of every key block of every kv head: [B][kv_heads][blocks][D], blocks of `block` keys
-// (the last one may be short).
-std::vector<float> key_block_means(const AttentionInputs& inputs, std::int64_t block);
+// The mean of every key block of every kv head, [B][kv_heads][blocks][D], from the block sums
+// kept with the cache (the last block may be short).
+std::vector<float> key_block_means(const KeyBlockSummaries& sums);
 
 }  // namespace attn

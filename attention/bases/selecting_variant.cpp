@@ -35,23 +35,47 @@ struct SelectingVariant::CacheEntry {
   bool causal;
   float scale;
   std::uint64_t fingerprint;
+  // A session's state and how many keys it had seen: a step's keys depend on both.
+  const CacheState* state;
+  std::int64_t state_length;
   std::shared_ptr<const Selection> selection;
 
-  bool matches(const AttentionInputs& in, std::uint64_t print) const {
+  bool matches(const AttentionInputs& in, const CacheState* s, std::uint64_t print) const {
     return q == in.q.data.data() && k == in.k.data.data() && shape == in.shape() &&
-           causal == in.causal && scale == in.scale && fingerprint == print;
+           causal == in.causal && scale == in.scale && fingerprint == print && state == s &&
+           state_length == (s ? s->length() : 0);
   }
 };
+
+std::shared_ptr<const Selection> SelectingVariant::select_from_state(const AttentionInputs& step,
+                                                                     const CacheState&) const {
+  return select(step);
+}
+
+std::shared_ptr<const Selection> SelectingVariant::timed_select(const AttentionInputs& inputs,
+                                                                const CacheState* state) const {
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<const Selection> selection =
+      state ? select_from_state(inputs, *state) : select(inputs);
+  last_select_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return selection;
+}
 
 void SelectingVariant::forward(const AttentionInputs& inputs, MutableTensorView out) const {
   check_inputs(inputs, out);
   check(inputs.shape(), inputs.causal);
-  const auto start = std::chrono::steady_clock::now();
-  std::shared_ptr<const Selection> selection = select(inputs);
-  const auto selected = std::chrono::steady_clock::now();
+  std::shared_ptr<const Selection> selection = timed_select(inputs, nullptr);
   selection->attend(inputs, out);
-  last_select_ms_ = std::chrono::duration<double, std::milli>(selected - start).count();
-  remember(inputs, std::move(selection));
+  remember(inputs, nullptr, std::move(selection));
+}
+
+void SelectingVariant::decode_step(const AttentionInputs& step, const CacheState* state,
+                                   MutableTensorView out) const {
+  check_inputs(step, out);
+  std::shared_ptr<const Selection> selection = timed_select(step, state);
+  selection->attend(step, out);
+  remember(step, state, std::move(selection));
 }
 
 void SelectingVariant::keys(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
@@ -59,8 +83,19 @@ void SelectingVariant::keys(const AttentionInputs& inputs, std::int64_t b, std::
   selection_for(inputs)->keys(b, h, query, out);
 }
 
+void SelectingVariant::decode_keys(const AttentionInputs& step, const CacheState* state,
+                                   std::int64_t b, std::int64_t h,
+                                   std::vector<std::int64_t>& out) const {
+  selection_for(step, state)->keys(b, h, 0, out);
+}
+
 std::int64_t SelectingVariant::pairs(const AttentionInputs& inputs) const {
   return selection_for(inputs)->pairs();
+}
+
+std::int64_t SelectingVariant::decode_pairs(const AttentionInputs& step,
+                                            const CacheState* state) const {
+  return selection_for(step, state)->pairs();
 }
 
 std::optional<double> SelectingVariant::last_select_ms() const {
@@ -69,28 +104,29 @@ std::optional<double> SelectingVariant::last_select_ms() const {
   return ms;
 }
 
-std::shared_ptr<const Selection> SelectingVariant::selection_for(
-    const AttentionInputs& inputs) const {
+std::shared_ptr<const Selection> SelectingVariant::selection_for(const AttentionInputs& inputs,
+                                                                 const CacheState* state) const {
   const std::uint64_t print = fingerprint(inputs);
   {
     const std::lock_guard lock(cache_mutex_);
     for (const auto& entry : cache_)
-      if (entry->matches(inputs, print)) return entry->selection;
+      if (entry->matches(inputs, state, print)) return entry->selection;
   }
-  check(inputs.shape(), inputs.causal);
-  std::shared_ptr<const Selection> selection = select(inputs);
-  remember(inputs, selection);
+  if (!state) check(inputs.shape(), inputs.causal);
+  std::shared_ptr<const Selection> selection =
+      state ? select_from_state(inputs, *state) : select(inputs);
+  remember(inputs, state, selection);
   return selection;
 }
 
-void SelectingVariant::remember(const AttentionInputs& inputs,
+void SelectingVariant::remember(const AttentionInputs& inputs, const CacheState* state,
                                 std::shared_ptr<const Selection> selection) const {
-  auto entry = std::make_shared<const CacheEntry>(
-      CacheEntry{inputs.q.data.data(), inputs.k.data.data(), inputs.shape(), inputs.causal,
-                 inputs.scale, fingerprint(inputs), std::move(selection)});
+  auto entry = std::make_shared<const CacheEntry>(CacheEntry{
+      inputs.q.data.data(), inputs.k.data.data(), inputs.shape(), inputs.causal, inputs.scale,
+      fingerprint(inputs), state, state ? state->length() : 0, std::move(selection)});
   const std::lock_guard lock(cache_mutex_);
   for (auto& e : cache_)
-    if (e->matches(inputs, entry->fingerprint)) {
+    if (e->matches(inputs, state, entry->fingerprint)) {
       e = std::move(entry);
       return;
     }

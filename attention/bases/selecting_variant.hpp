@@ -27,7 +27,19 @@ class SelectingVariant : public Variant {
   // mean, the last queries' attention).
   virtual bool chooses_per_query() const = 0;
 
+  // The keys chosen for a decode step from the state kept with the cache (start_session,
+  // extend_session). A variant with such state makes its select(inputs) build the state at once
+  // and call this, so that a one-shot forward and a session's step are one path. Default:
+  // select(step).
+  virtual std::shared_ptr<const Selection> select_from_state(const AttentionInputs& step,
+                                                             const CacheState& state) const;
+
   void forward(const AttentionInputs& inputs, MutableTensorView out) const override;
+  void decode_step(const AttentionInputs& step, const CacheState* state,
+                   MutableTensorView out) const override;
+  void decode_keys(const AttentionInputs& step, const CacheState* state, std::int64_t b,
+                   std::int64_t h, std::vector<std::int64_t>& out) const override;
+  std::int64_t decode_pairs(const AttentionInputs& step, const CacheState* state) const override;
   void keys(const AttentionInputs& inputs, std::int64_t b, std::int64_t h, std::int64_t query,
             std::vector<std::int64_t>& out) const override;
   std::int64_t pairs(const AttentionInputs& inputs) const override;
@@ -35,11 +47,16 @@ class SelectingVariant : public Variant {
 
   // The selection for these inputs: the last one forward() or keys() made for the same
   // inputs, or a new one.
-  std::shared_ptr<const Selection> selection_for(const AttentionInputs& inputs) const;
+  // With a session's state: the last one decode_step() made for the same step and state.
+  std::shared_ptr<const Selection> selection_for(const AttentionInputs& inputs,
+                                                 const CacheState* state = nullptr) const;
 
  private:
   struct CacheEntry;
-  void remember(const AttentionInputs& inputs, std::shared_ptr<const Selection> selection) const;
+  std::shared_ptr<const Selection> timed_select(const AttentionInputs& inputs,
+                                                const CacheState* state) const;
+  void remember(const AttentionInputs& inputs, const CacheState* state,
+                std::shared_ptr<const Selection> selection) const;
 
   mutable std::mutex cache_mutex_;
   mutable std::deque<std::shared_ptr<const CacheEntry>> cache_;

@@ -78,14 +78,26 @@ class AlignedBuffer {
 };
 
 // Non-owning view of a [B, H, N, D] tensor. T is float, const float or const bf16.
+//
+// Rows of one head are contiguous; heads are `head_stride` elements apart, N·D when 0. A
+// larger stride views the first N rows of longer heads: a decode session's KV cache, whose
+// heads have room for every token still to come (kv_cache.hpp).
 template <class T>
 struct BasicTensorView {
   Shape shape;
   std::span<T> data;
+  std::int64_t head_stride = 0;
 
+  std::int64_t stride() const {
+    return head_stride != 0 ? head_stride : shape.seq_len * shape.head_dim;
+  }
+  // Elements `data` must hold: up to the last row of the last head.
+  std::int64_t extent() const {
+    return (shape.problems() - 1) * stride() + shape.seq_len * shape.head_dim;
+  }
   // The [N, D] matrix of one (batch, head) problem.
   T* head(std::int64_t b, std::int64_t h) const {
-    return data.data() + ((b * shape.heads + h) * shape.seq_len) * shape.head_dim;
+    return data.data() + (b * shape.heads + h) * stride();
   }
   // Row `i` (a D-vector) of one (batch, head) problem.
   T* row(std::int64_t b, std::int64_t h, std::int64_t i) const {

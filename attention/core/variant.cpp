@@ -28,17 +28,19 @@ void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out) {
     throw std::invalid_argument("every dimension must be at least 1; got Q " + q.to_string() +
                                 ", K " + k.to_string());
   inputs.shape().check();
-  const auto nq = static_cast<std::size_t>(q.elements());
-  const auto nk = static_cast<std::size_t>(k.elements());
-  if (inputs.q.data.size() != nq || inputs.k.data.size() != nk || inputs.v.data.size() != nk ||
-      out.data.size() != nq)
+  // Q, K and V may view longer heads (a decode session's cache and queries); the output is dense.
+  const auto fits = [](const auto& view) {
+    return view.stride() >= view.shape.seq_len * view.shape.head_dim &&
+           view.data.size() >= static_cast<std::size_t>(view.extent());
+  };
+  if (!fits(inputs.q) || !fits(inputs.k) || !fits(inputs.v) || out.head_stride != 0 ||
+      out.data.size() != static_cast<std::size_t>(q.elements()))
     throw std::invalid_argument("tensor storage does not match its shape (Q " + q.to_string() +
                                 ", K " + k.to_string() + ")");
   if (!std::isfinite(inputs.scale)) throw std::invalid_argument("scale must be a finite number");
   if (inputs.dtype == Dtype::kBf16 &&
       (inputs.q16.shape != q || inputs.k16.shape != k || inputs.v16.shape != k ||
-       inputs.q16.data.size() != nq || inputs.k16.data.size() != nk ||
-       inputs.v16.data.size() != nk))
+       !fits(inputs.q16) || !fits(inputs.k16) || !fits(inputs.v16)))
     throw std::invalid_argument("bf16 inputs: the bf16 tensors must match Q, K and V");
 }
 
@@ -67,6 +69,33 @@ std::string Variant::unsupported(const AttentionShape&, bool) const { return {};
 
 std::int64_t Variant::pairs(const AttentionInputs& inputs) const {
   return cost(inputs.shape(), inputs.causal, 1).pairs;
+}
+
+std::unique_ptr<CacheState> Variant::start_session(const AttentionInputs&) const { return nullptr; }
+
+void Variant::extend_session(CacheState& state, const AttentionInputs& step) const {
+  state.set_length(step.shape().seq_len);
+}
+
+void Variant::decode_step(const AttentionInputs& step, const CacheState*,
+                          MutableTensorView out) const {
+  forward(step, out);
+}
+
+void Variant::decode_keys(const AttentionInputs& step, const CacheState*, std::int64_t b,
+                          std::int64_t h, std::vector<std::int64_t>& out) const {
+  keys(step, b, h, 0, out);
+}
+
+std::int64_t Variant::decode_pairs(const AttentionInputs& step, const CacheState*) const {
+  return pairs(step);
+}
+
+std::int64_t Variant::session_cache_bytes(const AttentionInputs& step,
+                                          const CacheState* state) const {
+  const AttentionShape s = step.shape();
+  return 2 * s.batch * s.kv_heads * s.seq_len * s.head_dim * dtype_bytes(s.dtype) +
+         (state ? state->bytes() : 0);
 }
 
 std::int64_t dense_pairs_per_problem(std::int64_t seq_len, bool causal) {

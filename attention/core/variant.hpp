@@ -1,11 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "attention/core/cache_state.hpp"
 #include "attention/core/params.hpp"
 #include "attention/core/tensor.hpp"
 
@@ -116,9 +118,40 @@ class Variant {
   // key set depends on the data.
   virtual std::int64_t pairs(const AttentionInputs& inputs) const;
 
-  // Milliseconds the last forward() of this object spent choosing its keys from the inputs
-  // (query-aware variants, the CSV's select_ms); empty for fixed patterns.
+  // Milliseconds the last forward() or decode_step() of this object spent choosing its keys
+  // from the inputs (query-aware variants, the CSV's select_ms); empty for fixed patterns.
   virtual std::optional<double> last_select_ms() const { return std::nullopt; }
+
+  // ---- Decode sessions (cache_state.hpp) --------------------------------------------------
+  // A session loads N cached tokens, then appends one token per step and attends with its
+  // query: every step is a forward with M = 1 over the grown cache. The stateless variants need
+  // none of this; the defaults make a step a plain forward.
+
+  // Whether this variant keeps a cache of its own, dropping keys for good (eviction): its key
+  // set then depends on the steps before, and square (prefill) points are not its to serve.
+  virtual bool evicts() const { return false; }
+
+  // The state kept with a cache of `prefill`'s N keys, built at once (a prefill or a load);
+  // prefill.q holds the prompt's last queries (the observation window some methods score the
+  // cache with), at positions N - M .. N - 1. nullptr: the variant keeps no state (default).
+  virtual std::unique_ptr<CacheState> start_session(const AttentionInputs& prefill) const;
+
+  // The cache grew: `step` holds state.length() or more keys and the query of its newest
+  // position (M = 1). Brings the state up to all of the step's keys, before decode_step.
+  virtual void extend_session(CacheState& state, const AttentionInputs& step) const;
+
+  // One decode step over the state extend_session left (null for a stateless variant): the
+  // query attends exactly decode_keys(). Default: forward().
+  virtual void decode_step(const AttentionInputs& step, const CacheState* state,
+                           MutableTensorView out) const;
+  virtual void decode_keys(const AttentionInputs& step, const CacheState* state, std::int64_t b,
+                           std::int64_t h, std::vector<std::int64_t>& out) const;
+  virtual std::int64_t decode_pairs(const AttentionInputs& step, const CacheState* state) const;
+
+  // Bytes of the cache a server holds for this variant after `step`: K and V of every kept
+  // token in the step's dtype, plus the state's own. Default: all of the step's K and V.
+  virtual std::int64_t session_cache_bytes(const AttentionInputs& step,
+                                           const CacheState* state) const;
 
  private:
   VariantConfig config_;

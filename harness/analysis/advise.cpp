@@ -20,7 +20,7 @@ namespace {
 const std::vector<std::string>& point_columns() {
   static const std::vector<std::string> names = {
       "input",     "dtype",    "causal", "shared_qk", "batch",   "heads",  "kv_heads",
-      "query_len", "head_dim", "seed",   "scale",     "threads", "seq_len"};
+      "query_len", "head_dim", "seed",   "scale",     "threads", "decode_steps", "seq_len"};
   return names;
 }
 

@@ -108,13 +108,15 @@ std::string describe(const ResultRow& row) { return row.spec() + "  " + point_su
 
 ResultKey result_key(const ResultRow& r) {
   return {r.variant, r.params, r.batch,     r.heads, r.kv_heads, r.seq_len, r.query_len, r.head_dim,
-          r.dtype,   r.causal, r.shared_qk, r.input, r.seed,     r.scale,   r.threads};
+          r.dtype,   r.causal, r.shared_qk, r.input, r.seed,     r.scale,   r.threads,
+          r.decode_steps};
 }
 
 std::string point_summary(const ResultRow& r) {
   std::ostringstream s;
   s << "N=" << r.seq_len;
   if (r.query_len != r.seq_len) s << " M=" << r.query_len;
+  if (r.decode_steps > 0) s << " +" << r.decode_steps << " steps";
   s << " B" << r.batch << " H" << r.heads;
   if (r.kv_heads != r.heads) s << " KV" << r.kv_heads;
   s << " D" << r.head_dim;

@@ -23,6 +23,7 @@ namespace attn::harness {
 namespace {
 
 constexpr std::int64_t kMaxSeqLen = std::int64_t{1} << 26;
+constexpr std::int64_t kMaxDecodeSteps = std::int64_t{1} << 20;
 constexpr std::int64_t kMaxHeadDim = 512;
 constexpr int kMaxThreads = 256;
 
@@ -68,6 +69,7 @@ struct RawOptions {
   std::vector<std::string> variants;
   std::string seq_len = "4096", batch = "1", heads = "8", head_dim = "64";
   std::string kv_heads, query_len;  // empty: the default, heads and seq_len
+  std::string decode_steps = "0";
   std::string dtype = "fp32";
   std::string causal = "false", shared_qk = "false", input = "gaussian", seed = "0";
   std::string threads = std::to_string(available_cores());
@@ -107,7 +109,12 @@ po::options_description point_options(RawOptions& raw, bool lists,
       ("queries M, 1 to --seq-len: the last M of the N positions, e.g. 1 for a decode step "
        "over a KV cache of N keys; 4K and 1M suffixes allowed (default: --seq-len)" +
        list)
-          .c_str())("head-dim", po::value(&raw.head_dim)->value_name("D"),
+          .c_str())("decode-steps", po::value(&raw.decode_steps)->value_name("T"),
+                    ("a decode session: load --seq-len cached tokens, then T steps, each "
+                     "appending one token and attending with its query; per-step latency, cache "
+                     "bytes and accuracy at sampled steps (default 0: a single forward)" +
+                     list)
+                        .c_str())("head-dim", po::value(&raw.head_dim)->value_name("D"),
                     ("head dimension, 1 to 512 (default 64)" + list).c_str())(
       "dtype", po::value(&raw.dtype)->value_name("T"),
       ("element type Q, K and V are stored in: fp32 or bf16 (rounded to nearest even from the "
@@ -251,6 +258,22 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
       throw UsageError(std::string("--input: ") + e.what());
     }
   }
+  c.decode_steps = ints("decode-steps", raw.decode_steps, 0, kMaxDecodeSteps);
+  if (std::any_of(c.decode_steps.begin(), c.decode_steps.end(), [](auto t) { return t > 0; })) {
+    if (!raw.query_len.empty() && c.query_lens != std::vector<std::int64_t>{1})
+      throw UsageError("--query-len " + raw.query_len +
+                       " with --decode-steps: a session's steps are single queries; allowed: "
+                       "--query-len 1, or leave it out");
+    if (std::find(c.shared_qk.begin(), c.shared_qk.end(), 1) != c.shared_qk.end())
+      throw UsageError(
+          "--shared-qk with --decode-steps: shared QK needs as many queries as keys, a session "
+          "steps one query at a time; allowed: --shared-qk false");
+    for (const auto& input : c.inputs)
+      if (input.rfind("npy:", 0) == 0)
+        throw UsageError("--input " + input +
+                         " with --decode-steps: sessions run on the generators (gaussian, local, "
+                         "clustered, sinks, lm) so far");
+  }
   for (auto s : ints("seed", raw.seed, 0, std::numeric_limits<std::int64_t>::max()))
     c.seeds.push_back(static_cast<std::uint64_t>(s));
   for (auto t : ints("threads", raw.threads, 1, kMaxThreads))
@@ -354,9 +377,18 @@ void check_points(const SweepConfig& c) {
         const auto variant = make_variant(spec);
         // A shape the method cannot serve becomes a skipped row that says why, not a refusal.
         if (!variant->unsupported(p.shape, p.causal).empty()) continue;
-        variant->check(p.shape, p.causal);
+        if (p.decode_steps == 0) {
+          variant->check(p.shape, p.causal);
+          continue;
+        }
+        // A session's caches grow from N + 1 keys at its first step to N + T at its last.
+        AttentionShape grown = p.shape;
+        grown.seq_len += 1;
+        variant->check(grown, p.causal);
+        grown.seq_len += p.decode_steps - 1;
+        variant->check(grown, p.causal);
       } catch (const std::invalid_argument& e) {
-        throw UsageError("--variant " + spec + " at " + p.shape.to_string() + ": " + e.what());
+        throw UsageError("--variant " + spec + " at " + p.to_string() + ": " + e.what());
       }
     }
   }

@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 44;
+constexpr std::size_t kColumnCount = 52;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -139,6 +139,7 @@ const std::array<Column, kColumnCount>& columns() {
       Column{"scale", [](const ResultRow& r) { return format_float_exact(r.scale); },
              [](ResultRow& r, const std::string& s) { r.scale = parse_number<float>(s, "scale"); }},
       ATTN_NUMBER_COLUMN(threads),
+      ATTN_NUMBER_COLUMN(decode_steps),
       ATTN_OPTIONAL_COLUMN(reps),
       ATTN_OPTIONAL_COLUMN(time_ms),
       ATTN_OPTIONAL_COLUMN(time_ms_min),
@@ -156,6 +157,13 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_OPTIONAL_COLUMN(cos_sim_min),
       ATTN_OPTIONAL_COLUMN(mass_recall),
       ATTN_OPTIONAL_COLUMN(accuracy_rows),
+      ATTN_OPTIONAL_COLUMN(prefill_ms),
+      ATTN_OPTIONAL_COLUMN(step_ms_p99),
+      ATTN_OPTIONAL_COLUMN(cache_bytes),
+      ATTN_OPTIONAL_COLUMN(rel_err_first),
+      ATTN_OPTIONAL_COLUMN(rel_err_last),
+      ATTN_OPTIONAL_COLUMN(mass_recall_first),
+      ATTN_OPTIONAL_COLUMN(mass_recall_last),
       ATTN_TEXT_COLUMN(status),
       ATTN_TEXT_COLUMN(message),
       ATTN_CONTEXT_COLUMN(git_revision),
@@ -187,6 +195,9 @@ const std::vector<AddedColumns>& added_columns() {
       {{"host", "shard", "job_id"}, "the sharding columns"},
       {{"select_ms"}, "the selection column"},
       {{"dtype", "rel_err_kernel", "kernel"}, "the precision columns"},
+      {{"decode_steps", "prefill_ms", "step_ms_p99", "cache_bytes", "rel_err_first", "rel_err_last",
+        "mass_recall_first", "mass_recall_last"},
+       "the decode-session columns"},
   };
   return groups;
 }

@@ -27,6 +27,10 @@ struct ResultRow {
   std::uint64_t seed = 0;
   float scale = 0;
   int threads = 0;
+  // Decode sessions: the steps after the seq_len cached tokens (0: a single forward). A session
+  // row's time_ms is the median step, reps the steps, pairs the mean per step, and rel_err and
+  // mass_recall the means over the sampled steps.
+  std::int64_t decode_steps = 0;
 
   // What was measured.
   std::optional<int> reps;
@@ -53,6 +57,14 @@ struct ResultRow {
   std::optional<double> cos_sim_min;
   std::optional<double> mass_recall;
   std::optional<std::int64_t> accuracy_rows;  // sampled query rows per (batch, head)
+  // Sessions only: the state built from the cached tokens, the 99th-percentile step, the
+  // cache's bytes after the last step (K and V of every kept token plus the variant's state),
+  // and accuracy at the first and last sampled steps.
+  std::optional<double> prefill_ms;
+  std::optional<double> step_ms_p99;
+  std::optional<std::int64_t> cache_bytes;
+  std::optional<double> rel_err_first, rel_err_last;
+  std::optional<double> mass_recall_first, mass_recall_last;
 
   std::string status;  // "ok", "skipped" or "error"
   std::string message;

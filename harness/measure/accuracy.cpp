@@ -80,6 +80,15 @@ ReferenceSample sample_full_attention(const AttentionInputs& in, std::int64_t ro
 
 Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& in,
                           const TensorView& output, const ReferenceSample& ref) {
+  return measure_accuracy(
+      [&](std::int64_t b, std::int64_t h, std::int64_t query, std::vector<std::int64_t>& keys) {
+        variant.keys(in, b, h, query, keys);
+      },
+      in, output, ref);
+}
+
+Accuracy measure_accuracy(const KeysOf& keys_of, const AttentionInputs& in,
+                          const TensorView& output, const ReferenceSample& ref) {
   const AttentionShape s = in.shape();
   const auto total = static_cast<std::int64_t>(ref.rows.size());
   std::vector<double> err_sq(total), ref_sq(total), max_abs(total), cos(total), mass(total);
@@ -104,7 +113,7 @@ Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& in,
     // Two zero rows agree; one zero row is orthogonal to anything.
     cos[r] = (g2 == 0 && w2 == 0) ? 1.0 : (g2 == 0 || w2 == 0) ? 0.0 : gw / std::sqrt(g2 * w2);
     std::vector<std::int64_t> keys;
-    variant.keys(in, b, h, query, keys);
+    keys_of(b, h, query, keys);
     const float* q = in.q.row(b, h, query);
     double kept = 0;
     for (std::int64_t k : keys) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "attention/core/variant.hpp"
@@ -37,6 +38,13 @@ struct Accuracy {
 };
 
 Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& inputs,
+                          const TensorView& output, const ReferenceSample& reference);
+
+// The same for a key set given row by row: keys_of(b, h, query, keys) sets the sorted keys query
+// `query` of problem (b, h) attended (a decode step's, which depend on the session's state).
+using KeysOf = std::function<void(std::int64_t b, std::int64_t h, std::int64_t query,
+                                  std::vector<std::int64_t>& keys)>;
+Accuracy measure_accuracy(const KeysOf& keys_of, const AttentionInputs& inputs,
                           const TensorView& output, const ReferenceSample& reference);
 
 }  // namespace attn::harness

@@ -18,6 +18,7 @@
 #include "harness/measure/inputs.hpp"
 #include "harness/measure/interrupt.hpp"
 #include "harness/measure/memory_counter.hpp"
+#include "harness/measure/session.hpp"
 
 namespace attn::harness {
 namespace {
@@ -94,6 +95,7 @@ std::string Point::to_string() const {
                   " input=" + input + " seed=" + std::to_string(seed) +
                   " threads=" + std::to_string(threads);
   if (scale) s += " scale=" + std::to_string(*scale);
+  if (decode_steps > 0) s += " decode-steps=" + std::to_string(decode_steps);
   return s;
 }
 
@@ -131,6 +133,7 @@ ResultRow point_row(const Point& point, const Variant& variant) {
   row.seed = point.seed;
   row.scale = point.effective_scale();
   row.threads = point.threads;
+  row.decode_steps = point.decode_steps;
   row.context = machine_context();
   return row;
 }
@@ -138,6 +141,7 @@ ResultRow point_row(const Point& point, const Variant& variant) {
 void measure_point(const Point& point, const std::vector<const Variant*>& variants,
                    const MeasureOptions& options, const std::function<void(const ResultRow&)>& emit,
                    const std::function<void(const Variant&)>& before) {
+  if (point.decode_steps > 0) return measure_session(point, variants, options, emit, before);
   const std::int64_t limit = options.memory_limit_bytes;
   const std::int64_t min_bytes = point_tensor_bytes(point.shape);
   // What the point holds in memory: a bf16 point keeps its inputs in fp32 as well, for the fp64

@@ -23,6 +23,9 @@ struct Point {
   std::uint64_t seed = 0;
   std::optional<float> scale;  // default 1/sqrt(head_dim)
   int threads = 1;
+  // > 0: a decode session of this many steps after loading seq_len cached tokens (session.hpp);
+  // the shape is then a step's, query_len 1.
+  std::int64_t decode_steps = 0;
 
   float effective_scale() const { return scale ? *scale : default_scale(shape.head_dim); }
   std::string to_string() const;  // for progress lines and messages

@@ -10,7 +10,9 @@ std::vector<Point> expand_points(const SweepConfig& c) {
   const auto& query_lens = c.query_lens.empty() ? defaults : c.query_lens;
   const std::vector<Dtype> fp32_only = {Dtype::kFp32};
   const auto& dtypes = c.dtypes.empty() ? fp32_only : c.dtypes;
+  const auto& steps_list = c.decode_steps.empty() ? defaults : c.decode_steps;
   for (auto n : c.seq_lens)
+    for (auto steps : steps_list)
     for (auto m : query_lens)
       for (auto threads : c.threads)
         for (const auto& input : c.inputs)
@@ -23,7 +25,9 @@ std::vector<Point> expand_points(const SweepConfig& c) {
                       for (auto d : c.head_dims)
                         for (auto dtype : dtypes) {
                           Point p;
-                          p.shape = {b, h, kv == 0 ? h : kv, m == 0 ? n : m, n, d};
+                          // A session's steps are single queries.
+                          const std::int64_t queries = steps > 0 ? 1 : m == 0 ? n : m;
+                          p.shape = {b, h, kv == 0 ? h : kv, queries, n, d};
                           p.shape.dtype = dtype;
                           p.causal = causal != 0;
                           p.shared_qk = shared != 0;
@@ -31,6 +35,7 @@ std::vector<Point> expand_points(const SweepConfig& c) {
                           p.seed = seed;
                           p.scale = c.scale;
                           p.threads = threads;
+                          p.decode_steps = steps;
                           points.push_back(p);
                         }
   return points;

@@ -33,7 +33,8 @@ std::string item_key(const Variant& variant, const Point& p) {
          std::to_string(s.query_len) + "|D" + std::to_string(s.head_dim) +
          (p.causal ? "|causal" : "|full") + (p.shared_qk ? "|shared" : "|separate") + "|" +
          p.input + "|seed" + std::to_string(p.seed) + "|scale" + exact_float(p.effective_scale()) +
-         "|T" + std::to_string(p.threads);
+         "|T" + std::to_string(p.threads) +
+         (p.decode_steps > 0 ? "|steps" + std::to_string(p.decode_steps) : "");
 }
 
 }  // namespace
@@ -52,7 +53,10 @@ std::string format_seconds(double s) {
 
 double predicted_accuracy_seconds(const Point& point, std::int64_t rows) {
   const AttentionShape& s = point.shape;
-  const double sampled = static_cast<double>(std::min(rows, s.query_len));
+  // A session samples single queries at up to 8 steps.
+  const double sampled = point.decode_steps > 0
+                             ? static_cast<double>(std::min<std::int64_t>(point.decode_steps, 8))
+                             : static_cast<double>(std::min(rows, s.query_len));
   const double flops = 4.0 * static_cast<double>(s.batch * s.heads) * sampled *
                        static_cast<double>(s.seq_len) * static_cast<double>(s.head_dim);
   return flops / (kAssumedFp64FlopsPerThread * std::max(1, point.threads));
@@ -85,6 +89,9 @@ double predicted_item_seconds(const Variant& variant, const Point& point,
                               const TimingOptions& timing) {
   if (!variant.unsupported(point.shape, point.causal).empty()) return kItemOverheadSeconds;
   const double forward = predicted_forward_seconds(variant, point);
+  // A session runs each step once; its steps are the repetitions.
+  if (point.decode_steps > 0)
+    return kItemOverheadSeconds + static_cast<double>(point.decode_steps) * forward;
   return kItemOverheadSeconds + forward + timing.reps * std::max(timing.min_time, forward);
 }
 

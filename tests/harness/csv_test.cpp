@@ -60,6 +60,7 @@ TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
                                              "seed",
                                              "scale",
                                              "threads",
+                                             "decode_steps",
                                              "reps",
                                              "time_ms",
                                              "time_ms_min",
@@ -77,6 +78,13 @@ TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
                                              "cos_sim_min",
                                              "mass_recall",
                                              "accuracy_rows",
+                                             "prefill_ms",
+                                             "step_ms_p99",
+                                             "cache_bytes",
+                                             "rel_err_first",
+                                             "rel_err_last",
+                                             "mass_recall_first",
+                                             "mass_recall_last",
                                              "status",
                                              "message",
                                              "git_revision",
@@ -331,7 +339,7 @@ TEST(Csv, WriterRefusesToAppendToAnOldFileAndSaysHowToConvertIt) {
   } catch (const std::invalid_argument& e) {
     const std::string m = e.what();
     EXPECT_NE(
-        m.find("missing kv_heads, query_len, dtype, select_ms, min_bytes, rel_err_kernel, kernel"),
+        m.find("missing kv_heads, query_len, dtype, decode_steps, select_ms, min_bytes, rel_err_kernel"),
         std::string::npos)
         << m;
     EXPECT_NE(m.find("attnbench merge " + path + " --out NEW.csv"), std::string::npos) << m;

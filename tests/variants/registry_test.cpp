@@ -11,25 +11,14 @@
 #include "attention/core/registry.hpp"
 #include "attention/engine/block_engine.hpp"
 #include "tests/support/pattern_contract.hpp"
+#include "tests/support/registry_specs.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace attn {
 namespace {
 
-std::vector<std::string> all_specs() {
-  std::vector<std::string> specs;
-  for (const auto* entry : Registry::instance().entries()) {
-    specs.push_back(entry->info.name);
-    for (const auto& example : entry->info.examples) specs.push_back(example);
-  }
-  return specs;
-}
-
-std::string test_name(const std::string& spec) {
-  std::string name;
-  for (char c : spec) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return name;
-}
+using testing::all_specs;
+using testing::test_name;
 
 class EveryVariant : public ::testing::TestWithParam<std::string> {};
 
@@ -167,6 +156,9 @@ TEST_P(EveryVariant, QueriesOverACacheKeepTheirPositionsKeys) {
 // query head (the repeat_kv of model code), in keys and in output.
 TEST_P(EveryVariant, GroupedHeadsEqualRepeatedKeysAndValues) {
   const auto variant = make_variant(GetParam());
+  // An eviction cache is one per kv head: the group's query heads choose its tokens together,
+  // by definition (session_test and eviction_test check that choice).
+  if (variant->evicts()) GTEST_SKIP() << GetParam() << " keeps one cache per kv head";
   for (std::int64_t m : {1, 64, 300})
     for (bool causal : {false, true}) {
       const AttentionShape grouped{2, 6, 2, m, 300, 16}, repeated{2, 6, 6, m, 300, 16};
@@ -230,6 +222,7 @@ TEST_P(EveryVariant, KeysAreSortedDistinctInRangeAndCountedByPairs) {
 // variant that attends a block pattern (fixed, or selected from the inputs).
 TEST_P(EveryVariant, KeepsThePatternContract) {
   const auto variant = make_variant(GetParam());
+  if (variant->evicts()) GTEST_SKIP() << GetParam() << " attends a list of kept tokens";
   bool checked = false;
   for (const AttentionShape shape :
        {AttentionShape{1, 4, 2, 300, 300, 16}, AttentionShape{1, 4, 2, 37, 300, 16}})

@@ -1,0 +1,118 @@
+// Decode sessions, for every registered variant: a cache of N keys, then T steps each appending
+// one key and attending with its query. Every step equals exact fp64 attention over the step's
+// own key set; a variant that keeps state (cache_state.hpp) and does not evict has, after each
+// step, the state it would have built at once over the same keys, and answers each step as a
+// one-shot forward over the same cache would.
+#include <gtest/gtest.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "attention/core/registry.hpp"
+#include "harness/measure/session.hpp"
+#include "tests/support/registry_specs.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace attn {
+namespace {
+
+using harness::SessionInputs;
+
+class EverySession : public ::testing::TestWithParam<std::string> {};
+
+struct SessionShape {
+  std::int64_t kv_heads, prefill, steps;
+};
+
+// Odd cache lengths, grouped heads 6/2 and 6/1 and one kv head per query head; enough steps to
+// cross a block or page boundary of the examples' small blocks.
+std::vector<SessionShape> session_shapes() {
+  return {{6, 61, 9}, {2, 61, 9}, {1, 300, 21}, {2, 1, 5}};
+}
+
+TEST_P(EverySession, StepsEqualFp64OverTheirKeysAndTheStateOfTheSameKeys) {
+  const auto variant = make_variant(GetParam());
+  std::vector<std::int64_t> keys, one_shot_keys;
+  for (const SessionShape& shape : session_shapes())
+    for (bool causal : {false, true})
+      for (const Dtype dtype : {Dtype::kFp32, Dtype::kBf16}) {
+        const AttentionShape step_shape{1, 6, shape.kv_heads, 1, shape.prefill, 16};
+        AttentionShape final_shape = step_shape;
+        final_shape.seq_len += shape.steps;
+        if (!variant->unsupported(step_shape, causal).empty()) continue;
+        AttentionShape first_shape = step_shape;
+        first_shape.seq_len += 1;
+        try {
+          // Every step's cache must be one the parameters serve: the first is the shortest.
+          variant->check(first_shape, causal);
+          variant->check(final_shape, causal);
+        } catch (const std::invalid_argument&) {
+          continue;  // parameters that need a longer cache; the registry test shows the refusal
+        }
+        const std::string what = GetParam() + " " + step_shape.to_string() + " +" +
+                                 std::to_string(shape.steps) + (causal ? " causal " : " ") +
+                                 std::string(dtype_name(dtype));
+        testing::RandomInputs in(harness::session_input_shape(step_shape, shape.steps), causal,
+                                 static_cast<std::uint32_t>(shape.prefill * 31 + shape.steps),
+                                 dtype);
+        const SessionInputs session(in.inputs, shape.prefill, shape.steps);
+        tbb::task_arena arena(2);
+        std::unique_ptr<CacheState> state;
+        arena.execute([&] { state = variant->start_session(session.prefill()); });
+        Tensor out(Shape{1, 6, 1, 16}), one_shot(Shape{1, 6, 1, 16});
+        for (std::int64_t t = 0; t < shape.steps; ++t) {
+          const AttentionInputs step = session.step(t);
+          const std::int64_t cache = shape.prefill + t + 1;
+          arena.execute([&] {
+            if (state) variant->extend_session(*state, step);
+            variant->decode_step(step, state.get(), out.mutable_view());
+          });
+          if (state) {
+            ASSERT_EQ(state->length(), cache) << what << " step " << t;
+            EXPECT_GT(state->bytes(), 0) << what;
+          }
+          std::int64_t pairs = 0;
+          double worst = 0;
+          for (std::int64_t h = 0; h < 6; ++h) {
+            variant->decode_keys(step, state.get(), 0, h, keys);
+            ASSERT_TRUE(std::is_sorted(keys.begin(), keys.end())) << what << " step " << t;
+            ASSERT_TRUE(std::adjacent_find(keys.begin(), keys.end()) == keys.end()) << what;
+            ASSERT_TRUE(keys.empty() || (keys.front() >= 0 && keys.back() < cache))
+                << what << " step " << t;
+            pairs += static_cast<std::int64_t>(keys.size());
+            std::vector<double> want(16);
+            reference_row(step, 0, h, 0, keys, want);
+            for (std::int64_t e = 0; e < 16; ++e)
+              worst = std::max(worst, std::abs(want[e] - out.view().row(0, h, 0)[e]));
+          }
+          EXPECT_LT(worst, testing::forward_tolerance(dtype, cache, 16)) << what << " step " << t;
+          EXPECT_EQ(variant->decode_pairs(step, state.get()), pairs) << what << " step " << t;
+          if (variant->evicts()) continue;  // its keys depend on the steps before
+          // The same cache as a one-shot forward, by a fresh instance: the same keys and output.
+          const auto fresh = make_variant(GetParam());
+          arena.execute([&] { fresh->forward(step, one_shot.mutable_view()); });
+          for (std::int64_t h = 0; h < 6; ++h) {
+            variant->decode_keys(step, state.get(), 0, h, keys);
+            fresh->keys(step, 0, h, 0, one_shot_keys);
+            ASSERT_EQ(keys, one_shot_keys) << what << " step " << t << " head " << h;
+          }
+          EXPECT_TRUE(std::equal(out.data().begin(), out.data().end(), one_shot.data().begin()))
+              << what << " step " << t << ": the step differs from a one-shot forward";
+          if (state) {
+            // Incremental equals batch: the state built at once over the step's keys.
+            std::unique_ptr<CacheState> batch;
+            arena.execute([&] { batch = variant->start_session(step); });
+            ASSERT_TRUE(batch) << what;
+            EXPECT_EQ(state->values(), batch->values()) << what << " step " << t;
+            EXPECT_EQ(state->bytes(), batch->bytes()) << what << " step " << t;
+          }
+        }
+      }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, EverySession, ::testing::ValuesIn(testing::all_specs()),
+                         [](const auto& info) { return testing::test_name(info.param); });
+
+}  // namespace
+}  // namespace attn
