@@ -12,7 +12,9 @@ results/foo/*.png and *.svg) unless --out names another folder.
 
 The sequence-length figures use the square rows only (query_len = seq_len and
 kv_heads = heads, or a CSV from before those columns), so they keep their
-meaning. Rows with query_len < seq_len (decode, chunked prefill) get two figures
+meaning. Decode sessions (decode_steps > 0) get two figures: error against step,
+and step time against the cache's bytes. Rows with query_len < seq_len (decode,
+chunked prefill) get two figures
 of their own: time against the KV length N, and GB/s (min_bytes / time, the
 compulsory traffic of Q, K, V and the output) against N, one panel per query
 count M. --read-bandwidth GBPS draws the machine's read bandwidth as a ceiling
@@ -28,13 +30,15 @@ import math
 import os
 import sys
 
-from figures.data import EXACT_VARIANTS, InputError, distinct, is_decode, is_square, read_results, spec_of
+from figures.data import (EXACT_VARIANTS, InputError, distinct, is_decode, is_session, is_square,
+                          read_results, spec_of)
 from figures.style import Context
 from figures.accuracy import plot_accuracy, plot_speed_accuracy
 from figures.density import plot_density, plot_speedup_density
 from figures.memory import plot_memory
 from figures.pattern import plot_pattern
 from figures.serving import plot_decode_bandwidth, plot_decode_time
+from figures.sessions import plot_session_cost, plot_session_error
 from figures.timing import plot_threads, plot_time
 
 
@@ -59,12 +63,17 @@ def plot_all(rows, header, source, out_dir, read_bandwidth=None):
     if decode:
         plot_decode_time(decode, ctx, out_dir, written)
         plot_decode_bandwidth(decode, ctx, out_dir, written, read_bandwidth)
+    sessions = [r for r in ok if is_session(r)]
+    if sessions:
+        plot_session_error(sessions, ctx, out_dir, written)
+        plot_session_cost(sessions, ctx, out_dir, written)
     # Matched density: only worth drawing when some variant was swept over several budgets.
-    sparse = [r for r in ok if r["variant"] not in EXACT_VARIANTS]
+    forwards = [r for r in ok if not is_session(r)]
+    sparse = [r for r in forwards if r["variant"] not in EXACT_VARIANTS]
     if any(len({spec_of(r) for r in sparse if r["variant"] == v}) > 1 for v in distinct(sparse, "variant")):
-        plot_density(ok, ctx, out_dir, written, "mass_recall")
-        plot_density(ok, ctx, out_dir, written, "rel_err")
-        plot_speedup_density(ok, ctx, out_dir, written)
+        plot_density(forwards, ctx, out_dir, written, "mass_recall")
+        plot_density(forwards, ctx, out_dir, written, "rel_err")
+        plot_speedup_density(forwards, ctx, out_dir, written)
     if not written:
         print(f"{source}: the ok rows carry nothing these figures need, none written", file=sys.stderr)
     return written

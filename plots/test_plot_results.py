@@ -121,6 +121,28 @@ class PlotResultsTest(unittest.TestCase):
                          set(DECODE_STEMS))
         self.assertNotIn("(--read-bandwidth)", err)
 
+    def test_sessions_get_their_own_figures_and_stay_out_of_the_others(self):
+        header = HEADER + ["decode_steps", "cache_bytes", "mass_recall_last", "accuracy_by_step"]
+        decode = [result_row("flash", "", n, 2, query_len=1, kv_heads=1) for n in (1024, 4096)]
+        sessions = []
+        for spec, params, kept in (("flash", "", 1.0), ("h2o", "budget=64,recent=16", 0.6),
+                                   ("h2o", "budget=128,recent=16", 0.8)):
+            for n in (1024, 4096):
+                row = result_row(spec, params, n, 2, query_len=1, kv_heads=1)
+                row.update(decode_steps=32, cache_bytes=n * 512, mass_recall_last=kept,
+                           accuracy_by_step=";".join(f"{t}:{0.1 * t / 31 if kept < 1 else 1e-7}:"
+                                                     f"{kept + (1 - kept) * (31 - t) / 31}"
+                                                     for t in (0, 10, 20, 31)))
+                sessions.append(row)
+        self.assertEqual(data.accuracy_by_step(sessions[2])[1][0], 10)
+        path = os.path.join(self.dir, "sessions.csv")
+        write_csv(path, decode + sessions, header)
+        status, out, err = run([path])
+        self.assertEqual(status, 0, err)
+        # Session rows are neither decode forwards nor a budget sweep of single forwards.
+        self.assertEqual(self.written_stems(out, os.path.join(self.dir, "sessions")),
+                         set(DECODE_STEMS + ["session_error_vs_step", "session_step_vs_cache"]))
+
     def test_budget_sweeps_get_density_figures_with_the_oracle_frontier(self):
         rows = [result_row("flash", "", 4096, 2)]
         for variant, budgets in (("topk", (64, 256, 1024)), ("sliding_window", (64, 512))):

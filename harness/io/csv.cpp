@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 52;
+constexpr std::size_t kColumnCount = 53;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -164,6 +164,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_OPTIONAL_COLUMN(rel_err_last),
       ATTN_OPTIONAL_COLUMN(mass_recall_first),
       ATTN_OPTIONAL_COLUMN(mass_recall_last),
+      ATTN_TEXT_COLUMN(accuracy_by_step),
       ATTN_TEXT_COLUMN(status),
       ATTN_TEXT_COLUMN(message),
       ATTN_CONTEXT_COLUMN(git_revision),
@@ -196,7 +197,7 @@ const std::vector<AddedColumns>& added_columns() {
       {{"select_ms"}, "the selection column"},
       {{"dtype", "rel_err_kernel", "kernel"}, "the precision columns"},
       {{"decode_steps", "prefill_ms", "step_ms_p99", "cache_bytes", "rel_err_first", "rel_err_last",
-        "mass_recall_first", "mass_recall_last"},
+        "mass_recall_first", "mass_recall_last", "accuracy_by_step"},
        "the decode-session columns"},
   };
   return groups;

@@ -28,8 +28,9 @@ struct ResultRow {
   float scale = 0;
   int threads = 0;
   // Decode sessions: the steps after the seq_len cached tokens (0: a single forward). A session
-  // row's time_ms is the median step, reps the steps, pairs the mean per step, and rel_err and
-  // mass_recall the means over the sampled steps.
+  // row's time_ms is the median step, time_ms_min and time_ms_max the 10th and 90th percentile
+  // steps, reps the steps, pairs the mean per step, rel_err and mass_recall the means over the
+  // sampled steps.
   std::int64_t decode_steps = 0;
 
   // What was measured.
@@ -65,6 +66,9 @@ struct ResultRow {
   std::optional<std::int64_t> cache_bytes;
   std::optional<double> rel_err_first, rel_err_last;
   std::optional<double> mass_recall_first, mass_recall_last;
+  // Every sampled step as "step:rel_err:mass_recall", ';'-separated (step 0-based): the curve of
+  // error against step.
+  std::string accuracy_by_step;
 
   std::string status;  // "ok", "skipped" or "error"
   std::string message;

@@ -12,11 +12,12 @@ REQUIRED_COLUMNS = ("variant", "params", "seq_len", "status")
 # Configuration columns that change what a line means. A figure that does not
 # facet on one of them keeps a single value, so every line compares like with like.
 CONFIG_COLUMNS = ("input", "threads", "causal", "shared_qk", "batch", "heads", "kv_heads", "head_dim",
-                  "scale", "dtype")
+                  "scale", "dtype", "decode_steps")
 
 # Known variants first, in the order a reader expects (baselines, then sparse).
 VARIANT_ORDER = ("dense", "flash", "sliding_window", "longformer", "bigbird", "lsh", "streaming",
-                 "block_topk", "moba", "vertical_slash", "quest", "topp", "topk")
+                 "block_topk", "moba", "vertical_slash", "quest", "h2o", "tova", "snapkv", "topp",
+                 "topk")
 
 # The oracle that keeps each query's k best keys: at a given density no method that keeps k keys
 # per query can recall more mass, so the density figures draw it as the frontier.
@@ -65,9 +66,27 @@ def is_square(row):
     return same("query_len", "seq_len") and same("kv_heads", "heads")
 
 
+def is_session(row):
+    """A decode session (decode_steps > 0): time_ms is its median step, accuracy over its steps."""
+    return num(row, "decode_steps") > 0
+
+
 def is_decode(row):
-    """Fewer queries than keys: decode (M = 1) or a chunk of prefill over a KV cache."""
-    return num(row, "query_len") < num(row, "seq_len")
+    """One forward of fewer queries than keys: decode (M = 1) or a chunk of prefill over a KV cache."""
+    return num(row, "query_len") < num(row, "seq_len") and not is_session(row)
+
+
+def accuracy_by_step(row):
+    """The sampled steps of a session row as (step, rel_err, mass_recall) triples."""
+    out = []
+    for entry in (row.get("accuracy_by_step") or "").split(";"):
+        parts = entry.split(":")
+        if len(parts) == 3:
+            try:
+                out.append((int(parts[0]), float(parts[1]), float(parts[2])))
+            except ValueError:
+                continue
+    return out
 
 
 def spec_of(row):

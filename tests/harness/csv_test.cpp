@@ -85,6 +85,7 @@ TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
                                              "rel_err_last",
                                              "mass_recall_first",
                                              "mass_recall_last",
+                                             "accuracy_by_step",
                                              "status",
                                              "message",
                                              "git_revision",
@@ -125,6 +126,24 @@ TEST(Csv, RowRoundTripsThroughTheParser) {
   EXPECT_TRUE(rows[0].causal);
   EXPECT_EQ(csv_line(rows[1]), csv_line(skipped));
   EXPECT_FALSE(rows[1].time_ms.has_value());
+}
+
+TEST(Csv, SessionRowRoundTripsThroughTheParser) {
+  const std::string path = temp_path("session_round_trip.csv");
+  ResultRow r = sample_row();
+  r.query_len = 1, r.decode_steps = 256;
+  r.prefill_ms = 22.25, r.step_ms_p99 = 8.5, r.cache_bytes = std::int64_t{544} << 20;
+  r.rel_err_first = 0.5, r.rel_err_last = 0.625, r.mass_recall_first = 0.75;
+  r.mass_recall_last = 0.5;
+  r.accuracy_by_step = "0:0.5:0.75;255:0.625:0.5";
+  CsvWriter(path).write(r);
+  const auto rows = read_results_csv(path);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(csv_line(rows[0]), csv_line(r));
+  EXPECT_EQ(rows[0].decode_steps, 256);
+  EXPECT_EQ(rows[0].cache_bytes, std::int64_t{544} << 20);
+  EXPECT_EQ(rows[0].rel_err_last, 0.625);
+  EXPECT_EQ(rows[0].accuracy_by_step, "0:0.5:0.75;255:0.625:0.5");
 }
 
 TEST(Csv, AppendsToAFileWithTheSameHeaderWithoutRepeatingIt) {
