@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 44;
+constexpr std::size_t kColumnCount = 48;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -160,6 +160,10 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_TEXT_COLUMN(message),
       ATTN_CONTEXT_COLUMN(git_revision),
       ATTN_CONTEXT_COLUMN(cpu),
+      ATTN_CONTEXT_COLUMN(cpu_vendor),
+      ATTN_CONTEXT_COLUMN(cpu_family_model),
+      ATTN_CONTEXT_COLUMN(cpu_uarch),
+      ATTN_CONTEXT_COLUMN(cpu_isa),
       ATTN_CONTEXT_COLUMN(blas_core),
       ATTN_TEXT_COLUMN(kernel),
       ATTN_CONTEXT_COLUMN(compiler),
@@ -175,8 +179,9 @@ const std::array<Column, kColumnCount>& columns() {
 // Columns added to the format after its first files were written, in groups. A header that is
 // the suite's without some whole groups belongs to a file written before them: it is read with
 // their defaults (serving: kv_heads = heads, query_len = seq_len, min_bytes empty; sharding
-// and selection: empty; precision: dtype fp32, rel_err_kernel and kernel empty), and CsvWriter
-// does not append to it (merge rewrites it with the current header).
+// and selection: empty; precision: dtype fp32, rel_err_kernel and kernel empty; CPU identity:
+// empty, as nothing recorded it), and CsvWriter does not append to it (merge rewrites it
+// with the current header).
 struct AddedColumns {
   std::vector<const char*> names;
   const char* what;
@@ -187,6 +192,7 @@ const std::vector<AddedColumns>& added_columns() {
       {{"host", "shard", "job_id"}, "the sharding columns"},
       {{"select_ms"}, "the selection column"},
       {{"dtype", "rel_err_kernel", "kernel"}, "the precision columns"},
+      {{"cpu_vendor", "cpu_family_model", "cpu_uarch", "cpu_isa"}, "the CPU identity columns"},
   };
   return groups;
 }

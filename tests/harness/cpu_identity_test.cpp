@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "harness/io/machine.hpp"
+
 namespace attn::harness {
 namespace {
 
@@ -273,6 +275,21 @@ TEST(CpuIdentity, TitleNamesTheModelWithWhatIsKnown) {
             "Intel(R) Xeon(R) Processor (6/200/1)");
   EXPECT_EQ(cpu_title("Neoverse", "unknown", "unknown"), "Neoverse");
   EXPECT_EQ(cpu_title("AMD EPYC", "", ""), "AMD EPYC");  // a CSV from before the columns
+}
+
+TEST(CpuIdentity, ThisMachineIsReadOnceIntoItsRows) {
+  const CpuIdentity& id = cpu_identity();
+  const MachineContext& machine = machine_context();
+  EXPECT_EQ(machine.cpu_vendor, id.vendor);
+  EXPECT_EQ(machine.cpu_family_model, id.family_model_stepping());
+  EXPECT_EQ(machine.cpu_uarch, id.uarch);
+  EXPECT_EQ(machine.cpu_isa, id.isa);
+  EXPECT_FALSE(machine.cpu_vendor.empty());
+  EXPECT_FALSE(machine.cpu_uarch.empty());
+#if defined(__x86_64__)
+  EXPECT_NE(machine.cpu_vendor, "unknown");
+  EXPECT_NE(machine.cpu_family_model, "unknown");
+#endif
 }
 
 }  // namespace
