@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 
+#include "harness/cli/commands.hpp"
 #include "harness/io/machine.hpp"
 
 namespace attn::harness {
@@ -290,6 +292,29 @@ TEST(CpuIdentity, ThisMachineIsReadOnceIntoItsRows) {
   EXPECT_NE(machine.cpu_vendor, "unknown");
   EXPECT_NE(machine.cpu_family_model, "unknown");
 #endif
+}
+
+// `attnbench list` names the CPU as the figures do, on a line of its own without the " -- " that
+// marks a variant's line (tests/fresh-machine/run.sh takes the variants from those).
+TEST(CpuIdentity, ListNamesThisCpuOnALineThatIsNoVariant) {
+  std::ostringstream out;
+  ASSERT_EQ(list_variants(out), 0);
+  const MachineContext& machine = machine_context();
+  const std::string expected =
+      "cpu: " + cpu_title(machine.cpu, machine.cpu_uarch, machine.cpu_family_model) + ", vendor " +
+      machine.cpu_vendor + ", ISA ";
+  std::istringstream lines(out.str());
+  int cpu_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("cpu: ", 0) != 0) continue;
+    ++cpu_lines;
+    EXPECT_EQ(line.rfind(expected, 0), 0u) << line;
+    EXPECT_EQ(line.find(" -- "), std::string::npos) << line;
+    if (!machine.cpu_isa.empty()) {
+      EXPECT_EQ(line, expected + machine.cpu_isa);
+    }
+  }
+  EXPECT_EQ(cpu_lines, 1) << out.str();
 }
 
 }  // namespace
