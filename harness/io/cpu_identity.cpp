@@ -17,11 +17,12 @@ struct ModelRange {
 };
 
 // The first entry that matches wins, so single models come before the range around them.
-// AMD: the Zen generation ranges of Linux's arch/x86/kernel/cpu/amd.c and of LLVM's host CPU
-// detection, where the two agree (family 0x1A models 0x50-0x5F are Zen 5 in one and Zen 6 in
-// the other: unknown here); Zen+ is the two Zen-range models sold as such (Pinnacle Ridge,
-// Picasso). Intel: Linux's arch/x86/include/asm/intel-family.h. Model 0x55 is one number for
-// Skylake-SP, Cascade Lake and Cooper Lake, which only the stepping and the ISA tell apart.
+// AMD: the Zen generations of Linux's arch/x86/kernel/cpu/amd.c and of LLVM's host CPU
+// detection, a model either one names and the other does not contradict (family 0x1A models
+// 0x50-0x5F are Zen 6 in one and Zen 5 in the other: unknown here); Zen+ is the two Zen-range
+// models sold as such (Pinnacle Ridge, Picasso). Intel: Linux's asm/intel-family.h. Model 0x55
+// is one number for Skylake-SP, Cascade Lake and Cooper Lake, which only the stepping and the
+// ISA tell apart.
 constexpr ModelRange kModelRanges[] = {
     {"AuthenticAMD", 0x17, 0x08, 0x08, "Zen+"},
     {"AuthenticAMD", 0x17, 0x18, 0x18, "Zen+"},
@@ -35,10 +36,8 @@ constexpr ModelRange kModelRanges[] = {
     {"AuthenticAMD", 0x19, 0x00, 0x0F, "Zen 3"},
     {"AuthenticAMD", 0x19, 0x20, 0x5F, "Zen 3"},
     {"AuthenticAMD", 0x19, 0x10, 0x1F, "Zen 4"},
-    {"AuthenticAMD", 0x19, 0x60, 0x7F, "Zen 4"},
-    {"AuthenticAMD", 0x19, 0xA0, 0xAF, "Zen 4"},
-    {"AuthenticAMD", 0x1A, 0x00, 0x2F, "Zen 5"},
-    {"AuthenticAMD", 0x1A, 0x40, 0x4F, "Zen 5"},
+    {"AuthenticAMD", 0x19, 0x60, 0xAF, "Zen 4"},
+    {"AuthenticAMD", 0x1A, 0x00, 0x4F, "Zen 5"},
     {"AuthenticAMD", 0x1A, 0x60, 0x7F, "Zen 5"},
     {"GenuineIntel", 6, 0x55, 0x55, "Skylake-SP/Cascade Lake/Cooper Lake"},
     {"GenuineIntel", 6, 0x6A, 0x6A, "Ice Lake-SP"},

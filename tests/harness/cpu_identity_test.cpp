@@ -243,14 +243,17 @@ TEST(CpuIdentity, MicroarchitectureTableBoundaries) {
   EXPECT_EQ(x86_microarchitecture(amd, 0x19, 0x5F), "Zen 3");
   EXPECT_EQ(x86_microarchitecture(amd, 0x19, 0x60), "Zen 4");
   EXPECT_EQ(x86_microarchitecture(amd, 0x19, 0x7F), "Zen 4");
-  EXPECT_EQ(x86_microarchitecture(amd, 0x19, 0x80), "unknown");
   EXPECT_EQ(x86_microarchitecture(amd, 0x19, 0xA0), "Zen 4");
+  EXPECT_EQ(x86_microarchitecture(amd, 0x19, 0xAF), "Zen 4");
   EXPECT_EQ(x86_microarchitecture(amd, 0x19, 0xB0), "unknown");
-  // Family 0x1A: Zen 5 where the sources agree, unknown where they do not.
+  // Family 0x1A: Zen 5, unknown where the sources name different generations.
   EXPECT_EQ(x86_microarchitecture(amd, 0x1A, 0x11), "Zen 5");
   EXPECT_EQ(x86_microarchitecture(amd, 0x1A, 0x44), "Zen 5");
+  EXPECT_EQ(x86_microarchitecture(amd, 0x1A, 0x4F), "Zen 5");
   EXPECT_EQ(x86_microarchitecture(amd, 0x1A, 0x50), "unknown");
-  EXPECT_EQ(x86_microarchitecture(amd, 0x1A, 0x90), "unknown");
+  EXPECT_EQ(x86_microarchitecture(amd, 0x1A, 0x5F), "unknown");
+  EXPECT_EQ(x86_microarchitecture(amd, 0x1A, 0x60), "Zen 5");
+  EXPECT_EQ(x86_microarchitecture(amd, 0x1A, 0x80), "unknown");
   EXPECT_EQ(x86_microarchitecture(amd, 0x1B, 0x00), "unknown");
   // Intel family 6.
   EXPECT_EQ(x86_microarchitecture(intel, 6, 0x55), "Skylake-SP/Cascade Lake/Cooper Lake");
