@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 import plot_results  # noqa: E402
-from figures import data, density, serving  # noqa: E402
+from figures import data, density, serving, style  # noqa: E402
 
 HEADER = ("variant,params,batch,heads,kv_heads,seq_len,query_len,head_dim,causal,shared_qk,input,seed,"
           "scale,threads,reps,time_ms,time_ms_min,time_ms_max,pairs,gflops,min_bytes,peak_bytes,"
@@ -27,6 +27,10 @@ HEADER = ("variant,params,batch,heads,kv_heads,seq_len,query_len,head_dim,causal
           "status,message,git_revision,cpu,blas_core,compiler,build_type,timestamp").split(",")
 # Before serving shapes: no kv_heads, query_len or min_bytes.
 SQUARE_ERA_HEADER = [c for c in HEADER if c not in ("kv_heads", "query_len", "min_bytes")]
+# With the CPU identity columns after cpu.
+CPU_IDENTITY_COLUMNS = ["cpu_vendor", "cpu_family_model", "cpu_uarch", "cpu_isa"]
+CPU_IDENTITY_HEADER = (HEADER[:HEADER.index("cpu") + 1] + CPU_IDENTITY_COLUMNS
+                       + HEADER[HEADER.index("cpu") + 1:])
 
 DECODE_STEMS = ["decode_time_vs_seq_len", "decode_bandwidth_vs_seq_len"]
 SQUARE_STEMS = ["time_vs_seq_len", "memory_vs_seq_len", "accuracy_vs_seq_len",
@@ -224,6 +228,43 @@ class PlotResultsTest(unittest.TestCase):
         stems = self.written_stems(out, os.path.join(self.dir, "old"))
         self.assertEqual(stems, set(SQUARE_STEMS) - {"thread_scaling"})
         self.assertNotIn("square rows only", err)
+
+    def test_titles_name_the_cpu_by_its_identity_columns(self):
+        zen3 = dict(result_row("flash", "", 1024, 1), cpu="AMD EPYC", cpu_vendor="AuthenticAMD",
+                    cpu_family_model="25/1/1", cpu_uarch="Zen 3", cpu_isa="avx2 fma")
+        self.assertEqual(style.machine_text([zen3]), "CPU: AMD EPYC (Zen 3, 25/1/1) · BLAS core: generic")
+        # Rows from two CPUs the model name alone cannot tell apart: both named, once each.
+        zen4 = dict(zen3, cpu_family_model="25/17/1", cpu_uarch="Zen 4")
+        self.assertEqual(style.machine_text([zen3, zen4, zen3]),
+                         "CPU: AMD EPYC (Zen 3, 25/1/1) / AMD EPYC (Zen 4, 25/17/1) · BLAS core: generic")
+        # What the writer could not tell is left out.
+        other = dict(zen3, cpu="Some CPU", cpu_uarch="unknown", cpu_family_model="6/200/1")
+        self.assertEqual(style.cpu_text(other), "Some CPU (6/200/1)")
+        arm = dict(zen3, cpu="unknown", cpu_vendor="unknown", cpu_uarch="unknown",
+                   cpu_family_model="unknown", cpu_isa="")
+        self.assertEqual(style.cpu_text(arm), "unknown")
+        # A CSV from before the columns keeps today's title.
+        old = {c: str(v) for c, v in zen3.items() if c in HEADER}
+        self.assertEqual(style.machine_text([old]), "CPU: AMD EPYC · BLAS core: generic")
+        self.assertEqual(style.machine_text([dict(old, cpu_uarch="", cpu_family_model="")]),
+                         "CPU: AMD EPYC · BLAS core: generic")
+        fig, _ = style.new_figure("Forward time", [{c: str(v) for c, v in zen3.items()}])
+        titles = [t.get_text() for t in fig.texts]
+        style.plt.close(fig)
+        self.assertTrue(any(t.startswith("Forward time\nCPU: AMD EPYC (Zen 3, 25/1/1) · ") for t in titles),
+                        titles)
+
+    def test_csv_with_cpu_identity_columns_plots_like_one_without(self):
+        rows = [dict(result_row(v, p, n, t), cpu="AMD EPYC", cpu_vendor="AuthenticAMD",
+                     cpu_family_model="26/2/1", cpu_uarch="Zen 5",
+                     cpu_isa="avx2 fma avx512f avx512bw avx512vl avx512_bf16 avx512_vnni avx_vnni")
+                for v, p in (("flash", ""), ("sliding_window", "window=64")) for n in (1024, 2048)
+                for t in (1, 2)]
+        path = os.path.join(self.dir, "identified.csv")
+        write_csv(path, rows, CPU_IDENTITY_HEADER)
+        status, out, err = run([path])
+        self.assertEqual(status, 0, err)
+        self.assertEqual(self.written_stems(out, os.path.join(self.dir, "identified")), set(SQUARE_STEMS))
 
     def test_bad_read_bandwidth_is_a_usage_error(self):
         path = os.path.join(self.dir, "sweep.csv")

@@ -27,7 +27,8 @@ const std::vector<std::string>& point_columns() {
 // Columns a user may group by besides the point: where and how rows were measured.
 const std::vector<std::string>& context_columns() {
   static const std::vector<std::string> names = {
-      "cpu", "blas_core", "compiler", "build_type", "git_revision", "host", "kernel"};
+      "cpu",      "cpu_vendor", "cpu_family_model", "cpu_uarch", "cpu_isa", "blas_core",
+      "compiler", "build_type", "git_revision",     "host",      "kernel"};
   return names;
 }
 

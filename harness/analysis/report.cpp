@@ -32,8 +32,9 @@ namespace fs = std::filesystem;
 // Where and how the rows were measured; shown when the CSV has the column.
 const std::vector<std::string>& context_columns() {
   static const std::vector<std::string> names = {
-      "cpu",  "blas_core", "compiler", "build_type", "git_revision",
-      "host", "dtype",     "kernel",   "shard",      "job_id"};
+      "cpu",      "cpu_vendor", "cpu_family_model", "cpu_uarch", "cpu_isa", "blas_core",
+      "compiler", "build_type", "git_revision",     "host",      "dtype",   "kernel",
+      "shard",    "job_id"};
   return names;
 }
 

@@ -13,7 +13,9 @@
 #include "harness/analysis/compare.hpp"
 #include "harness/analysis/report.hpp"
 #include "harness/cli/progress.hpp"
+#include "harness/io/cpu_identity.hpp"
 #include "harness/io/csv.hpp"
+#include "harness/io/machine.hpp"
 #include "harness/io/npy.hpp"
 #include "harness/measure/inputs.hpp"
 #include "harness/measure/interrupt.hpp"
@@ -91,6 +93,12 @@ int list_variants(std::ostream& out) {
   // The block engine's kernel path per dtype on this CPU (the CSV's `kernel` column).
   out << "\nkernel paths: fp32 " << kernel::path_name(Dtype::kFp32) << ", bf16 "
       << kernel::path_name(Dtype::kBf16) << " (" << kernel::cpu_bf16_support() << ")\n";
+  // The CPU as the CSV's machine columns name it (cpu, cpu_uarch, cpu_family_model, cpu_vendor,
+  // cpu_isa).
+  const MachineContext& machine = machine_context();
+  out << "cpu: " << cpu_title(machine.cpu, machine.cpu_uarch, machine.cpu_family_model)
+      << ", vendor " << machine.cpu_vendor << ", ISA "
+      << (machine.cpu_isa.empty() ? "(none of the kernels' features)" : machine.cpu_isa) << "\n";
   return 0;
 }
 

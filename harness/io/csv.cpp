@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 53;
+constexpr std::size_t kColumnCount = 57;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -169,6 +169,10 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_TEXT_COLUMN(message),
       ATTN_CONTEXT_COLUMN(git_revision),
       ATTN_CONTEXT_COLUMN(cpu),
+      ATTN_CONTEXT_COLUMN(cpu_vendor),
+      ATTN_CONTEXT_COLUMN(cpu_family_model),
+      ATTN_CONTEXT_COLUMN(cpu_uarch),
+      ATTN_CONTEXT_COLUMN(cpu_isa),
       ATTN_CONTEXT_COLUMN(blas_core),
       ATTN_TEXT_COLUMN(kernel),
       ATTN_CONTEXT_COLUMN(compiler),
@@ -184,8 +188,9 @@ const std::array<Column, kColumnCount>& columns() {
 // Columns added to the format after its first files were written, in groups. A header that is
 // the suite's without some whole groups belongs to a file written before them: it is read with
 // their defaults (serving: kv_heads = heads, query_len = seq_len, min_bytes empty; sharding
-// and selection: empty; precision: dtype fp32, rel_err_kernel and kernel empty), and CsvWriter
-// does not append to it (merge rewrites it with the current header).
+// and selection: empty; precision: dtype fp32, rel_err_kernel and kernel empty; CPU identity:
+// empty, as nothing recorded it), and CsvWriter does not append to it (merge rewrites it
+// with the current header).
 struct AddedColumns {
   std::vector<const char*> names;
   const char* what;
@@ -199,6 +204,7 @@ const std::vector<AddedColumns>& added_columns() {
       {{"decode_steps", "prefill_ms", "step_ms_p99", "cache_bytes", "rel_err_first", "rel_err_last",
         "mass_recall_first", "mass_recall_last", "accuracy_by_step"},
        "the decode-session columns"},
+      {{"cpu_vendor", "cpu_family_model", "cpu_uarch", "cpu_isa"}, "the CPU identity columns"},
   };
   return groups;
 }

@@ -46,9 +46,10 @@ class CsvWriter {
 // the serving-shape columns kv_heads, query_len and min_bytes, or without the sharding columns
 // host, shard and job_id, or both) is read too: a file without the serving columns holds square
 // points, so kv_heads = heads, query_len = seq_len, and min_bytes is empty; the sharding columns
-// read as empty. CsvWriter does not append to such a file (merge rewrites it with the current
-// header). A last line without its '\n' (torn by a kill) is not parsed; its size goes to
-// `torn_tail_bytes` when given.
+// read as empty, and so do the CPU identity columns (cpu_vendor, cpu_family_model, cpu_uarch,
+// cpu_isa) of a file written before them. CsvWriter does not append to such a file (merge
+// rewrites it with the current header). A last line without its '\n' (torn by a kill) is not
+// parsed; its size goes to `torn_tail_bytes` when given.
 std::vector<ResultRow> read_results_csv(const std::string& path,
                                         std::size_t* torn_tail_bytes = nullptr);
 // The same on the file's contents; `name` is used in messages.

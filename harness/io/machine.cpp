@@ -9,6 +9,7 @@
 
 #include "attention/numeric/gemm.hpp"
 #include "git_revision.hpp"  // generated at build time
+#include "harness/io/cpu_identity.hpp"
 
 namespace attn::harness {
 namespace {
@@ -48,8 +49,16 @@ std::string host_name() {
 }  // namespace
 
 const MachineContext& machine_context() {
-  static const MachineContext context{ATTN_GIT_REVISION,  cpu_model(),     blas_core_name(),
-                                      compiler_version(), ATTN_BUILD_TYPE, host_name()};
+  static const MachineContext context{.git_revision = ATTN_GIT_REVISION,
+                                      .cpu = cpu_model(),
+                                      .cpu_vendor = cpu_identity().vendor,
+                                      .cpu_family_model = cpu_identity().family_model_stepping(),
+                                      .cpu_uarch = cpu_identity().uarch,
+                                      .cpu_isa = cpu_identity().isa,
+                                      .blas_core = blas_core_name(),
+                                      .compiler = compiler_version(),
+                                      .build_type = ATTN_BUILD_TYPE,
+                                      .host = host_name()};
   return context;
 }
 

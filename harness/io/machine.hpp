@@ -9,10 +9,16 @@ namespace attn::harness {
 struct MachineContext {
   std::string git_revision;  // of the source tree the binary was built from
   std::string cpu;           // model name from /proc/cpuinfo
-  std::string blas_core;     // the kernel family OpenBLAS picked at run time
-  std::string compiler;      // e.g. "GCC 12.2.0"
-  std::string build_type;    // CMake build type
-  std::string host;          // the node's host name: a sweep's shards run on many
+  // What `cpu` may not say (see cpu_identity.hpp): vendor, "family/model/stepping",
+  // microarchitecture and the kernel-relevant ISA features.
+  std::string cpu_vendor;
+  std::string cpu_family_model;
+  std::string cpu_uarch;
+  std::string cpu_isa;
+  std::string blas_core;   // the kernel family OpenBLAS picked at run time
+  std::string compiler;    // e.g. "GCC 12.2.0"
+  std::string build_type;  // CMake build type
+  std::string host;        // the node's host name: a sweep's shards run on many
 };
 
 const MachineContext& machine_context();

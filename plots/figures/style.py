@@ -148,13 +148,27 @@ class Context:
         return notes
 
 
+def cpu_text(row):
+    """'AMD EPYC (Zen 3, 25/1/1)': the model name, which a hypervisor may cut to the vendor's
+    family, with the microarchitecture and family/model/stepping; the name alone in a CSV written
+    before those columns, and without what they leave unknown (as `attnbench list` prints it)."""
+    details = [row.get(c, "") for c in ("cpu_uarch", "cpu_family_model")]
+    details = [d for d in details if d and d != "unknown"]
+    cpu = row.get("cpu", "")
+    if not details:
+        return cpu
+    return f"{cpu} ({', '.join(details)})".lstrip()
+
+
 def machine_text(rows):
     """One line naming the machine, so figures from different hosts are never confused."""
     parts = []
-    for column, label in (("cpu", "CPU"), ("blas_core", "BLAS core")):
-        values = [v for v in distinct(rows, column) if v]
-        if values:
-            parts.append(f"{label}: {' / '.join(values)}")
+    cpus = [c for c in dict.fromkeys(cpu_text(r) for r in rows) if c]
+    if cpus:
+        parts.append(f"CPU: {' / '.join(cpus)}")
+    blas_cores = [v for v in distinct(rows, "blas_core") if v]
+    if blas_cores:
+        parts.append(f"BLAS core: {' / '.join(blas_cores)}")
     return " · ".join(parts)
 
 

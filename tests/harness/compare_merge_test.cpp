@@ -341,6 +341,36 @@ TEST(CompareBinaryTest, FailOnRegressionExitStatusEndToEnd) {
   EXPECT_EQ(run_binary("compare '" + base + "' '" + dir + "/missing.csv'", log), 2);
 }
 
+// The committed reference CSVs predate the CPU identity columns: each still reads, merges into
+// the current header with those columns empty, and advises from the binary.
+TEST(MergeTest, ReferenceCsvsFromBeforeTheCpuIdentityColumnsStillLoad) {
+  const std::string dir = temp_dir();
+  std::vector<std::string> files;
+  for (const auto& entry :
+       fs::directory_iterator(std::string(ATTNBENCH_SOURCE_DIR) + "/results/reference"))
+    if (entry.path().extension() == ".csv") files.push_back(entry.path().string());
+  ASSERT_FALSE(files.empty());
+  for (const std::string& file : files) {
+    const auto rows = read_results_csv(file);
+    ASSERT_FALSE(rows.empty()) << file;
+    EXPECT_EQ(rows[0].context.cpu_vendor, "") << file;
+    EXPECT_EQ(rows[0].context.cpu_uarch, "") << file;
+    const std::string merged = dir + "/" + fs::path(file).filename().string();
+    std::ostringstream out;
+    ASSERT_EQ(merge_command({file, "--out", merged}, out), 0) << file << ": " << out.str();
+    std::ifstream in(merged);
+    std::string header;
+    std::getline(in, header);
+    EXPECT_EQ(header, csv_header_line()) << file;
+    const auto again = read_results_csv(merged);
+    ASSERT_EQ(again.size(), rows.size()) << file;
+    EXPECT_EQ(again[0].context.cpu_family_model, "") << file;
+    EXPECT_EQ(again[0].context.cpu_isa, "") << file;
+    EXPECT_EQ(run_binary("advise '" + file + "' --min-recall none", dir + "/advise.log"), 0)
+        << file;
+  }
+}
+
 TEST(MergeTest, ConcatenatesRowsInInputOrder) {
   const std::string dir = temp_dir();
   const auto a = write_csv(dir + "/a.csv", {ok_row("dense", 1024, 1), ok_row("dense", 2048, 2)});

@@ -37,7 +37,16 @@ ResultRow sample_row() {
   r.accuracy_rows = 256;
   r.status = kStatusOk;
   r.message = "a \"quoted\", comma";
-  r.context = {"abc123", "Some CPU, 2 cores", "Haswell", "GCC 12.2.0", "Release", "node-07"};
+  r.context = {.git_revision = "abc123",
+               .cpu = "Some CPU, 2 cores",
+               .cpu_vendor = "AuthenticAMD",
+               .cpu_family_model = "25/17/1",
+               .cpu_uarch = "Zen 4",
+               .cpu_isa = "avx2 fma avx512f avx512bw avx512vl avx512_bf16 avx512_vnni",
+               .blas_core = "Haswell",
+               .compiler = "GCC 12.2.0",
+               .build_type = "Release",
+               .host = "node-07"};
   r.timestamp = "2026-11-22T03:04:05Z";
   r.shard = "3/8";
   r.job_id = "4242";
@@ -90,6 +99,10 @@ TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
                                              "message",
                                              "git_revision",
                                              "cpu",
+                                             "cpu_vendor",
+                                             "cpu_family_model",
+                                             "cpu_uarch",
+                                             "cpu_isa",
                                              "blas_core",
                                              "kernel",
                                              "compiler",
@@ -117,6 +130,10 @@ TEST(Csv, RowRoundTripsThroughTheParser) {
   EXPECT_EQ(csv_line(rows[0]), csv_line(sample_row()));
   EXPECT_EQ(rows[0].message, "a \"quoted\", comma");
   EXPECT_EQ(rows[0].context.cpu, "Some CPU, 2 cores");
+  EXPECT_EQ(rows[0].context.cpu_vendor, "AuthenticAMD");
+  EXPECT_EQ(rows[0].context.cpu_family_model, "25/17/1");
+  EXPECT_EQ(rows[0].context.cpu_uarch, "Zen 4");
+  EXPECT_EQ(rows[0].context.cpu_isa, sample_row().context.cpu_isa);
   EXPECT_EQ(rows[0].scale, 0.125f);
   EXPECT_EQ(rows[0].time_ms, 12.5);
   EXPECT_EQ(rows[0].pairs, 123456789);
@@ -332,10 +349,51 @@ TEST(Csv, ReadsAFileFromBeforeTheShardingColumnsWithThemEmpty) {
   }
 }
 
+// A file from before the CPU identity columns, such as results/reference/default.csv: they read
+// as empty, the rest as written, and the writer refuses to append, naming them.
+TEST(Csv, ReadsAFileFromBeforeTheCpuIdentityColumnsWithThemEmpty) {
+  const std::string identity_names = ",cpu_vendor,cpu_family_model,cpu_uarch,cpu_isa";
+  std::string header = csv_header_line();
+  header.erase(header.find(identity_names), identity_names.size());
+  ResultRow row = sample_row();
+  const MachineContext& c = row.context;
+  const std::string identity_fields =
+      "," + c.cpu_vendor + "," + c.cpu_family_model + "," + c.cpu_uarch + "," + c.cpu_isa;
+  std::string line = csv_line(row);
+  ASSERT_NE(line.find(identity_fields), std::string::npos) << line;
+  line.erase(line.find(identity_fields), identity_fields.size());
+  const auto rows = parse_results_csv(header + "\n" + line + "\n", "before_cpu_identity.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].context.cpu, "Some CPU, 2 cores");
+  EXPECT_EQ(rows[0].context.cpu_vendor, "");
+  EXPECT_EQ(rows[0].context.cpu_family_model, "");
+  EXPECT_EQ(rows[0].context.cpu_uarch, "");
+  EXPECT_EQ(rows[0].context.cpu_isa, "");
+  EXPECT_EQ(rows[0].context.blas_core, "Haswell");  // the columns after them keep their places
+  EXPECT_EQ(rows[0].kernel, row.kernel);
+  EXPECT_EQ(rows[0].context.host, "node-07");
+  row.context.cpu_vendor.clear(), row.context.cpu_family_model.clear();
+  row.context.cpu_uarch.clear(), row.context.cpu_isa.clear();
+  EXPECT_EQ(csv_line(rows[0]), csv_line(row));
+
+  const std::string path = temp_path("before_cpu_identity.csv");
+  std::ofstream(path) << header << "\n" << line << "\n";
+  try {
+    CsvWriter writer(path);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("the CPU identity columns (cpu_vendor, cpu_family_model, cpu_uarch, cpu_isa)"),
+              std::string::npos)
+        << m;
+  }
+}
+
 TEST(Csv, OnlyWholeGroupsOfAddedColumnsMayBeMissing) {
   // Without just one column of a group the file is no layout the suite ever wrote.
   for (const std::string column : {",kv_heads", ",query_len", ",min_bytes", ",host", ",shard",
-                                   ",job_id", ",dtype", ",rel_err_kernel", ",kernel"}) {
+                                   ",job_id", ",dtype", ",rel_err_kernel", ",kernel", ",cpu_vendor",
+                                   ",cpu_family_model", ",cpu_uarch", ",cpu_isa"}) {
     std::string header = csv_header_line();
     header.erase(header.find(column), column.size());
     try {
@@ -360,6 +418,8 @@ TEST(Csv, WriterRefusesToAppendToAnOldFileAndSaysHowToConvertIt) {
     EXPECT_NE(
         m.find("missing kv_heads, query_len, dtype, decode_steps, select_ms, min_bytes, rel_err_kernel"),
         std::string::npos)
+        << m;
+    EXPECT_NE(m.find("cpu_vendor, cpu_family_model, cpu_uarch, cpu_isa, kernel"), std::string::npos)
         << m;
     EXPECT_NE(m.find("attnbench merge " + path + " --out NEW.csv"), std::string::npos) << m;
   }
