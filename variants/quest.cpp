@@ -7,6 +7,8 @@
 // two GEMMs over the page summaries.
 // Per query head: the heads of a kv group choose apart, and the engine attends the union of
 // their pages once per group, masking each head and query to its own.
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <memory>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "attention/bases/block_choice.hpp"
 #include "attention/bases/block_summary_variant.hpp"
 #include "attention/core/registry.hpp"
+#include "attention/numeric/microkernel.hpp"
 #include "attention/numeric/gemm.hpp"
 
 namespace attn {
@@ -44,16 +47,41 @@ class Quest final : public BlockSummaryVariant {
       const AttentionInputs& in, const KeyBlockSummaries& bounds) const override {
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, count = choice_.key_blocks(s.seq_len);
+    // [q⁺ ; q⁻] of `rows` queries of head h from query i0, into `split`.
+    const auto split_queries = [&](std::int64_t b, std::int64_t h, std::int64_t i0,
+                                   std::int64_t rows, float* split) {
+      const float* q = in.q.row(b, h, i0);
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t e = 0; e < d; ++e) {
+          split[r * 2 * d + e] = std::max(q[r * d + e], 0.0f);
+          split[r * 2 * d + d + e] = std::min(q[r * d + e], 0.0f);
+        }
+    };
+    if (s.query_len * s.group() <= kernel::kFewRows) {
+      // Decode: the query heads of a kv group score its page bounds in one product, which reads
+      // the bounds (2/page of K's bytes) once per group instead of once per head.
+      const std::int64_t per_group = s.group() * s.query_len;
+      std::vector<float> all(static_cast<std::size_t>(s.problems() * s.query_len * count));
+      tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads, [&](std::int64_t bk) {
+        const std::int64_t b = bk / s.kv_heads, h0 = bk % s.kv_heads * s.group();
+        std::vector<float> split(static_cast<std::size_t>(per_group * 2 * d));
+        for (std::int64_t g = 0; g < s.group(); ++g)
+          split_queries(b, h0 + g, 0, s.query_len, split.data() + g * s.query_len * 2 * d);
+        score_rows(split.data(), per_group, bounds.head(b, bk % s.kv_heads), count, 2 * d, 1.0f,
+                   all.data() + (b * s.heads + h0) * s.query_len * count, count);
+      });
+      return choose_key_blocks(
+          in, choice_,
+          [&](std::int64_t b, std::int64_t h, std::int64_t i0, std::int64_t rows, float* scores) {
+            std::copy_n(all.data() + ((b * s.heads + h) * s.query_len + i0) * count, rows * count,
+                        scores);
+          });
+    }
     return choose_key_blocks(
         in, choice_,
         [&](std::int64_t b, std::int64_t h, std::int64_t i0, std::int64_t rows, float* scores) {
           std::vector<float> split(static_cast<std::size_t>(rows * 2 * d));
-          const float* q = in.q.row(b, h, i0);
-          for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t e = 0; e < d; ++e) {
-              split[static_cast<std::size_t>(r * 2 * d + e)] = std::max(q[r * d + e], 0.0f);
-              split[static_cast<std::size_t>(r * 2 * d + d + e)] = std::min(q[r * d + e], 0.0f);
-            }
+          split_queries(b, h, i0, rows, split.data());
           score_rows(split.data(), rows, bounds.head(b, s.kv_head(h)), count, 2 * d, 1.0f, scores,
                      count);
         });
@@ -61,8 +89,12 @@ class Quest final : public BlockSummaryVariant {
 
   Cost cost(const AttentionShape& s, bool causal, int threads) const override {
     const std::int64_t count = choice_.key_blocks(s.seq_len);
+    // The bounds, each task's scores and split queries, and at decode every head's scores.
+    const std::int64_t decode_scores =
+        s.query_len * s.group() <= kernel::kFewRows ? s.problems() * s.query_len * count : 0;
     const std::int64_t scratch = 4 * (2 * s.batch * s.kv_heads * count * s.head_dim +
-                                      threads * kQueryChunk * (count + 2 * s.head_dim));
+                                      threads * kQueryChunk * (count + 2 * s.head_dim) +
+                                      decode_scores);
     return block_choice_cost(s, causal, threads, choice_, scratch);
   }
 
