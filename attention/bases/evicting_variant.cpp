@@ -135,7 +135,11 @@ void attention_over(const AttentionInputs& step, std::int64_t b, std::int64_t kv
                     const std::vector<std::int32_t>& keys, std::vector<double>& weights) {
   const AttentionShape s = step.shape();
   const std::int64_t d = s.head_dim, count = static_cast<std::int64_t>(keys.size());
-  std::vector<float> rows(static_cast<std::size_t>(count * d)), scores(keys.size());
+  // Kept between steps: fresh buffers of a budget's rows cost more in page faults than the
+  // scoring itself.
+  thread_local std::vector<float> rows, scores;
+  rows.resize(static_cast<std::size_t>(count * d));
+  scores.resize(keys.size());
   const float* k = step.k.head(b, kv);
   for (std::int64_t j = 0; j < count; ++j) std::copy_n(k + keys[j] * d, d, rows.data() + j * d);
   weights.assign(keys.size(), 0.0);
