@@ -30,11 +30,12 @@ class H2O final : public EvictingVariant {
             {"h2o:budget=16,recent=4", "h2o:budget=9,recent=9", "h2o:budget=20,recent=0"}};
   }
   explicit H2O(const VariantConfig& config)
-      : EvictingVariant(config), budget_(config.integer("budget")), recent_(config.integer("recent")) {
+      : EvictingVariant(config),
+        budget_(config.integer("budget")),
+        recent_(config.integer("recent")) {
     if (recent_ > budget_)
-      throw std::invalid_argument("h2o: recent=" + std::to_string(recent_) +
-                                  " is above budget=" + std::to_string(budget_) +
-                                  "; allowed: recent 0 to budget");
+      throw std::invalid_argument("h2o: recent=" + std::to_string(recent_) + " is above budget=" +
+                                  std::to_string(budget_) + "; allowed: recent 0 to budget");
   }
 
   std::int64_t budget() const override { return budget_; }
@@ -47,7 +48,8 @@ class H2O final : public EvictingVariant {
       window_attention(in, bk / s.kv_heads, bk % s.kv_heads, s.query_len, accumulated);
       KeptKeys::Head& head = kept.head(bk);
       head.keys = best_positions(accumulated, recent_begin, budget_ - (n - recent_begin));
-      for (std::int64_t j = recent_begin; j < n; ++j) head.keys.push_back(static_cast<std::int32_t>(j));
+      for (std::int64_t j = recent_begin; j < n; ++j)
+        head.keys.push_back(static_cast<std::int32_t>(j));
       std::sort(head.keys.begin(), head.keys.end());
       head.scores.clear();
       for (std::int32_t j : head.keys) head.scores.push_back(accumulated[j]);

@@ -16,8 +16,8 @@
 #include "attention/bases/block_choice.hpp"
 #include "attention/bases/block_summary_variant.hpp"
 #include "attention/core/registry.hpp"
-#include "attention/numeric/microkernel.hpp"
 #include "attention/numeric/gemm.hpp"
+#include "attention/numeric/microkernel.hpp"
 
 namespace attn {
 namespace {
@@ -92,9 +92,9 @@ class Quest final : public BlockSummaryVariant {
     // The bounds, each task's scores and split queries, and at decode every head's scores.
     const std::int64_t decode_scores =
         s.query_len * s.group() <= kernel::kFewRows ? s.problems() * s.query_len * count : 0;
-    const std::int64_t scratch = 4 * (2 * s.batch * s.kv_heads * count * s.head_dim +
-                                      threads * kQueryChunk * (count + 2 * s.head_dim) +
-                                      decode_scores);
+    const std::int64_t scratch =
+        4 * (2 * s.batch * s.kv_heads * count * s.head_dim +
+             threads * kQueryChunk * (count + 2 * s.head_dim) + decode_scores);
     return block_choice_cost(s, causal, threads, choice_, scratch);
   }
 

@@ -81,7 +81,8 @@ class SnapKv final : public EvictingVariant {
           all.insert(all.end(), p.begin(), p.end());
         }
         for (std::int32_t c : best_positions(all, prefix * s.kv_heads, choose * s.kv_heads))
-          chosen[static_cast<std::size_t>(b * s.kv_heads + c / prefix)].push_back(c % prefix);
+          chosen[static_cast<std::size_t>(b * s.kv_heads + c / prefix)].push_back(
+              static_cast<std::int32_t>(c % prefix));
       }
     }
     for (std::size_t bk = 0; bk < chosen.size(); ++bk) {

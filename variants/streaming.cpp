@@ -86,8 +86,7 @@ class Streaming final : public PatternVariant {
 
   // In a decode session StreamingLLM is an eviction cache: the sinks and the window are all a
   // server keeps, and exactly the keys the pattern gives the newest query.
-  std::int64_t session_cache_bytes(const AttentionInputs& step,
-                                   const CacheState*) const override {
+  std::int64_t session_cache_bytes(const AttentionInputs& step, const CacheState*) const override {
     const AttentionShape s = step.shape();
     const std::int64_t n = s.seq_len, window_lo = std::max<std::int64_t>(0, n - window_);
     const std::int64_t kept = (window_ > 0 ? n - window_lo : 0) + std::min(sinks_, window_lo);

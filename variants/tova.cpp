@@ -49,7 +49,8 @@ class Tova final : public EvictingVariant {
       head.keys.push_back(static_cast<std::int32_t>(s.seq_len - 1));
       attention_over(step, bk / s.kv_heads, bk % s.kv_heads, head.keys, head.scores);
       if (static_cast<std::int64_t>(head.keys.size()) <= budget_) return;
-      const auto drop = std::min_element(head.scores.begin(), head.scores.end()) - head.scores.begin();
+      const auto drop =
+          std::min_element(head.scores.begin(), head.scores.end()) - head.scores.begin();
       head.keys.erase(head.keys.begin() + drop);
       head.scores.erase(head.scores.begin() + drop);
     });

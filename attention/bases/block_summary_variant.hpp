@@ -14,8 +14,7 @@ namespace attn {
 // same way, so the stateless forward and a session's step are one path.
 class BlockSummaryVariant : public SelectingVariant {
  public:
-  BlockSummaryVariant(const VariantConfig& config, KeyBlockSummaries::Kind kind,
-                      std::int64_t block)
+  BlockSummaryVariant(const VariantConfig& config, KeyBlockSummaries::Kind kind, std::int64_t block)
       : SelectingVariant(config), kind_(kind), block_(block) {}
 
   // The keys chosen for `inputs` from summaries covering all of their N keys.

@@ -110,8 +110,8 @@ Cost EvictingVariant::cost(const AttentionShape& s, bool causal, int threads) co
               12 * s.batch * s.kv_heads * per_query + 4 * s.problems() * s.query_len * per_query};
 }
 
-void window_attention(const AttentionInputs& in, std::int64_t b, std::int64_t kv,
-                      std::int64_t rows, std::vector<double>& weights) {
+void window_attention(const AttentionInputs& in, std::int64_t b, std::int64_t kv, std::int64_t rows,
+                      std::vector<double>& weights) {
   const AttentionShape s = in.shape();
   const std::int64_t n = s.seq_len, d = s.head_dim, m = s.query_len;
   const std::int64_t first = m - std::min(rows, m);

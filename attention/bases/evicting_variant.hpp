@@ -78,8 +78,8 @@ class EvictingVariant : public SelectingVariant {
 // (b, kv): per query of every query head of the group, the softmax over the keys it may see
 // (causal: up to its position) of the scaled scores, summed over the queries and averaged over
 // the heads, in fp64; weights[j] for key j < N.
-void window_attention(const AttentionInputs& in, std::int64_t b, std::int64_t kv,
-                      std::int64_t rows, std::vector<double>& weights);
+void window_attention(const AttentionInputs& in, std::int64_t b, std::int64_t kv, std::int64_t rows,
+                      std::vector<double>& weights);
 
 // The attention the one query of `step` pays each of `keys` (positions of kv head (b, kv)),
 // the softmax over just those keys, averaged over the group's query heads; weights[i] for keys[i].

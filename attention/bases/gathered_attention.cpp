@@ -24,15 +24,15 @@ constexpr std::int64_t kPrefetchAhead = 8;
 constexpr std::int64_t kKeptGatherBytes = std::int64_t{32} << 20;
 
 struct GatherScratch {
-  explicit GatherScratch(std::int64_t head_dim)
-      : head_dim(head_dim),
-        workspace(head_dim),
-        q(static_cast<std::size_t>(kernel::kFewRows * head_dim)),
+  explicit GatherScratch(std::int64_t d)
+      : head_dim(d),
+        workspace(d),
+        q(static_cast<std::size_t>(kernel::kFewRows * d)),
         out(q.size()) {}
   std::int64_t head_dim;
   EngineWorkspace workspace;
   AlignedBuffer<float> k, v;
-  std::int64_t capacity = 0;  // rows k and v hold
+  std::int64_t capacity = 0;    // rows k and v hold
   AlignedBuffer<float> q, out;  // a kv group's queries, stacked, and their outputs
 };
 
@@ -41,7 +41,8 @@ struct GatherScratch {
 // snapkv:budget=2048 at N=16K, 32/8 heads, D=128: 3.4 -> 1.1 ms per step).
 GatherScratch& worker_scratch(std::int64_t head_dim) {
   thread_local std::unique_ptr<GatherScratch> scratch;
-  if (!scratch || scratch->head_dim != head_dim) scratch = std::make_unique<GatherScratch>(head_dim);
+  if (!scratch || scratch->head_dim != head_dim)
+    scratch = std::make_unique<GatherScratch>(head_dim);
   return *scratch;
 }
 
@@ -77,8 +78,8 @@ void gather(const float* k_head, const float* v_head, const std::int32_t* list, 
 }
 
 // Attends `rows` query rows (q, d apart) over the n gathered keys into out (d apart).
-void attend_gathered(const float* q, std::int64_t rows, std::int64_t n, std::int64_t d,
-                     float scale, float* out, GatherScratch& local) {
+void attend_gathered(const float* q, std::int64_t rows, std::int64_t n, std::int64_t d, float scale,
+                     float* out, GatherScratch& local) {
   const KeyRange all{0, n, false};
   const RowBlock block{.q = q,
                        .q_stride = d,
@@ -120,8 +121,8 @@ void gathered_attention(const AttentionInputs& in, const KeyListSelection& selec
       tbb::blocked_range<std::int64_t>(0, s.batch * s.kv_heads * m, 4), [&](const auto& range) {
         GatherScratch& local = worker_scratch(d);
         for (std::int64_t item = range.begin(); item < range.end(); ++item) {
-          const std::int64_t b = item / (s.kv_heads * m), kv = item / m % s.kv_heads,
-                             i = item % m, h0 = kv * g;
+          const std::int64_t b = item / (s.kv_heads * m), kv = item / m % s.kv_heads, i = item % m,
+                             h0 = kv * g;
           const float* k_head = in.k.head(b, kv);
           const float* v_head = in.v.head(b, kv);
           if (g > 1 && g <= kernel::kFewRows && group_shares_keys(selection, s, b, kv, i)) {

@@ -19,7 +19,7 @@ namespace {
 // Point columns in the order a group is printed, seq_len last; dtype once the writer has it.
 const std::vector<std::string>& point_columns() {
   static const std::vector<std::string> names = {
-      "input",     "dtype",    "causal", "shared_qk", "batch",   "heads",  "kv_heads",
+      "input",     "dtype",    "causal", "shared_qk", "batch",   "heads",        "kv_heads",
       "query_len", "head_dim", "seed",   "scale",     "threads", "decode_steps", "seq_len"};
   return names;
 }
@@ -403,8 +403,8 @@ std::vector<std::vector<std::string>> advice_table(const AdviseResult& advice) {
     row.push_back(or_dash(judged_recall(best), "%.4f"));
     row.push_back(or_dash(judged_rel_err(best), "%.2e"));
     const auto memory = judged_memory(best);
-    row.push_back(memory ? format("%.1f", static_cast<double>(*memory) / static_cast<double>(1 << 20))
-                         : "-");
+    row.push_back(
+        memory ? format("%.1f", static_cast<double>(*memory) / static_cast<double>(1 << 20)) : "-");
     if (!extras.empty()) {
       const RowFields fields = row_fields(best);
       for (const auto& c : extras) {

@@ -107,9 +107,9 @@ std::string describe(const ResultRow& row) { return row.spec() + "  " + point_su
 }  // namespace
 
 ResultKey result_key(const ResultRow& r) {
-  return {r.variant, r.params, r.batch,     r.heads, r.kv_heads, r.seq_len, r.query_len, r.head_dim,
-          r.dtype,   r.causal, r.shared_qk, r.input, r.seed,     r.scale,   r.threads,
-          r.decode_steps};
+  return {r.variant,   r.params,   r.batch,   r.heads,       r.kv_heads,  r.seq_len,
+          r.query_len, r.head_dim, r.dtype,   r.causal,      r.shared_qk, r.input,
+          r.seed,      r.scale,    r.threads, r.decode_steps};
 }
 
 std::string point_summary(const ResultRow& r) {

@@ -115,7 +115,7 @@ po::options_description point_options(RawOptions& raw, bool lists,
                      "bytes and accuracy at sampled steps (default 0: a single forward)" +
                      list)
                         .c_str())("head-dim", po::value(&raw.head_dim)->value_name("D"),
-                    ("head dimension, 1 to 512 (default 64)" + list).c_str())(
+                                  ("head dimension, 1 to 512 (default 64)" + list).c_str())(
       "dtype", po::value(&raw.dtype)->value_name("T"),
       ("element type Q, K and V are stored in: fp32 or bf16 (rounded to nearest even from the "
        "generated or loaded fp32 values; default fp32)" +

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -45,13 +45,11 @@ double percentile(std::vector<double> values, double p) {
   return values[std::min(rank, values.size() - 1)];
 }
 
-
 // One variant's session; throws on failure, which the caller turns into an error row.
 void measure_variant_session(const Variant& configured, const Point& point,
-                             const SessionInputs& session,
-                             const std::vector<std::int64_t>& sampled,
-                             const std::vector<ReferenceSample>& references,
-                             tbb::task_arena& arena, ResultRow& row) {
+                             const SessionInputs& session, const std::vector<std::int64_t>& sampled,
+                             const std::vector<ReferenceSample>& references, tbb::task_arena& arena,
+                             ResultRow& row) {
   const std::unique_ptr<Variant> instance = make_variant(configured.spec());
   const Variant& variant = *instance;
   const std::int64_t steps = session.steps();
@@ -255,7 +253,8 @@ void measure_session(const Point& point, const std::vector<const Variant*>& vari
       }
     }
   } catch (const std::bad_alloc&) {
-    for (const Variant* v : variants) emit_row(*v, kStatusError, "out of memory while building the inputs");
+    for (const Variant* v : variants)
+      emit_row(*v, kStatusError, "out of memory while building the inputs");
     return;
   } catch (const std::exception& e) {
     for (const Variant* v : variants)

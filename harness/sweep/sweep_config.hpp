@@ -18,9 +18,9 @@ struct SweepConfig {
   std::vector<std::int64_t> seq_lens, batches, heads, head_dims;
   // 0 stands for the default of each point: kv_heads = heads, query_len = seq_len.
   std::vector<std::int64_t> kv_heads, query_lens;
-  std::vector<Dtype> dtypes;           // empty: fp32
+  std::vector<Dtype> dtypes;               // empty: fp32
   std::vector<std::int64_t> decode_steps;  // empty: {0}, single forwards
-  std::vector<int> causal, shared_qk;  // 0 or 1
+  std::vector<int> causal, shared_qk;      // 0 or 1
   std::vector<std::string> inputs;
   std::vector<std::uint64_t> seeds;
   std::vector<int> threads;

@@ -415,9 +415,9 @@ TEST(Csv, WriterRefusesToAppendToAnOldFileAndSaysHowToConvertIt) {
     FAIL() << "no exception";
   } catch (const std::invalid_argument& e) {
     const std::string m = e.what();
-    EXPECT_NE(
-        m.find("missing kv_heads, query_len, dtype, decode_steps, select_ms, min_bytes, rel_err_kernel"),
-        std::string::npos)
+    EXPECT_NE(m.find("missing kv_heads, query_len, dtype, decode_steps, select_ms, min_bytes, "
+                     "rel_err_kernel"),
+              std::string::npos)
         << m;
     EXPECT_NE(m.find("cpu_vendor, cpu_family_model, cpu_uarch, cpu_isa, kernel"), std::string::npos)
         << m;

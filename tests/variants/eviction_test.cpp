@@ -41,7 +41,8 @@ std::vector<double> group_attention(const AttentionInputs& in, std::int64_t kv, 
     const double top = *std::max_element(z.begin(), z.end());
     double sum = 0;
     for (double& x : z) sum += (x = std::exp(x - top));
-    for (std::size_t j = 0; j < keys.size(); ++j) mean[j] += z[j] / sum / s.group();
+    for (std::size_t j = 0; j < keys.size(); ++j)
+      mean[j] += z[j] / sum / static_cast<double>(s.group());
   }
   return mean;
 }
@@ -51,7 +52,8 @@ std::vector<double> window_scores(const AttentionInputs& in, std::int64_t kv, st
   const AttentionShape s = in.shape();
   std::vector<double> total(static_cast<std::size_t>(s.seq_len), 0.0);
   for (std::int64_t i = s.query_len - std::min(rows, s.query_len); i < s.query_len; ++i) {
-    std::vector<std::int64_t> keys(static_cast<std::size_t>(in.causal ? s.position(i) + 1 : s.seq_len));
+    std::vector<std::int64_t> keys(
+        static_cast<std::size_t>(in.causal ? s.position(i) + 1 : s.seq_len));
     std::iota(keys.begin(), keys.end(), 0);
     const std::vector<double> a = group_attention(in, kv, i, keys);
     for (std::size_t j = 0; j < keys.size(); ++j) total[j] += a[j];
@@ -60,10 +62,11 @@ std::vector<double> window_scores(const AttentionInputs& in, std::int64_t kv, st
 }
 
 // `chosen` (of `candidates`) is a best-`count` set by `score`, up to ties.
-void expect_best(const std::vector<std::int64_t>& chosen, const std::vector<std::int64_t>& candidates,
-                 std::int64_t count, const std::function<double(std::int64_t)>& score,
-                 const std::string& what) {
-  ASSERT_EQ(static_cast<std::int64_t>(chosen.size()), std::min<std::int64_t>(count, candidates.size()))
+void expect_best(const std::vector<std::int64_t>& chosen,
+                 const std::vector<std::int64_t>& candidates, std::int64_t count,
+                 const std::function<double(std::int64_t)>& score, const std::string& what) {
+  ASSERT_EQ(static_cast<std::int64_t>(chosen.size()),
+            std::min<std::int64_t>(count, candidates.size()))
       << what;
   const std::set<std::int64_t> in(chosen.begin(), chosen.end());
   double worst_kept = INFINITY, best_dropped = -INFINITY;
@@ -115,7 +118,8 @@ TEST_P(Eviction, FollowsItsPapersRuleAtPrefillAndEveryStep) {
       const std::vector<double> w = window_scores(p, kv, window);
       std::vector<double> pool(static_cast<std::size_t>(prefix));
       for (std::int64_t j = 0; j < prefix; ++j)
-        for (std::int64_t i = std::max<std::int64_t>(0, j - radius); i <= std::min(prefix - 1, j + radius); ++i)
+        for (std::int64_t i = std::max<std::int64_t>(0, j - radius);
+             i <= std::min(prefix - 1, j + radius); ++i)
           pool[j] = std::max(pool[j], w[i]);
       pooled.push_back(pool);
       const std::vector<std::int64_t> keys = keys_of(kept, kv);
@@ -132,24 +136,28 @@ TEST_P(Eviction, FollowsItsPapersRuleAtPrefillAndEveryStep) {
         std::vector<std::int64_t> own;
         for (std::int64_t x : chosen)
           if (x / prefix == kv) own.push_back(x);
-        expect_best(own, {candidates.end() - prefix, candidates.end()}, budget - window,
-                    [&](std::int64_t x) { return pooled[x / prefix][x % prefix]; },
-                    c.spec + " prefill kv " + std::to_string(kv));
+        expect_best(
+            own, {candidates.end() - prefix, candidates.end()}, budget - window,
+            [&](std::int64_t x) { return pooled[x / prefix][x % prefix]; },
+            c.spec + " prefill kv " + std::to_string(kv));
       }
     }
     if (config.integer("adaptive") == 1)
-      expect_best(chosen, candidates, (budget - window) * c.kv_heads,
-                  [&](std::int64_t x) { return pooled[x / prefix][x % prefix]; },
-                  c.spec + " prefill, one budget over the kv heads");
+      expect_best(
+          chosen, candidates, (budget - window) * c.kv_heads,
+          [&](std::int64_t x) { return pooled[x / prefix][x % prefix]; },
+          c.spec + " prefill, one budget over the kv heads");
   } else {
     const std::int64_t recent = method == "h2o" ? config.integer("recent") : 0;
     for (std::int64_t kv = 0; kv < c.kv_heads; ++kv) {
       const std::vector<double> w = window_scores(p, kv, method == "h2o" ? p.shape().query_len : 1);
       std::vector<std::int64_t> older, chosen;
       for (std::int64_t j = 0; j < prefill - recent; ++j) older.push_back(j);
-      for (std::int64_t j : keys_of(kept, kv)) (j < prefill - recent ? chosen.push_back(j) : void());
-      expect_best(chosen, older, budget - recent, [&](std::int64_t j) { return w[j]; },
-                  c.spec + " prefill kv " + std::to_string(kv));
+      for (std::int64_t j : keys_of(kept, kv))
+        (j < prefill - recent ? chosen.push_back(j) : void());
+      expect_best(
+          chosen, older, budget - recent, [&](std::int64_t j) { return w[j]; },
+          c.spec + " prefill kv " + std::to_string(kv));
       const auto& scores = kept.head(kv).scores;
       for (std::size_t j = 0; j < scores.size(); ++j)
         EXPECT_NEAR(scores[j], w[kept.head(kv).keys[j]], 1e-5) << c.spec << " prefill score";
@@ -184,40 +192,45 @@ TEST_P(Eviction, FollowsItsPapersRuleAtPrefillAndEveryStep) {
       std::vector<std::int64_t> candidates;
       const std::int64_t recent = method == "h2o" ? config.integer("recent") : 0;
       for (std::size_t j = 0; j < offered.size(); ++j) {
-        rank[j] = method == "h2o" ? (j + 1 < offered.size() ? scores_before[kv][j] : 0.0) + a[j] : a[j];
+        rank[j] =
+            method == "h2o" ? (j + 1 < offered.size() ? scores_before[kv][j] : 0.0) + a[j] : a[j];
         if (offered[j] < n - recent) candidates.push_back(static_cast<std::int64_t>(j));
       }
       std::vector<std::int64_t> kept_candidates;
       for (std::int64_t j : candidates)
-        if (std::binary_search(after.begin(), after.end(), offered[j])) kept_candidates.push_back(j);
-      expect_best(kept_candidates, candidates,
-                  static_cast<std::int64_t>(candidates.size()) -
-                      (static_cast<std::int64_t>(offered.size()) > budget ? 1 : 0),
-                  [&](std::int64_t j) { return rank[j]; }, what);
+        if (std::binary_search(after.begin(), after.end(), offered[j]))
+          kept_candidates.push_back(j);
+      expect_best(
+          kept_candidates, candidates,
+          static_cast<std::int64_t>(candidates.size()) -
+              (static_cast<std::int64_t>(offered.size()) > budget ? 1 : 0),
+          [&](std::int64_t j) { return rank[j]; }, what);
       for (std::size_t j = 0, at = 0; j < offered.size(); ++j)
-        if (at < after.size() && after[at] == offered[j])
+        if (at < after.size() && after[at] == offered[j]) {
           EXPECT_NEAR(kept.head(kv).scores[at++], rank[j], 1e-5) << what << " score";
+        }
     }
   }
 }
 
 std::vector<Case> cases() {
   std::vector<Case> out;
-  for (const char* spec : {"h2o:budget=20,recent=6", "h2o:budget=12,recent=0", "tova:budget=20",
-                           "snapkv:budget=24,window=8,kernel=5",
-                           "snapkv:budget=24,window=8,kernel=5,adaptive=1"})
+  for (const char* spec :
+       {"h2o:budget=20,recent=6", "h2o:budget=12,recent=0", "tova:budget=20",
+        "snapkv:budget=24,window=8,kernel=5", "snapkv:budget=24,window=8,kernel=5,adaptive=1"})
     for (std::int64_t kv : {2, 1})
       for (bool causal : {false, true}) out.push_back({spec, kv, causal});
   return out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, Eviction, ::testing::ValuesIn(cases()),
-                         [](const auto& info) {
+                         [](const auto& param_info) {
+                           const Case& c = param_info.param;
                            std::string name;
-                           for (char ch : info.param.spec)
+                           for (char ch : c.spec)
                              name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-                           return name + "_kv" + std::to_string(info.param.kv_heads) +
-                                  (info.param.causal ? "_causal" : "");
+                           return name + "_kv" + std::to_string(c.kv_heads) +
+                                  (c.causal ? "_causal" : "");
                          });
 
 }  // namespace

@@ -112,7 +112,9 @@ TEST_P(EverySession, StepsEqualFp64OverTheirKeysAndTheStateOfTheSameKeys) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, EverySession, ::testing::ValuesIn(testing::all_specs()),
-                         [](const auto& info) { return testing::test_name(info.param); });
+                         [](const auto& param_info) {
+                           return testing::test_name(param_info.param);
+                         });
 
 }  // namespace
 }  // namespace attn
