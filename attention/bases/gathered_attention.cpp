@@ -118,7 +118,7 @@ void gathered_attention(const AttentionInputs& in, const KeyListSelection& selec
   // One item per kv group and query row: the group's heads share the gather when they chose
   // alike (and fit one call of the few-rows kernel), else each head gathers its own.
   tbb::parallel_for(
-      tbb::blocked_range<std::int64_t>(0, s.batch * s.kv_heads * m, 4), [&](const auto& range) {
+      tbb::blocked_range<std::int64_t>(0, s.batch * s.kv_heads * m), [&](const auto& range) {
         GatherScratch& local = worker_scratch(d);
         for (std::int64_t item = range.begin(); item < range.end(); ++item) {
           const std::int64_t b = item / (s.kv_heads * m), kv = item / m % s.kv_heads, i = item % m,
