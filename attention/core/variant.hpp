@@ -90,7 +90,7 @@ class Variant {
   const VariantConfig& config() const { return config_; }
 
   // Why this variant cannot serve shapes like this one at all, whatever its parameters (a
-  // capability the method lacks, e.g. LSH's chunk rule needs as many queries as keys); empty
+  // capability the method lacks, e.g. a rule that needs as many queries as keys); empty
   // when it can. A sweep records such points as skipped rows with this reason instead of
   // refusing the whole sweep; check() throws the same reason.
   virtual std::string unsupported(const AttentionShape& shape, bool causal) const;

@@ -1,8 +1,10 @@
 // LSH attention (variants/lsh.cpp): exact against fp64 over its own union key set in every
 // setting (separate, shared and identical Q/K, causal or not, several rounds, 1 and 2 threads),
 // the degenerate single-chunk case equals dense attention, the hashing is reproducible, the key
-// sets follow Reformer's chunk rule from the buckets, the parameters are checked, and the
-// attention-mass recall behaves as the Reformer paper predicts.
+// sets follow Reformer's chunk rule from the buckets (at M < N: the keys sharing a bucket with
+// the query), the key codes a session keeps equal codes built at once and the bucket count its
+// prefill chose, the parameters are checked, and the attention-mass recall behaves as the
+// Reformer paper predicts.
 #include <gtest/gtest.h>
 #include <tbb/task_arena.h>
 
@@ -10,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <set>
 #include <stdexcept>
@@ -20,6 +23,7 @@
 #include "attention/reference/reference.hpp"
 #include "harness/measure/accuracy.hpp"
 #include "harness/measure/inputs.hpp"
+#include "harness/measure/session.hpp"
 #include "tests/support/test_support.hpp"
 #include "variants/lsh_stages.hpp"
 
@@ -222,6 +226,174 @@ TEST(Lsh, KeysAreTheUnionOfTheSortedChunkWindows) {
           }
         }
       }
+}
+
+std::string spec_of(const lsh::Params& params) {
+  return "lsh:hashes=" + std::to_string(params.hashes) + ",chunk=" + std::to_string(params.chunk) +
+         ",buckets=" + std::to_string(params.buckets) +
+         ",lookback=" + std::to_string(params.lookback) + ",seed=" + std::to_string(params.seed);
+}
+
+// The last M queries of a square problem over the same keys: the square path's buckets of
+// positions N - M .. N - 1 are what the M < N rule must match against.
+struct TailProblem {
+  TailProblem(const AttentionShape& tail_shape, bool causal, std::uint64_t seed) {
+    AttentionShape square_shape = tail_shape;
+    square_shape.query_len = tail_shape.seq_len;
+    tensors = harness::make_inputs("clustered", square_shape, seed);
+    const std::int64_t m = tail_shape.query_len, n = tail_shape.seq_len, d = tail_shape.head_dim;
+    q_tail = Tensor(tail_shape.query_shape());
+    for (std::int64_t b = 0; b < tail_shape.batch; ++b)
+      for (std::int64_t h = 0; h < tail_shape.heads; ++h)
+        std::copy_n(tensors.q.view().row(b, h, n - m), m * d, q_tail.mutable_view().row(b, h, 0));
+    square = {tensors.q.view(), tensors.k.view(), tensors.v.view(), causal, default_scale(d)};
+    tail = {q_tail.view(), tensors.k.view(), tensors.v.view(), causal, default_scale(d)};
+  }
+  harness::InputTensors tensors;
+  Tensor q_tail;
+  AttentionInputs square, tail;
+};
+
+TEST(Lsh, QueriesOverACacheAttendTheKeysSharingABucket) {
+  // keys() at M < N against the rule computed here from the square path's buckets: query i, at
+  // p = N - M + i, attends every key j (causal: j <= p) whose bucket equals the query's in some
+  // round, and its own position p.
+  const std::int64_t n = 301;
+  for (const lsh::Params params :
+       {lsh::Params{3, 16, 8, 1, 2}, lsh::Params{2, 8, 64, 0, 4}, lsh::Params{4, 16, 0, 1, 7}})
+    for (std::int64_t kv : {6, 2, 1})
+      for (std::int64_t m : {1, 7})
+        for (bool causal : {false, true}) {
+          const AttentionShape shape{2, 6, kv, m, n, 16};
+          const TailProblem p(shape, causal, static_cast<std::uint64_t>(kv * 10 + m));
+          const auto variant = make_variant(spec_of(params));
+          const std::string what = spec_of(params) + " " + shape.to_string() +
+                                   (causal ? " causal" : "");
+          AttentionShape square_shape = shape;
+          square_shape.query_len = n;
+          const lsh::Layout layout(params, square_shape);
+          std::int64_t total = 0, beyond_own = 0;
+          std::vector<std::int64_t> got;
+          for (std::int64_t b = 0; b < 2; ++b)
+            for (std::int64_t h = 0; h < 6; ++h) {
+              lsh::HeadHashing hashing(layout);
+              lsh::hash_head(layout, p.square, b, h, hashing);
+              for (std::int64_t i = 0; i < m; ++i) {
+                const std::int64_t position = n - m + i;
+                std::vector<std::int64_t> want;
+                for (std::int64_t j = 0; j < (causal ? position + 1 : n); ++j) {
+                  bool met = j == position;
+                  for (std::int64_t round = 0; round < params.hashes; ++round)
+                    met = met || hashing.bucket_k[static_cast<std::size_t>(round * n + j)] ==
+                                     hashing.bucket_q[static_cast<std::size_t>(round * n + position)];
+                  if (met) want.push_back(j);
+                }
+                variant->keys(p.tail, b, h, i, got);
+                ASSERT_EQ(got, want) << what << " b=" << b << " h=" << h << " query " << i;
+                total += static_cast<std::int64_t>(got.size());
+                beyond_own += got.size() > 1 ? 1 : 0;
+              }
+            }
+          EXPECT_EQ(variant->pairs(p.tail), total) << what;
+          EXPECT_GE(variant->cost(shape, causal, 2).pairs, total) << what;
+          EXPECT_GT(beyond_own, 0) << what << ": no query met a key besides its own";
+          const Tensor out = testing::run_forward(*variant, p.tail, 2);
+          EXPECT_LT(testing::max_error_vs_reference(*variant, p.tail, out), 3e-5) << what;
+        }
+}
+
+// The first `keys` keys of `full` as a session's cache holds them: views of longer heads.
+AttentionInputs first_keys(const AttentionInputs& full, std::int64_t keys) {
+  AttentionInputs in = full;
+  in.k.shape.seq_len = in.v.shape.seq_len = keys;
+  in.k.head_stride = full.k.stride();
+  in.v.head_stride = full.v.stride();
+  return in;
+}
+
+TEST(Lsh, KeyCodesExtendedStepByStepEqualCodesBuiltAtOnce) {
+  // A session's codes after appended keys, one or several at a time, equal the codes hashed at
+  // once over the same keys, value for value, and equal the square path's key buckets.
+  const std::int64_t prefill = 37, total = 61;
+  for (const lsh::Params params : {lsh::Params{3, 16, 8, 1, 2}, lsh::Params{2, 4, 64, 1, 5}})
+    for (std::int64_t kv : {2, 1}) {
+      const AttentionShape shape{2, 6, kv, total, total, 16};
+      const auto tensors = harness::make_inputs("clustered", shape, 3);
+      const AttentionInputs full{tensors.q.view(), tensors.k.view(), tensors.v.view(), false, 0.25f};
+      const auto variant = make_variant(spec_of(params));
+      std::unique_ptr<CacheState> session = variant->start_session(first_keys(full, prefill));
+      tbb::task_arena arena(2);
+      for (std::int64_t keys = prefill; keys < total;) {
+        keys = std::min(total, keys + (keys % 3 == 0 ? 3 : 1));  // steps of 1 and of 3 keys
+        const AttentionInputs step = first_keys(full, keys);
+        arena.execute([&] { variant->extend_session(*session, step); });
+        const auto& codes = dynamic_cast<const lsh::KeyCodes&>(*session);
+        ASSERT_EQ(codes.length(), keys);
+        lsh::KeyCodes at_once(params, step.shape());
+        at_once.extend(step);
+        ASSERT_EQ(codes.values(), at_once.values())
+            << spec_of(params) << " kv=" << kv << " after " << keys << " keys";
+        EXPECT_EQ(codes.bytes(), at_once.bytes());
+      }
+      // The square path hashes the same keys with the same rotations into the same buckets.
+      const auto& codes = dynamic_cast<const lsh::KeyCodes&>(*session);
+      const lsh::Layout layout(params, shape);
+      for (std::int64_t b = 0; b < 2; ++b)
+        for (std::int64_t h = 0; h < 6; ++h) {
+          lsh::HeadHashing hashing(layout);
+          lsh::hash_head(layout, full, b, h, hashing);
+          for (std::int64_t round = 0; round < params.hashes; ++round)
+            ASSERT_TRUE(std::equal(codes.codes(b, h, round), codes.codes(b, h, round) + total,
+                                   hashing.bucket_k.begin() + round * total))
+                << spec_of(params) << " kv=" << kv << " b=" << b << " h=" << h << " round "
+                << round;
+        }
+      // Codes of every key in every round of every query head, and the rotations.
+      EXPECT_EQ(codes.bytes(), 4 * (2 * 6 * params.hashes * total +
+                                    6 * params.hashes * layout.columns_per_round * 16));
+    }
+}
+
+TEST(Lsh, ASessionKeepsTheBucketCountItsPrefillChose) {
+  // buckets=0 with chunk=16: a prefill of 43 keys gives 2 buckets, the grown cache of 46 or
+  // more keys would give 4. The session's steps keep 2: each equals a one-shot forward with
+  // buckets=2 over the same cache, key for key and bit for bit, and fp64 over its keys.
+  const std::int64_t prefill = 43, steps = 12;
+  ASSERT_EQ(lsh::default_buckets(prefill, 16), 2);
+  ASSERT_EQ(lsh::default_buckets(prefill + steps, 16), 4);
+  for (bool causal : {false, true}) {
+    const AttentionShape step_shape{1, 6, 2, 1, prefill, 16};
+    testing::RandomInputs in(harness::session_input_shape(step_shape, steps), causal, 8);
+    const harness::SessionInputs session(in.inputs, prefill, steps);
+    const auto variant = make_variant("lsh:hashes=3,chunk=16,seed=2");
+    const auto fixed = make_variant("lsh:hashes=3,chunk=16,buckets=2,seed=2");
+    tbb::task_arena arena(2);
+    std::unique_ptr<CacheState> state;
+    arena.execute([&] { state = variant->start_session(session.prefill()); });
+    Tensor out(Shape{1, 6, 1, 16});
+    std::vector<std::int64_t> keys, fixed_keys;
+    for (std::int64_t t = 0; t < steps; ++t) {
+      const AttentionInputs step = session.step(t);
+      arena.execute([&] {
+        variant->extend_session(*state, step);
+        variant->decode_step(step, state.get(), out.mutable_view());
+      });
+      EXPECT_EQ(dynamic_cast<const lsh::KeyCodes&>(*state).layout().buckets, 2) << t;
+      const Tensor one_shot = testing::run_forward(*fixed, step, 2);
+      EXPECT_EQ(std::memcmp(out.data().data(), one_shot.data().data(), out.data().size_bytes()),
+                0)
+          << "step " << t;
+      for (std::int64_t h = 0; h < 6; ++h) {
+        variant->decode_keys(step, state.get(), 0, h, keys);
+        fixed->keys(step, 0, h, 0, fixed_keys);
+        ASSERT_EQ(keys, fixed_keys) << "step " << t << " h=" << h;
+        std::vector<double> want(16);
+        reference_row(step, 0, h, 0, keys, want);
+        for (std::int64_t e = 0; e < 16; ++e)
+          EXPECT_NEAR(out.view().row(0, h, 0)[e], want[static_cast<std::size_t>(e)], 3e-5);
+      }
+    }
+  }
 }
 
 TEST(Lsh, RoundsAreNestedAcrossHashCounts) {
