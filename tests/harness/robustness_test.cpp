@@ -175,6 +175,29 @@ std::vector<std::string> resume_args(const std::string& csv) {
 const std::vector<BadInput>& bad_inputs() {
   static const std::vector<BadInput> cases = {
       {"unknown command", {"frobnicate"}, 2, {"unknown command 'frobnicate'", "sweep"}},
+      {"negative decode steps",
+       run_args({"--variant", "flash", "--seq-len", "64", "--decode-steps", "-1"}),
+       2,
+       {"--decode-steps", "'-1'", "[0, 1048576]"}},
+      {"a session of several queries per step",
+       run_args(
+           {"--variant", "flash", "--seq-len", "64", "--decode-steps", "4", "--query-len", "8"}),
+       2,
+       {"--query-len 8", "single queries", "--query-len 1"}},
+      {"a session with shared QK",
+       run_args({"--variant", "flash", "--seq-len", "64", "--decode-steps", "4", "--shared-qk"}),
+       2,
+       {"--shared-qk", "--decode-steps", "allowed: --shared-qk false"}},
+      {"an eviction budget above the cache",
+       run_args(
+           {"--variant", "h2o:budget=100,recent=10", "--seq-len", "64", "--decode-steps", "4"}),
+       2,
+       {"h2o", "budget=100", "allowed: budget 1 to"}},
+      {"an eviction window above its budget",
+       run_args(
+           {"--variant", "snapkv:budget=8,window=16", "--seq-len", "64", "--decode-steps", "4"}),
+       2,
+       {"snapkv", "window=16", "allowed: window 1 to budget"}},
       {"unknown option", {"run", "--sequence-length", "4"}, 2, {"--sequence-length"}},
       {"missing value", {"run", "--seq-len"}, 2, {"--seq-len", "missing"}},
       {"unknown variant",
@@ -575,6 +598,77 @@ TEST_F(BadInputTest, ServingShapesFromAConfigFileAndFromNpyFilesReachTheCsv) {
 }
 
 // At decode the KV cache is what exceeds the budget: 8 query heads, 1 kv head, M = 1 and
+// A decode session's row: every step timed, the cache's bytes, accuracy at the sampled steps; an
+// eviction method at a square point is a skipped row saying why, in the same run.
+TEST_F(BadInputTest, DecodeSessionRowsCarryStepsCacheBytesAndAccuracyByStep) {
+  const std::string csv = (dir_ / "session.csv").string();
+  fs::remove(csv);
+  const ProcessResult r = attnbench({"sweep",
+                                     "--variant",
+                                     "flash",
+                                     "--variant",
+                                     "h2o:budget=16,recent=4",
+                                     "--seq-len",
+                                     "100",
+                                     "--heads",
+                                     "4",
+                                     "--kv-heads",
+                                     "2",
+                                     "--head-dim",
+                                     "8",
+                                     "--decode-steps",
+                                     "0,20",
+                                     "--input",
+                                     "lm",
+                                     "--out",
+                                     csv,
+                                     "--reps",
+                                     "1",
+                                     "--min-time",
+                                     "0.001"});
+  ASSERT_FALSE(r.timed_out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_results_csv(csv);
+  ASSERT_EQ(rows.size(), 4u);
+  int sessions = 0;
+  for (const ResultRow& row : rows) {
+    SCOPED_TRACE(row.spec() + " decode_steps=" + std::to_string(row.decode_steps));
+    if (row.decode_steps == 0) {
+      if (row.variant == "h2o") {
+        EXPECT_EQ(row.status, kStatusSkipped);
+        EXPECT_NE(row.message.find("square (prefill) point"), std::string::npos) << row.message;
+      }
+      continue;
+    }
+    ++sessions;
+    ASSERT_EQ(row.status, kStatusOk) << row.message;
+    EXPECT_EQ(row.query_len, 1);
+    EXPECT_EQ(row.seq_len, 100);
+    EXPECT_EQ(row.reps, 20);
+    EXPECT_TRUE(row.time_ms && row.step_ms_p99 && row.prefill_ms && row.cache_bytes);
+    EXPECT_LE(*row.time_ms_min, *row.time_ms);
+    EXPECT_LE(*row.time_ms, *row.step_ms_p99);
+    // 8 sampled steps, the first 0 and the last 19.
+    const std::string& steps = row.accuracy_by_step;
+    EXPECT_EQ(std::count(steps.begin(), steps.end(), ';'), 7) << steps;
+    EXPECT_EQ(steps.rfind("0:", 0), 0u) << steps;
+    EXPECT_NE(steps.find(";19:"), std::string::npos) << steps;
+    if (row.variant == "flash") {
+      // All 120 keys, K and V in fp32, over 2 kv heads of 8 dims; exact at every step.
+      EXPECT_EQ(*row.cache_bytes, 2 * 2 * 120 * 8 * 4);
+      EXPECT_LT(*row.rel_err_last, 1e-5);
+      EXPECT_EQ(*row.mass_recall_first, 1.0);
+    } else {
+      // 16 kept tokens per kv head, plus the kept lists and their scores (12 bytes a token).
+      EXPECT_EQ(*row.cache_bytes, 2 * 2 * 16 * 8 * 4 + 2 * 16 * 12);
+      EXPECT_LT(*row.mass_recall_last, 1.0);
+      EXPECT_GT(*row.rel_err_last, 1e-4);
+      EXPECT_EQ(*row.pairs, 4 * 16);  // every step attends the budget, per query head
+    }
+  }
+  EXPECT_EQ(sessions, 2);
+}
+
 // N = 64M, D = 1 need 512 MiB for K and V (and 64 bytes for Q and the output). Square, the same
 // options would need 8 GiB.
 TEST_F(BadInputTest, DecodePointOverTheMemoryBudgetIsSkippedOnItsKvCache) {
