@@ -160,8 +160,8 @@ void hash_vectors(const Layout& layout, const float* r, const float* x, std::int
       // of Q and K from memory once, and this hides that read behind the arithmetic.
       std::int64_t lines = 0;
       if (blk + 1 < range.end())
-        list_lines(x + (first + kHashRows) * d,
-                   std::min(kHashRows, n - first - kHashRows) * d * 4, next_lines.data(), lines);
+        list_lines(x + (first + kHashRows) * d, std::min(kHashRows, n - first - kHashRows) * d * 4,
+                   next_lines.data(), lines);
       PrefetchStream next_stream{next_lines.data(), lines, 0};
       for (std::int64_t c0 = 0; c0 < stride; c0 += kHashColumns)
         kernel::score_tile(x_t.data(), kHashRows, padded_rows, r + c0 * d, d,
@@ -419,9 +419,8 @@ class Lsh final : public SelectingVariant {
     const std::int64_t n = s.seq_len, hashes = params_.hashes;
     const std::int64_t stride = hashes * layout.columns_per_round;
     // Per thread a block of hashing projections.
-    const std::int64_t hash_blocks =
-        threads *
-        (4 * kHashRows * (stride + s.head_dim) + 8 * hash_prefetch_lines(s.head_dim) + 4096);
+    const std::int64_t hash_blocks = threads * (4 * kHashRows * (stride + s.head_dim) +
+                                                8 * hash_prefetch_lines(s.head_dim) + 4096);
     if (s.query_len < s.seq_len) {
       // Any key may share a bucket with the query: the bound is full attention.
       const std::int64_t per_problem = dense_pairs_per_problem(s, causal);
@@ -447,10 +446,9 @@ class Lsh final : public SelectingVariant {
     // of hashing projections. Then the sorted-chunk attention's workspace.
     const std::int64_t selection =
         checked_product(s.problems(), SortedChunkSelection::orders_bytes(n, hashes), "bytes");
-    const std::int64_t hashing = 2 * 4 * checked_product(hashes, n, "index arrays") +
-                                 4 * s.head_dim * stride +
-                                 std::min<std::int64_t>(threads, 2) * 4 * (layout.buckets + 1) +
-                                 hash_blocks;
+    const std::int64_t hashing =
+        2 * 4 * checked_product(hashes, n, "index arrays") + 4 * s.head_dim * stride +
+        std::min<std::int64_t>(threads, 2) * 4 * (layout.buckets + 1) + hash_blocks;
     return {checked_product(s.problems(), per_problem, "pairs"),
             selection + hashing + sorted_chunk_attention_bytes(chunks, threads)};
   }

@@ -267,8 +267,8 @@ TEST(Lsh, QueriesOverACacheAttendTheKeysSharingABucket) {
           const AttentionShape shape{2, 6, kv, m, n, 16};
           const TailProblem p(shape, causal, static_cast<std::uint64_t>(kv * 10 + m));
           const auto variant = make_variant(spec_of(params));
-          const std::string what = spec_of(params) + " " + shape.to_string() +
-                                   (causal ? " causal" : "");
+          const std::string what =
+              spec_of(params) + " " + shape.to_string() + (causal ? " causal" : "");
           AttentionShape square_shape = shape;
           square_shape.query_len = n;
           const lsh::Layout layout(params, square_shape);
@@ -284,8 +284,9 @@ TEST(Lsh, QueriesOverACacheAttendTheKeysSharingABucket) {
                 for (std::int64_t j = 0; j < (causal ? position + 1 : n); ++j) {
                   bool met = j == position;
                   for (std::int64_t round = 0; round < params.hashes; ++round)
-                    met = met || hashing.bucket_k[static_cast<std::size_t>(round * n + j)] ==
-                                     hashing.bucket_q[static_cast<std::size_t>(round * n + position)];
+                    met =
+                        met || hashing.bucket_k[static_cast<std::size_t>(round * n + j)] ==
+                                   hashing.bucket_q[static_cast<std::size_t>(round * n + position)];
                   if (met) want.push_back(j);
                 }
                 variant->keys(p.tail, b, h, i, got);
@@ -319,7 +320,8 @@ TEST(Lsh, KeyCodesExtendedStepByStepEqualCodesBuiltAtOnce) {
     for (std::int64_t kv : {2, 1}) {
       const AttentionShape shape{2, 6, kv, total, total, 16};
       const auto tensors = harness::make_inputs("clustered", shape, 3);
-      const AttentionInputs full{tensors.q.view(), tensors.k.view(), tensors.v.view(), false, 0.25f};
+      const AttentionInputs full{tensors.q.view(), tensors.k.view(), tensors.v.view(), false,
+                                 0.25f};
       const auto variant = make_variant(spec_of(params));
       std::unique_ptr<CacheState> session = variant->start_session(first_keys(full, prefill));
       tbb::task_arena arena(2);
@@ -380,8 +382,7 @@ TEST(Lsh, ASessionKeepsTheBucketCountItsPrefillChose) {
       });
       EXPECT_EQ(dynamic_cast<const lsh::KeyCodes&>(*state).layout().buckets, 2) << t;
       const Tensor one_shot = testing::run_forward(*fixed, step, 2);
-      EXPECT_EQ(std::memcmp(out.data().data(), one_shot.data().data(), out.data().size_bytes()),
-                0)
+      EXPECT_EQ(std::memcmp(out.data().data(), one_shot.data().data(), out.data().size_bytes()), 0)
           << "step " << t;
       for (std::int64_t h = 0; h < 6; ++h) {
         variant->decode_keys(step, state.get(), 0, h, keys);
