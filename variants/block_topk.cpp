@@ -44,8 +44,6 @@ class BlockTopK final : public BlockSummaryVariant {
       const AttentionInputs& in, const KeyBlockSummaries& sums) const override {
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, n = s.seq_len, block = choice_.key_block;
-    const std::int64_t key_blocks = choice_.key_blocks(n);
-    const std::vector<float> key_means = key_block_means(sums);
     // Query block g holds positions [(g + first) · block, ...) ∩ the queries of this call.
     const std::int64_t first = s.first_position() / block;
     return choose_key_blocks(
@@ -58,9 +56,7 @@ class BlockTopK final : public BlockSummaryVariant {
             block_means(in.q.row(b, h, lo - s.first_position()), hi - lo, d, hi - lo,
                         query_means.data() + (g - g0) * d);
           }
-          score_rows(query_means.data(), groups,
-                     key_means.data() + (b * s.kv_heads + s.kv_head(h)) * key_blocks * d,
-                     key_blocks, d, 1.0f, scores, key_blocks);
+          score_key_block_means(query_means.data(), groups, sums, b, s.kv_head(h), scores);
         });
   }
 

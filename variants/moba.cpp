@@ -40,19 +40,16 @@ class Moba final : public BlockSummaryVariant {
   std::shared_ptr<const Selection> select_from_summaries(
       const AttentionInputs& in, const KeyBlockSummaries& sums) const override {
     const AttentionShape s = in.shape();
-    const std::int64_t d = s.head_dim, blocks = choice_.key_blocks(s.seq_len);
-    const std::vector<float> means = key_block_means(sums);
     return choose_key_blocks(
         in, choice_,
         [&](std::int64_t b, std::int64_t h, std::int64_t i0, std::int64_t rows, float* scores) {
-          score_rows(in.q.row(b, h, i0), rows,
-                     means.data() + (b * s.kv_heads + s.kv_head(h)) * blocks * d, blocks, d, 1.0f,
-                     scores, blocks);
+          score_key_block_means(in.q.row(b, h, i0), rows, sums, b, s.kv_head(h), scores);
         });
   }
 
   Cost cost(const AttentionShape& s, bool causal, int threads) const override {
     const std::int64_t blocks = choice_.key_blocks(s.seq_len);
+    // The block sums kept with the cache, and each task's scores.
     const std::int64_t scratch =
         4 * (s.batch * s.kv_heads * blocks * s.head_dim + threads * kQueryChunk * blocks);
     return block_choice_cost(s, causal, threads, choice_, scratch);

@@ -17,12 +17,16 @@ Cost block_choice_cost(const AttentionShape& s, bool causal, int threads, const 
           block_attention_workspace_bytes(s, threads, pattern_block) + table + scratch_bytes};
 }
 
-std::vector<float> key_block_means(const KeyBlockSummaries& sums) {
-  const std::int64_t per_head = sums.blocks() * sums.head_dim();
-  std::vector<float> means(static_cast<std::size_t>(sums.kv_problems() * per_head));
-  tbb::parallel_for(std::int64_t{0}, sums.kv_problems(),
-                    [&](std::int64_t bk) { sums.means(bk, means.data() + bk * per_head); });
-  return means;
+void score_key_block_means(const float* q, std::int64_t rows, const KeyBlockSummaries& sums,
+                           std::int64_t b, std::int64_t kv, float* scores) {
+  const std::int64_t blocks = sums.blocks(), block = sums.block();
+  const float inv = 1.0f / static_cast<float>(block);
+  score_rows(q, rows, sums.head(b, kv), blocks, sums.head_dim(), inv, scores, blocks);
+  // The last block may be short: rescale its column from 1/block to 1/keys.
+  const std::int64_t last_keys = sums.length() - (blocks - 1) * block;
+  if (last_keys == block) return;
+  const float fix = static_cast<float>(block) / static_cast<float>(last_keys);
+  for (std::int64_t r = 0; r < rows; ++r) scores[r * blocks + blocks - 1] *= fix;
 }
 
 }  // namespace attn

@@ -76,8 +76,9 @@ std::shared_ptr<const Selection> choose_key_blocks(const AttentionInputs& in,
 Cost block_choice_cost(const AttentionShape& s, bool causal, int threads, const BlockChoice& choice,
                        std::int64_t scratch_bytes);
 
-// The mean of every key block of every kv head, [B][kv_heads][blocks][D], from the block sums
-// kept with the cache (the last block may be short).
-std::vector<float> key_block_means(const KeyBlockSummaries& sums);
+// scores[r · blocks + c] = q_r·mean(K_block c) of kv head (b, kv) for r < rows, from the block sums
+// kept with the cache: q_r·sum_c / keys_c, so no means are materialised at each decode step.
+void score_key_block_means(const float* q, std::int64_t rows, const KeyBlockSummaries& sums,
+                           std::int64_t b, std::int64_t kv, float* scores);
 
 }  // namespace attn

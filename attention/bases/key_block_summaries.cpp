@@ -43,15 +43,6 @@ void KeyBlockSummaries::extend(const AttentionInputs& inputs) {
   set_length(end);
 }
 
-void KeyBlockSummaries::means(std::int64_t bk, float* out) const {
-  const float* sums = heads_[static_cast<std::size_t>(bk)].data();
-  for (std::int64_t c = 0, n = length(); c < blocks(); ++c) {
-    const std::int64_t keys = std::min(block_, n - c * block_);
-    const float inv = 1.0f / static_cast<float>(keys);
-    for (std::int64_t e = 0; e < d_; ++e) out[c * d_ + e] = sums[c * d_ + e] * inv;
-  }
-}
-
 std::int64_t KeyBlockSummaries::bytes() const {
   std::int64_t total = 0;
   for (const auto& h : heads_) total += static_cast<std::int64_t>(h.size() * sizeof(float));

@@ -33,11 +33,6 @@ class KeyBlockSummaries final : public CacheState {
     return heads_[static_cast<std::size_t>(b * kv_heads_ + kv)].data();
   }
   std::int64_t head_dim() const { return d_; }
-  // Summarised kv heads, batch × kv_heads; head(b, kv) is number b · kv_heads + kv.
-  std::int64_t kv_problems() const { return static_cast<std::int64_t>(heads_.size()); }
-  // The mean of every key block of kv head number `bk` (sums only), blocks × D, into `out`: the
-  // same values as block_means over the keys themselves.
-  void means(std::int64_t bk, float* out) const;
 
   std::int64_t bytes() const override;
   std::vector<double> values() const override;
