@@ -130,6 +130,9 @@ class Dense final : public Variant {
 
   // bf16 inputs hold bf16 values in their fp32 views too, so SGEMM over those computes exact
   // bf16 products accumulated in fp32: what a bf16 GEMM computes, at fp32's bytes.
+  // The textbook baseline multiplies the fp32 copy of a quantized cache's values.
+  bool reads_quantized_cache(const AttentionShape&) const override { return false; }
+
   std::string kernel(Dtype dtype) const override {
 #if defined(ATTN_HAVE_ONEDNN)
     if (dtype == Dtype::kBf16 && onednn_bf16_matmul_available()) return "onednn_bf16";

@@ -357,6 +357,12 @@ class Lsh final : public SelectingVariant {
   // alone, but the square rule does not).
   bool chooses_per_query() const override { return false; }
 
+  // The sorted-chunk path gathers fp32 rows; M < N attends on the gathered path, which
+  // dequantizes a quantized cache's rows as it copies them.
+  bool reads_quantized_cache(const AttentionShape& s) const override {
+    return s.query_len < s.seq_len;
+  }
+
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
     const AttentionShape s = in.shape();
     // M < N: the codes a session would keep, built at once, so that both are one path.

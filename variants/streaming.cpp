@@ -90,7 +90,7 @@ class Streaming final : public PatternVariant {
     const AttentionShape s = step.shape();
     const std::int64_t n = s.seq_len, window_lo = std::max<std::int64_t>(0, n - window_);
     const std::int64_t kept = (window_ > 0 ? n - window_lo : 0) + std::min(sinks_, window_lo);
-    return 2 * s.batch * s.kv_heads * kept * s.head_dim * dtype_bytes(s.dtype);
+    return s.batch * kept * s.kv_token_bytes();
   }
 
   Cost cost(const AttentionShape& s, bool causal, int threads) const override {

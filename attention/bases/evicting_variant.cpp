@@ -96,7 +96,7 @@ std::int64_t EvictingVariant::session_cache_bytes(const AttentionInputs& step,
                                                   const CacheState* state) const {
   const AttentionShape s = step.shape();
   const auto& kept = dynamic_cast<const KeptKeys&>(*state);
-  return kept.kept() * 2 * s.head_dim * dtype_bytes(s.dtype) + kept.bytes();
+  return kept.kept() * 2 * s.kv_row_bytes() + kept.bytes();
 }
 
 Cost EvictingVariant::cost(const AttentionShape& s, bool causal, int threads) const {

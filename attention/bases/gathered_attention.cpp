@@ -55,13 +55,37 @@ void trim(GatherScratch& local) {
   local.capacity = 0;
 }
 
-void prefetch_row(const float* row, std::int64_t floats) {
-  for (std::int64_t e = 0; e < floats; e += 16) __builtin_prefetch(row + e, 0, 3);
+// One kv head's K or V rows as a gather reads them: fp32, or a quantized cache's codes, which
+// are dequantized as they are copied (a quarter of the bytes read at random).
+struct HeadRows {
+  const float* values = nullptr;
+  QuantizedRows codes{};
+
+  void prefetch(std::int64_t row, std::int64_t d) const {
+    const char* start = codes.codes ? reinterpret_cast<const char*>(codes.codes + row * d)
+                                    : reinterpret_cast<const char*>(values + row * d);
+    const std::int64_t bytes = codes.codes ? d : 4 * d;
+    for (std::int64_t offset = 0; offset < bytes; offset += 64)
+      __builtin_prefetch(start + offset, 0, 3);
+  }
+  void copy(std::int64_t row, std::int64_t d, float* dst) const {
+    if (codes.codes)
+      dequantize_rows(codes.from_row(row), 1, d, d, dst, d);
+    else
+      std::copy_n(values + row * d, d, dst);
+  }
+};
+
+HeadRows k_rows(const AttentionInputs& in, std::int64_t b, std::int64_t kv) {
+  return {in.k.head(b, kv), in.quantized_cache() ? in.kq.head(b, kv) : QuantizedRows{}};
+}
+HeadRows v_rows(const AttentionInputs& in, std::int64_t b, std::int64_t kv) {
+  return {in.v.head(b, kv), in.quantized_cache() ? in.vq.head(b, kv) : QuantizedRows{}};
 }
 
 // Copies rows list[0..n) of K and V of one kv head into the scratch.
-void gather(const float* k_head, const float* v_head, const std::int32_t* list, std::int64_t n,
-            std::int64_t d, std::int64_t max_rows, GatherScratch& local) {
+void gather(const HeadRows& k_head, const HeadRows& v_head, const std::int32_t* list,
+            std::int64_t n, std::int64_t d, std::int64_t max_rows, GatherScratch& local) {
   if (n > local.capacity) {
     local.capacity = std::max(n, std::min(2 * local.capacity, max_rows));
     local.k = AlignedBuffer<float>(static_cast<std::size_t>(local.capacity * d));
@@ -69,11 +93,11 @@ void gather(const float* k_head, const float* v_head, const std::int32_t* list, 
   }
   for (std::int64_t j = 0; j < n; ++j) {
     if (j + kPrefetchAhead < n) {
-      prefetch_row(k_head + list[j + kPrefetchAhead] * d, d);
-      prefetch_row(v_head + list[j + kPrefetchAhead] * d, d);
+      k_head.prefetch(list[j + kPrefetchAhead], d);
+      v_head.prefetch(list[j + kPrefetchAhead], d);
     }
-    std::copy_n(k_head + list[j] * d, d, local.k.data() + j * d);
-    std::copy_n(v_head + list[j] * d, d, local.v.data() + j * d);
+    k_head.copy(list[j], d, local.k.data() + j * d);
+    v_head.copy(list[j], d, local.v.data() + j * d);
   }
 }
 
@@ -123,8 +147,7 @@ void gathered_attention(const AttentionInputs& in, const KeyListSelection& selec
         for (std::int64_t item = range.begin(); item < range.end(); ++item) {
           const std::int64_t b = item / (s.kv_heads * m), kv = item / m % s.kv_heads, i = item % m,
                              h0 = kv * g;
-          const float* k_head = in.k.head(b, kv);
-          const float* v_head = in.v.head(b, kv);
+          const HeadRows k_head = k_rows(in, b, kv), v_head = v_rows(in, b, kv);
           if (g > 1 && g <= kernel::kFewRows && group_shares_keys(selection, s, b, kv, i)) {
             const auto [list, n] = selection.row(b, h0, i);
             if (n == 0) {
@@ -171,8 +194,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr std::int64_t kGatherRows = 64;
 
 struct QueryScratch {
-  explicit QueryScratch(std::int64_t head_dim)
-      : workspace(head_dim),
+  QueryScratch(std::int64_t head_dim, KvQuantization kv)
+      : workspace(head_dim, Dtype::kFp32, kv),
         q(static_cast<std::size_t>(kGatherRows * head_dim)),
         out(q.size()),
         log_sum_exp(static_cast<std::size_t>(kGatherRows)) {}
@@ -190,7 +213,7 @@ void attend_gathered_queries(const AttentionInputs& in, const KeyBlockPattern& p
   const std::int64_t d = s.head_dim, m = s.query_len, n = s.seq_len;
   const std::int64_t slots = pattern.slots(), block = pattern.key_block();
   const std::int64_t key_blocks = (n + block - 1) / block;
-  tbb::enumerable_thread_specific<QueryScratch> scratch(d);
+  tbb::enumerable_thread_specific<QueryScratch> scratch(d, in.kq.format);
   // One (batch, head) at a time: its parts are M · slots rows of D floats.
   AlignedBuffer<float> parts(static_cast<std::size_t>(m * slots * d));
   AlignedBuffer<float> part_lse(static_cast<std::size_t>(m * slots));
@@ -255,6 +278,8 @@ void attend_gathered_queries(const AttentionInputs& in, const KeyBlockPattern& p
                           .k = k_head,
                           .v = v_head,
                           .kv_stride = d,
+                          .kq = in.quantized_cache() ? in.kq_head(b, h) : QuantizedRows{},
+                          .vq = in.quantized_cache() ? in.vq_head(b, h) : QuantizedRows{},
                           .ranges = {&range, 1},
                           .out = local.out.data(),
                           .out_stride = d,

@@ -53,7 +53,10 @@ std::string AttentionShape::to_string() const {
   if (kv_heads != heads) text += " KV=" + std::to_string(kv_heads);
   if (query_len != seq_len) text += " M=" + std::to_string(query_len);
   text += " N=" + std::to_string(seq_len) + " D=" + std::to_string(head_dim);
-  return dtype == Dtype::kBf16 ? text + " bf16" : text;
+  if (dtype == Dtype::kBf16) text += " bf16";
+  if (kv_quantization != KvQuantization::kNone)
+    text += " " + std::string(kv_quantization_name(kv_quantization)) + " KV";
+  return text;
 }
 
 }  // namespace attn

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "attention/numeric/dtype.hpp"
+#include "attention/numeric/kv_quantization.hpp"
 
 namespace attn {
 
@@ -38,6 +39,8 @@ struct AttentionShape {
   // The element type Q, K and V are stored in: it sets the bytes a forward reads and the
   // engine's workspace (the bf16 path widens its tiles into fp32 scratch).
   Dtype dtype = Dtype::kFp32;
+  // K and V stored quantized (int8, fp8) and dequantized as they load; kNone: in `dtype`.
+  KvQuantization kv_quantization = KvQuantization::kNone;
 
   constexpr AttentionShape() = default;
   constexpr AttentionShape(std::int64_t b, std::int64_t h, std::int64_t n, std::int64_t d)
@@ -58,6 +61,12 @@ struct AttentionShape {
   std::int64_t first_position() const { return seq_len - query_len; }
   std::int64_t position(std::int64_t query) const { return first_position() + query; }
   bool square() const { return query_len == seq_len && kv_heads == heads; }
+  // Bytes one token's K (or V) row takes in one kv head, in the cache's format (scales included).
+  std::int64_t kv_row_bytes() const {
+    return attn::kv_row_bytes(kv_quantization, head_dim, dtype_bytes(dtype));
+  }
+  // Bytes one token's K and V take over all kv heads of one batch element.
+  std::int64_t kv_token_bytes() const { return 2 * kv_heads * kv_row_bytes(); }
   // batch * heads: the number of independent attention problems (one per query head).
   std::int64_t problems() const { return batch * heads; }
 

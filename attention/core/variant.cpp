@@ -42,6 +42,27 @@ void check_inputs(const AttentionInputs& inputs, const MutableTensorView& out) {
       (inputs.q16.shape != q || inputs.k16.shape != k || inputs.v16.shape != k ||
        !fits(inputs.q16) || !fits(inputs.k16) || !fits(inputs.v16)))
     throw std::invalid_argument("bf16 inputs: the bf16 tensors must match Q, K and V");
+  if (inputs.quantized_cache()) {
+    const auto fits_codes = [&](const QuantizedTensorView& view) {
+      const std::int64_t extent = (k.problems() - 1) * view.stride() + k.seq_len * k.head_dim;
+      return view.shape == k && view.format == inputs.kq.format &&
+             view.codes.size() >= static_cast<std::size_t>(extent);
+    };
+    if (inputs.dtype != Dtype::kFp32 || !fits_codes(inputs.kq) || !fits_codes(inputs.vq))
+      throw std::invalid_argument(
+          "quantized cache: its K and V must match K's shape, with an fp32 forward");
+  }
+}
+
+QuantizedCache make_quantized_cache(Tensor& k, Tensor& v, AttentionInputs& inputs,
+                                    KvQuantization format, std::int64_t scale_rows) {
+  QuantizedCache cache{QuantizedTensor(k, format, scale_rows),
+                       QuantizedTensor(v, format, scale_rows)};
+  inputs.k = k.view();
+  inputs.v = v.view();
+  inputs.kq = cache.k.view();
+  inputs.vq = cache.v.view();
+  return cache;
 }
 
 Bf16Copies make_bf16_inputs(Tensor& q, Tensor& k, Tensor& v, AttentionInputs& inputs) {
@@ -94,8 +115,7 @@ std::int64_t Variant::decode_pairs(const AttentionInputs& step, const CacheState
 std::int64_t Variant::session_cache_bytes(const AttentionInputs& step,
                                           const CacheState* state) const {
   const AttentionShape s = step.shape();
-  return 2 * s.batch * s.kv_heads * s.seq_len * s.head_dim * dtype_bytes(s.dtype) +
-         (state ? state->bytes() : 0);
+  return s.batch * s.seq_len * s.kv_token_bytes() + (state ? state->bytes() : 0);
 }
 
 std::int64_t dense_pairs_per_problem(std::int64_t seq_len, bool causal) {

@@ -9,6 +9,7 @@
 
 #include "attention/core/cache_state.hpp"
 #include "attention/core/params.hpp"
+#include "attention/core/quantized_tensor.hpp"
 #include "attention/core/tensor.hpp"
 
 namespace attn {
@@ -19,19 +20,25 @@ namespace attn {
 //
 // With dtype bf16 the forward reads q16, k16 and v16, and q, k, v hold the same values widened
 // to fp32 (what keys() and LSH's hashing read; make_bf16_inputs builds both).
+//
+// With a quantized cache (kq, vq set; make_quantized_cache) the engine's kernels read K and V
+// from kq and vq, dequantizing as they load, and k and v hold the dequantized values.
 struct AttentionInputs {
   TensorView q, k, v;
   bool causal = false;
   float scale = 1.0f;  // multiplies Q·Kᵀ; default_scale(head_dim) unless the user overrides
   Dtype dtype = Dtype::kFp32;
   Bf16TensorView q16{}, k16{}, v16{};
+  QuantizedTensorView kq{}, vq{};
 
   AttentionShape shape() const {
     AttentionShape s{q.shape.batch,   q.shape.heads,   k.shape.heads,
                      q.shape.seq_len, k.shape.seq_len, q.shape.head_dim};
     s.dtype = dtype;
+    s.kv_quantization = kq.format;
     return s;
   }
+  bool quantized_cache() const { return !kq.empty(); }
   // K's and V's rows of the kv head that query head h reads.
   const float* k_head(std::int64_t b, std::int64_t h) const {
     return k.head(b, h / (q.shape.heads / k.shape.heads));
@@ -45,6 +52,12 @@ struct AttentionInputs {
   const bf16* v16_head(std::int64_t b, std::int64_t h) const {
     return v16.head(b, h / (q.shape.heads / k.shape.heads));
   }
+  QuantizedRows kq_head(std::int64_t b, std::int64_t h) const {
+    return kq.head(b, h / (q.shape.heads / k.shape.heads));
+  }
+  QuantizedRows vq_head(std::int64_t b, std::int64_t h) const {
+    return vq.head(b, h / (q.shape.heads / k.shape.heads));
+  }
 };
 
 // bf16 copies of fp32 tensors, and the fp32 tensors rounded in place to the same values, so
@@ -55,6 +68,14 @@ struct Bf16Copies {
 // Rounds q, k and v in place to bf16 values and returns their bf16 copies; `inputs` then reads
 // them (dtype bf16). K may be Q's own storage (shared QK): it is rounded once.
 Bf16Copies make_bf16_inputs(Tensor& q, Tensor& k, Tensor& v, AttentionInputs& inputs);
+
+// A quantized KV cache: K and V quantized (and rounded in place to the quantized values), the
+// inputs then read their codes. fp8's per-head scales come from the first `scale_rows` rows.
+struct QuantizedCache {
+  QuantizedTensor k, v;
+};
+QuantizedCache make_quantized_cache(Tensor& k, Tensor& v, AttentionInputs& inputs,
+                                    KvQuantization format, std::int64_t scale_rows = 0);
 
 // 1/sqrt(head_dim), the scale of "Attention Is All You Need".
 float default_scale(std::int64_t head_dim);
@@ -113,6 +134,9 @@ class Variant {
   // The kernel path forward() takes in this dtype on this CPU (the CSV's `kernel`): the block
   // engine's by default (see kernel::path_name).
   virtual std::string kernel(Dtype dtype) const;
+  // Whether the forward reads a quantized cache's codes (dequantizing as it loads) rather than
+  // the fp32 copy of the same values: true for every path on the block engine and the gathers.
+  virtual bool reads_quantized_cache(const AttentionShape&) const { return true; }
 
   // Exact computed pairs for these inputs; differs from cost().pairs only for variants whose
   // key set depends on the data.

@@ -40,8 +40,9 @@ constexpr std::int64_t kMinSplitKeys = 1024;
 // Scratch of one block_attention worker: the kernel's workspace, the range lists, and the
 // stacked rows of a kv group.
 struct WorkerScratch {
-  WorkerScratch(std::int64_t head_dim, std::int64_t rows, std::int64_t group, Dtype dtype)
-      : workspace(head_dim, dtype),
+  WorkerScratch(std::int64_t head_dim, std::int64_t rows, std::int64_t group, Dtype dtype,
+                KvQuantization kv)
+      : workspace(head_dim, dtype, kv),
         head_ranges(count(group)),
         queries(group > 1 || dtype == Dtype::kBf16 ? count(rows * head_dim) : 0),
         outputs(group > 1 ? count(rows * head_dim) : 0) {
@@ -57,7 +58,13 @@ struct WorkerScratch {
 
 }  // namespace
 
-EngineWorkspace::EngineWorkspace(std::int64_t head_dim, Dtype dtype)
+namespace {
+bool widens_tiles(Dtype dtype, KvQuantization kv) {
+  return dtype == Dtype::kBf16 || kv != KvQuantization::kNone;
+}
+}  // namespace
+
+EngineWorkspace::EngineWorkspace(std::int64_t head_dim, Dtype dtype, KvQuantization kv)
     : head_dim_(head_dim),
       padded_dim_(round_up(head_dim, kernel::float_lanes())),
       queries_t_(count(head_dim * kRowTile)),
@@ -66,14 +73,14 @@ EngineWorkspace::EngineWorkspace(std::int64_t head_dim, Dtype dtype)
       acc_(count(kRowTile * padded_dim_)),
       values_(head_dim == padded_dim_ ? 0 : count(kKeyTile * padded_dim_)),
       row_state_(count(3 * kRowTile)),
-      keys_wide_(dtype == Dtype::kBf16 ? count(kKeyTile * padded_dim_) : 0),
-      values_wide_(dtype == Dtype::kBf16 ? count(kKeyTile * padded_dim_) : 0) {}
+      keys_wide_(widens_tiles(dtype, kv) ? count(kKeyTile * padded_dim_) : 0),
+      values_wide_(widens_tiles(dtype, kv) ? count(kKeyTile * padded_dim_) : 0) {}
 
-std::int64_t EngineWorkspace::bytes(std::int64_t head_dim, Dtype dtype) {
+std::int64_t EngineWorkspace::bytes(std::int64_t head_dim, Dtype dtype, KvQuantization kv) {
   const std::int64_t padded = round_up(head_dim, kernel::float_lanes());
   const std::int64_t floats = head_dim * kRowTile + 2 * kKeyTile * kRowTile + kRowTile * padded +
                               (head_dim == padded ? 0 : kKeyTile * padded) + 3 * kRowTile +
-                              (dtype == Dtype::kBf16 ? 2 * kKeyTile * padded : 0);
+                              (widens_tiles(dtype, kv) ? 2 * kKeyTile * padded : 0);
   return floats * static_cast<std::int64_t>(sizeof(float));
 }
 
@@ -81,14 +88,19 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
   const std::int64_t d = ws.head_dim_, dp = ws.padded_dim_;
   // bf16 keys and values are widened a tile at a time into fp32 scratch (padded to whole
   // vectors), and the fp32 kernels run on that: one kernel family for both dtypes.
+  // A quantized cache's tiles are dequantized into the same scratch (a quarter of fp32's bytes
+  // read from memory, the fp32 kernels unchanged).
   const bool is_bf16 = block.k16 != nullptr;
-  assert(!is_bf16 || ws.keys_wide_.size() > 0);
-  const bool pad_values = d != dp && !is_bf16;
-  const std::int64_t elem_bytes = is_bf16 ? 2 : 4;
-  const char* k_bytes =
-      is_bf16 ? reinterpret_cast<const char*>(block.k16) : reinterpret_cast<const char*>(block.k);
-  const char* v_bytes =
-      is_bf16 ? reinterpret_cast<const char*>(block.v16) : reinterpret_cast<const char*>(block.v);
+  const bool quantized = block.kq.format != KvQuantization::kNone;
+  assert(!(is_bf16 || quantized) || ws.keys_wide_.size() > 0);
+  const bool pad_values = d != dp && !is_bf16 && !quantized;
+  const std::int64_t elem_bytes = quantized ? 1 : is_bf16 ? 2 : 4;
+  const char* k_bytes = quantized ? reinterpret_cast<const char*>(block.kq.codes)
+                        : is_bf16 ? reinterpret_cast<const char*>(block.k16)
+                                  : reinterpret_cast<const char*>(block.k);
+  const char* v_bytes = quantized ? reinterpret_cast<const char*>(block.vq.codes)
+                        : is_bf16 ? reinterpret_cast<const char*>(block.v16)
+                                  : reinterpret_cast<const char*>(block.v);
   // Q is pre-multiplied by scale·log2(e) so that the kernel's exp is a cheap 2^x.
   const float multiplier = scale * std::numbers::log2e_v<float>;
   float* q_t = ws.queries_t_.data();
@@ -108,6 +120,8 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     // ... by the shuffle-free pair kernels, with Q and the accumulator deinterleaved, when the
     // row is a whole number of pairs of vectors.
     const bool pairs = direct_bf16 && d % kernel::pair_granularity() == 0;
+    // Few rows over a quantized cache of whole vectors read the codes directly as well.
+    const bool direct_codes = quantized && few && d == dp;
     const std::int64_t padded_rows =
         round_up(rows, few ? kernel::float_lanes() : kernel::row_granularity());
     if (few) {
@@ -169,7 +183,22 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           k_tile = ws.keys_wide_.data();
           k_stride = dp;
         }
-        if (few) {
+        if (quantized && !direct_codes) {
+          dequantize_rows(block.kq.from_row(k0), cols, d, dp, ws.keys_wide_.data(), dp);
+          k_tile = ws.keys_wide_.data();
+          k_stride = dp;
+        }
+        if (direct_codes) {
+          // Decode over a quantized cache streams its codes from memory: while a tile's keys
+          // are scored, the values kValuesAhead keys on and the keys kKeysAhead on are prefetched.
+          const bool v_in_range = k0 + kValuesAhead + cols <= range.end;
+          const bool k_in_range = k0 + kKeysAhead + cols <= range.end;
+          const kernel::RowsAhead ahead{
+              v_in_range ? block.vq.from_row(k0 + kValuesAhead).codes : nullptr,
+              k_in_range ? block.kq.from_row(k0 + kKeysAhead).codes : nullptr, cols};
+          kernel::score_tile_few_rows(q_t, dp, rows, block.kq.from_row(k0), cols, d, s_t, kRowTile,
+                                      ahead);
+        } else if (few) {
           // While this tile's keys are scored: the values kValuesAhead keys on, when they are a
           // whole tile of this range (the keys ahead are prefetched while accumulating).
           const std::int64_t v_ahead = k0 + kValuesAhead;
@@ -187,7 +216,7 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
                                         block.kv_stride, cols, d, s_t, kRowTile, ahead);
           else
             kernel::score_tile_few_rows(q_t, dp, rows, k_tile, k_stride, cols, d, s_t, kRowTile,
-                                        is_bf16 ? kernel::RowsAhead{} : ahead);
+                                        is_bf16 || quantized ? kernel::RowsAhead{} : ahead);
         } else {
           kernel::score_tile(q_t, kRowTile, padded_rows, k_tile, k_stride, cols, d, s_t, kRowTile,
                              block.prefetch ? block.prefetch : next_keys(k0, cols, range));
@@ -239,6 +268,16 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           v = ws.values_wide_.data();
           v_stride = dp;
         }
+        if (direct_codes) {
+          kernel::accumulate_tile(s_t, kRowTile, rows, cols, correction, block.vq.from_row(k0), d,
+                                  acc, dp);
+          continue;
+        }
+        if (quantized) {
+          dequantize_rows(block.vq.from_row(k0), cols, d, dp, ws.values_wide_.data(), dp);
+          v = ws.values_wide_.data();
+          v_stride = dp;
+        }
         if (pad_values) {
           // Rows padded with zeros to whole vectors, so the kernel never reads past a row.
           float* padded = ws.values_.data();
@@ -251,9 +290,10 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         }
         // The few-rows path prefetches the keys kKeysAhead on while it reads this tile's values.
         const std::int64_t k_ahead = k0 + kKeysAhead;
-        const float* keys_ahead = few && !pad_values && !is_bf16 && k_ahead + cols <= range.end
-                                      ? block.k + k_ahead * block.kv_stride
-                                      : nullptr;
+        const float* keys_ahead =
+            few && !pad_values && !is_bf16 && !quantized && k_ahead + cols <= range.end
+                ? block.k + k_ahead * block.kv_stride
+                : nullptr;
         kernel::accumulate_tile(
             s_t, kRowTile, rows, cols, correction, v, v_stride, dp, acc, dp,
             block.prefetch || few ? block.prefetch : next_values(k0, cols, range), keys_ahead);
@@ -371,7 +411,9 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
   };
   // One scratch per worker, freed when the call returns: peak = threads × workspace.
   const bool is_bf16 = inputs.dtype == Dtype::kBf16;
-  tbb::enumerable_thread_specific<WorkerScratch> scratch(d, plan.rows, g_count, inputs.dtype);
+  const bool quantized = inputs.quantized_cache();
+  tbb::enumerable_thread_specific<WorkerScratch> scratch(d, plan.rows, g_count, inputs.dtype,
+                                                         inputs.kq.format);
   tbb::parallel_for(std::int64_t{0}, plan.tasks * splits, [&](std::int64_t item) {
     const std::int64_t task = item / splits, part = item % splits;
     // Plain variables, not a structured binding: lambdas below capture them (clang 14 refuses).
@@ -436,6 +478,8 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
         .kv_stride = d,
         .k16 = is_bf16 ? inputs.k16.head(b, kv) : nullptr,
         .v16 = is_bf16 ? inputs.v16.head(b, kv) : nullptr,
+        .kq = quantized ? inputs.kq.head(b, kv) : QuantizedRows{},
+        .vq = quantized ? inputs.vq.head(b, kv) : QuantizedRows{},
         .ranges = *ranges,
         .out = o,
         .out_stride = d,
@@ -487,8 +531,8 @@ std::int64_t block_attention_workspace_bytes(const AttentionShape& shape, int th
   const bool is_bf16 = shape.dtype == Dtype::kBf16;
   const std::int64_t stacked = (plan.group > 1 ? 2 : 0) * plan.rows * d * 4;
   const std::int64_t widened_queries = plan.group > 1 || !is_bf16 ? 0 : plan.rows * d * 4;
-  const std::int64_t per_worker =
-      EngineWorkspace::bytes(d, shape.dtype) + stacked + widened_queries + 1024 + plan.group * 256;
+  const std::int64_t per_worker = EngineWorkspace::bytes(d, shape.dtype, shape.kv_quantization) +
+                                  stacked + widened_queries + 1024 + plan.group * 256;
   const std::int64_t partials =
       plan.splits > 1 ? 4 * plan.tasks * plan.splits * plan.rows * (d + 1) : 0;
   return per_worker * threads + partials;

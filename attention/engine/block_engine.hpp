@@ -114,6 +114,9 @@ struct RowBlock {
   // been made for bf16.
   const bf16* k16 = nullptr;
   const bf16* v16 = nullptr;
+  // A quantized cache's keys and values (row j of the block at from_row(j)): when set, they are
+  // read instead of k and v, dequantized a tile at a time. The workspace must widen tiles.
+  QuantizedRows kq{}, vq{};
   // Key rows every query of the block visits: ascending, non-overlapping; `masked` ranges are
   // passed through the mask, unmasked ones attended in full by every row.
   std::span<const KeyRange> ranges;
@@ -133,16 +136,19 @@ struct RowBlock {
 // Per-thread scratch of attend_rows: O(head_dim · tile) floats, independent of N.
 class EngineWorkspace {
  public:
-  explicit EngineWorkspace(std::int64_t head_dim, Dtype dtype = Dtype::kFp32);
+  explicit EngineWorkspace(std::int64_t head_dim, Dtype dtype = Dtype::kFp32,
+                           KvQuantization kv = KvQuantization::kNone);
   std::int64_t head_dim() const { return head_dim_; }
-  static std::int64_t bytes(std::int64_t head_dim, Dtype dtype = Dtype::kFp32);
+  static std::int64_t bytes(std::int64_t head_dim, Dtype dtype = Dtype::kFp32,
+                            KvQuantization kv = KvQuantization::kNone);
 
  private:
   friend void attend_rows(const RowBlock&, float, TileMaskRef, EngineWorkspace&);
   std::int64_t head_dim_ = 0;
   std::int64_t padded_dim_ = 0;  // head_dim rounded up to the SIMD width
   AlignedBuffer<float> queries_t_, scores_t_, mask_, acc_, values_, row_state_;
-  AlignedBuffer<float> keys_wide_, values_wide_;  // one widened bf16 tile each (bf16 only)
+  // One widened bf16 or dequantized tile each (bf16 or a quantized cache only).
+  AlignedBuffer<float> keys_wide_, values_wide_;
 };
 
 // Attention of block.rows query rows over block.ranges of the gathered keys, written to

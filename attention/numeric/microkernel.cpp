@@ -8,8 +8,11 @@
 #include <hwy/highway.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <type_traits>
+
+#include "attention/numeric/kv_quantization.hpp"
 
 namespace attn::kernel {
 namespace {
@@ -77,6 +80,40 @@ HWY_INLINE Vec load_row(const bf16* p) {
       hn::PromoteTo(du32, hn::LoadU(du16, reinterpret_cast<const std::uint16_t*>(p))));
   return hn::BitCast(FloatTag(), wide);
 }
+// A quantized cache's codes, loaded as the values they stand for before the scale (which the
+// callers apply once per key): int8 as integers, fp8 E4M3 exactly (its magnitude bits moved
+// into a float's exponent and mantissa are the value times 2^-120).
+struct Int8Code {
+  std::int8_t bits;
+};
+struct Fp8Code {
+  std::uint8_t bits;
+};
+template <class T>
+inline constexpr bool kIsCode = std::is_same_v<T, Int8Code> || std::is_same_v<T, Fp8Code>;
+
+HWY_INLINE Vec load_row(const Int8Code* p) {
+  const FloatTag df;
+  const hn::RebindToSigned<FloatTag> di32;
+  const hn::Rebind<std::int8_t, FloatTag> di8;
+  return hn::ConvertTo(df, hn::PromoteTo(di32, hn::LoadU(di8, &p->bits)));
+}
+HWY_INLINE Vec load_row(const Fp8Code* p) {
+  const FloatTag df;
+  const hn::RebindToUnsigned<FloatTag> du32;
+  const hn::Rebind<std::uint8_t, FloatTag> du8;
+  const auto bits = hn::PromoteTo(du32, hn::LoadU(du8, &p->bits));
+  const auto magnitude = hn::ShiftLeft<20>(hn::And(bits, hn::Set(du32, 0x7Fu)));
+  const auto sign = hn::ShiftLeft<24>(hn::And(bits, hn::Set(du32, 0x80u)));
+  return hn::Mul(hn::BitCast(df, hn::Or(magnitude, sign)), hn::Set(df, 0x1p120f));
+}
+template <class T>
+requires kIsCode<T> HWY_INLINE Vec load_row_first(const T* p, std::size_t n) {
+  T padded[HWY_LANES(float)] = {};
+  std::memcpy(padded, p, n);
+  return load_row(padded);
+}
+
 HWY_INLINE Vec load_row_first(const float* p, std::size_t n) {
   const FloatTag df;
   return hn::MaskedLoad(hn::FirstN(df, n), df, p);
@@ -126,11 +163,18 @@ HWY_INLINE void score_strip(const float* q_t, std::int64_t ld_q, const float* k,
   });
 }
 
+// The scale of key k of a quantized tile: per row (int8) or one for the head (fp8).
+struct KeyScales {
+  const float* rows = nullptr;
+  float head = 1.0f;
+  float operator[](std::int64_t k) const { return rows ? rows[k] : head; }
+};
+
 template <int Rows, int Vecs, class T>
 HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, std::int64_t cols,
                             const float* HWY_RESTRICT correction, const T* HWY_RESTRICT v,
                             std::int64_t v_stride, float* HWY_RESTRICT acc, std::int64_t ld_acc,
-                            const T* ahead) {
+                            const T* ahead, KeyScales scales = {}) {
   const FloatTag df;
   Vec o[Rows][Vecs];
   for (int r = 0; r < Rows; ++r) {
@@ -143,8 +187,10 @@ HWY_INLINE void value_micro(const float* HWY_RESTRICT p_t, std::int64_t ld_s, st
       for (int j = 0; j < Vecs; ++j) __builtin_prefetch(ahead + k * v_stride + j * kLanes, 0, 2);
     Vec value[Vecs];
     for (int j = 0; j < Vecs; ++j) value[j] = load_row(v + k * v_stride + j * kLanes);
+    float scale = 1.0f;
+    if constexpr (kIsCode<T>) scale = scales[k];  // P·(s·codes) as (P·s)·codes
     for (int r = 0; r < Rows; ++r) {
-      const Vec p = hn::Set(df, p_t[k * ld_s + r]);
+      const Vec p = hn::Set(df, kIsCode<T> ? p_t[k * ld_s + r] * scale : p_t[k * ld_s + r]);
       for (int j = 0; j < Vecs; ++j) o[r][j] = hn::MulAdd(p, value[j], o[r][j]);
     }
   }
@@ -156,16 +202,16 @@ template <int Rows, class T>
 HWY_INLINE void value_rows(const float* p_t, std::int64_t ld_s, std::int64_t cols,
                            const float* correction, const T* v, std::int64_t v_stride,
                            std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
-                           PrefetchStream* prefetch, const T* ahead) {
+                           PrefetchStream* prefetch, const T* ahead, KeyScales scales = {}) {
   std::int64_t e = 0;
   for (; e + kValueVecs * kLanes <= padded_dim; e += kValueVecs * kLanes) {
     value_micro<Rows, kValueVecs>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc,
-                                  ahead ? ahead + e : nullptr);
+                                  ahead ? ahead + e : nullptr, scales);
     if (prefetch) prefetch->issue(kPrefetchPerStep);
   }
   for (; e < padded_dim; e += kLanes)
     value_micro<Rows, 1>(p_t, ld_s, cols, correction, v + e, v_stride, acc + e, ld_acc,
-                         ahead ? ahead + e : nullptr);
+                         ahead ? ahead + e : nullptr, scales);
 }
 
 // Dot products of Rows queries with one key, two keys at a time for independent chains.
@@ -597,6 +643,40 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
                      PrefetchStream* prefetch, const bf16* ahead) {
   accumulate_tile_of(p_t, ld_s, rows, cols, correction, v, v_stride, padded_dim, acc, ld_acc,
                      prefetch, ahead);
+}
+
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows,
+                         const QuantizedRows& k, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  if (k.format == KvQuantization::kInt8)
+    score_tile_few_rows_of(q, q_stride, rows, reinterpret_cast<const Int8Code*>(k.codes), k.stride,
+                           cols, head_dim, s_t, ld_s, ahead);
+  else
+    score_tile_few_rows_of(q, q_stride, rows, reinterpret_cast<const Fp8Code*>(k.codes), k.stride,
+                           cols, head_dim, s_t, ld_s, ahead);
+  // The codes' dot products times each key's scale: the scores over the dequantized keys.
+  const KeyScales scales{k.row_scales, k.head_scale};
+  for (std::int64_t c = 0; c < cols; ++c) {
+    const float scale = scales[c];
+    for (std::int64_t r = 0; r < rows; ++r) s_t[c * ld_s + r] *= scale;
+  }
+}
+
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const QuantizedRows& v, std::int64_t head_dim,
+                     float* acc, std::int64_t ld_acc) {
+  const KeyScales scales{v.row_scales, v.head_scale};
+  const auto run = [&](const auto* codes) {
+    using Code = std::remove_cvref_t<decltype(*codes)>;
+    with_count<kFewRows>(rows, [&](auto n) {
+      value_rows<n()>(p_t, ld_s, cols, correction, codes, v.stride, head_dim, acc, ld_acc, nullptr,
+                      static_cast<const Code*>(nullptr), scales);
+    });
+  };
+  if (v.format == KvQuantization::kInt8)
+    run(reinterpret_cast<const Int8Code*>(v.codes));
+  else
+    run(reinterpret_cast<const Fp8Code*>(v.codes));
 }
 
 }  // namespace attn::kernel

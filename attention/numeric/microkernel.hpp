@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "attention/numeric/dtype.hpp"
+#include "attention/numeric/kv_quantization.hpp"
 #include "attention/numeric/prefetch_stream.hpp"
 
 // The SIMD building blocks of the block engine, one call per tile so that the call overhead is
@@ -87,6 +88,12 @@ void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t row
                          std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
                          float* s_t, std::int64_t ld_s, RowsAhead ahead = {});
 inline constexpr std::int64_t kFewRows = 8;
+// The same over a quantized cache's keys (rows <= kFewRows, head_dim a multiple of
+// float_lanes()), decoded as they load: each key's dot products are taken with its codes and
+// multiplied by its scale once. `ahead`'s rows are rows of codes.
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows,
+                         const QuantizedRows& k, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead = {});
 
 // One online-softmax step over a scored tile, per query r < padded_rows (a multiple of
 // float_lanes()): new max m' = max(m, max_c s), correction[r] = 2^(m - m'), s_t becomes
@@ -124,6 +131,12 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
                      PrefetchStream* prefetch, const bf16* ahead);
 // `ahead`, if given, is an array laid out like v (cols rows of padded_dim floats, row stride
 // v_stride) that the kernel prefetches row by row as it reads v: decode's next key tile.
+
+// accumulate_tile over a quantized cache's values for rows <= kFewRows (head_dim a multiple of
+// float_lanes()): each key's probabilities are multiplied by its scale, then by its codes.
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const QuantizedRows& v, std::int64_t head_dim,
+                     float* acc, std::int64_t ld_acc);
 
 // dst[c * ld_dst + e] = src[c * src_stride + e] widened to fp32 for c < rows, e < head_dim, and 0
 // for head_dim <= e < padded_dim: one bf16 tile made ready for the fp32 kernels.

@@ -19,8 +19,9 @@ namespace {
 // Point columns in the order a group is printed, seq_len last; dtype once the writer has it.
 const std::vector<std::string>& point_columns() {
   static const std::vector<std::string> names = {
-      "input",     "dtype",    "causal", "shared_qk", "batch",   "heads",        "kv_heads",
-      "query_len", "head_dim", "seed",   "scale",     "threads", "decode_steps", "seq_len"};
+      "input", "dtype", "kv_dtype", "causal",       "shared_qk",
+      "batch", "heads", "kv_heads", "query_len",    "head_dim",
+      "seed",  "scale", "threads",  "decode_steps", "seq_len"};
   return names;
 }
 

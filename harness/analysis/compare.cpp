@@ -107,9 +107,9 @@ std::string describe(const ResultRow& row) { return row.spec() + "  " + point_su
 }  // namespace
 
 ResultKey result_key(const ResultRow& r) {
-  return {r.variant,   r.params,   r.batch,   r.heads,       r.kv_heads,  r.seq_len,
-          r.query_len, r.head_dim, r.dtype,   r.causal,      r.shared_qk, r.input,
-          r.seed,      r.scale,    r.threads, r.decode_steps};
+  return {r.variant,   r.params,   r.batch, r.heads,    r.kv_heads,    r.seq_len,
+          r.query_len, r.head_dim, r.dtype, r.kv_dtype, r.causal,      r.shared_qk,
+          r.input,     r.seed,     r.scale, r.threads,  r.decode_steps};
 }
 
 std::string point_summary(const ResultRow& r) {
@@ -121,6 +121,7 @@ std::string point_summary(const ResultRow& r) {
   if (r.kv_heads != r.heads) s << " KV" << r.kv_heads;
   s << " D" << r.head_dim;
   if (r.dtype != "fp32") s << " " << r.dtype;
+  if (r.kv_dtype != r.dtype) s << " " << r.kv_dtype << "-cache";
   if (r.causal) s << " causal";
   if (r.shared_qk) s << " shared-qk";
   s << " " << r.input << " seed=" << r.seed;

@@ -15,8 +15,8 @@ namespace attn::harness {
 // input, seed, scale, threads). Rows read from a CSV without kv_heads and query_len key as
 // square, so they match the same square points of a newer file.
 using ResultKey = std::tuple<std::string, std::string, std::int64_t, std::int64_t, std::int64_t,
-                             std::int64_t, std::int64_t, std::int64_t, std::string, bool, bool,
-                             std::string, std::uint64_t, float, int, std::int64_t>;
+                             std::int64_t, std::int64_t, std::int64_t, std::string, std::string,
+                             bool, bool, std::string, std::uint64_t, float, int, std::int64_t>;
 ResultKey result_key(const ResultRow& row);
 
 // The point of a row in a few words, e.g. "N=4096 B1 H8 D64 causal local seed=42 T2", with

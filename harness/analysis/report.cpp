@@ -32,9 +32,9 @@ namespace fs = std::filesystem;
 // Where and how the rows were measured; shown when the CSV has the column.
 const std::vector<std::string>& context_columns() {
   static const std::vector<std::string> names = {
-      "cpu",      "cpu_vendor", "cpu_family_model", "cpu_uarch", "cpu_isa", "blas_core",
-      "compiler", "build_type", "git_revision",     "host",      "dtype",   "kernel",
-      "shard",    "job_id"};
+      "cpu",       "cpu_vendor", "cpu_family_model", "cpu_uarch",    "cpu_isa",
+      "blas_core", "compiler",   "build_type",       "git_revision", "host",
+      "dtype",     "kv_dtype",   "kernel",           "shard",        "job_id"};
   return names;
 }
 
@@ -139,10 +139,11 @@ std::string derived_command(const std::vector<ResultRow>& rows, const std::strin
   std::vector<std::string> specs;
   std::map<std::string, std::vector<std::string>> values;
   const std::vector<std::pair<std::string, std::string>> axes = {
-      {"seq_len", "seq-len"}, {"query_len", "query-len"}, {"batch", "batch"},
-      {"heads", "heads"},     {"kv_heads", "kv-heads"},   {"head_dim", "head-dim"},
-      {"causal", "causal"},   {"shared_qk", "shared-qk"}, {"input", "input"},
-      {"seed", "seed"},       {"threads", "threads"},     {"dtype", "dtype"}};
+      {"seq_len", "seq-len"},  {"query_len", "query-len"}, {"batch", "batch"},
+      {"heads", "heads"},      {"kv_heads", "kv-heads"},   {"head_dim", "head-dim"},
+      {"causal", "causal"},    {"shared_qk", "shared-qk"}, {"input", "input"},
+      {"seed", "seed"},        {"threads", "threads"},     {"dtype", "dtype"},
+      {"kv_dtype", "kv-dtype"}};
   bool square = true, default_scale = true;
   std::set<std::string> scales, reps, revisions;
   std::int64_t accuracy_rows = 0;

@@ -92,7 +92,10 @@ int list_variants(std::ostream& out) {
   }
   // The block engine's kernel path per dtype on this CPU (the CSV's `kernel` column).
   out << "\nkernel paths: fp32 " << kernel::path_name(Dtype::kFp32) << ", bf16 "
-      << kernel::path_name(Dtype::kBf16) << " (" << kernel::cpu_bf16_support() << ")\n";
+      << kernel::path_name(Dtype::kBf16) << " (" << kernel::cpu_bf16_support() << ")\n"
+      << "kv caches (--kv-dtype): fp32, bf16, int8 (a scale per token and head), fp8 E4M3 (a "
+         "scale per head), the 8-bit ones dequantized on load by the "
+      << kernel::path_name(Dtype::kFp32) << " kernels\n";
   // The CPU as the CSV's machine columns name it (cpu, cpu_uarch, cpu_family_model, cpu_vendor,
   // cpu_isa).
   const MachineContext& machine = machine_context();

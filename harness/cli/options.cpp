@@ -70,7 +70,7 @@ struct RawOptions {
   std::string seq_len = "4096", batch = "1", heads = "8", head_dim = "64";
   std::string kv_heads, query_len;  // empty: the default, heads and seq_len
   std::string decode_steps = "0";
-  std::string dtype = "fp32";
+  std::string dtype, kv_dtype;  // empty: fp32, and the cache in the forward's dtype
   std::string causal = "false", shared_qk = "false", input = "gaussian", seed = "0";
   std::string threads = std::to_string(available_cores());
   std::string scale, reps = "5", min_time = "0.2", accuracy_rows = "256", memory_limit;
@@ -78,6 +78,39 @@ struct RawOptions {
   std::string num_shards, shard_index;
   bool plot = false, resume = false, plan = false;
 };
+
+// --dtype or --kv-dtype as the points' precisions. --kv-dtype names the cache: fp32 and bf16
+// are the unquantized caches of those forwards, int8 and fp8 dequantize to an fp32 forward; so
+// the two options are one axis and only one of them may be given.
+std::vector<SweepConfig::Precision> parse_precisions(const std::string& dtype,
+                                                     const std::string& kv_dtype, bool single) {
+  const std::string option = kv_dtype.empty() ? "dtype" : "kv-dtype";
+  const std::string& text = kv_dtype.empty() ? (dtype.empty() ? "fp32" : dtype) : kv_dtype;
+  const std::string allowed = kv_dtype.empty() ? "fp32, bf16" : "fp32, bf16, int8, fp8";
+  if (!dtype.empty() && !kv_dtype.empty())
+    throw UsageError("--dtype " + dtype + " with --kv-dtype " + kv_dtype +
+                     ": give one of them; --kv-dtype fp32 and bf16 are the caches of those "
+                     "forwards, int8 and fp8 dequantize to an fp32 forward");
+  if (single && text.find(',') != std::string::npos)
+    throw UsageError("--" + option + " takes one value here, got '" + text +
+                     "'; allowed: " + allowed);
+  std::vector<SweepConfig::Precision> out;
+  for (const std::string& raw_name :
+       single ? std::vector<std::string>{text} : split_list(option, text)) {
+    const std::string name = trim(raw_name);
+    if (!kv_dtype.empty() && (name == "int8" || name == "fp8")) {
+      out.push_back({Dtype::kFp32, name == "int8" ? KvQuantization::kInt8 : KvQuantization::kFp8});
+      continue;
+    }
+    try {
+      out.push_back({parse_dtype(name), KvQuantization::kNone});
+    } catch (const std::invalid_argument& e) {
+      if (kv_dtype.empty()) throw UsageError(e.what());
+      throw UsageError("--kv-dtype: unknown value '" + name + "'; allowed: " + allowed);
+    }
+  }
+  return out;
+}
 
 // What --variant and --heads mean differs by command: run and sweep measure several variants
 // over 8 heads by default, pattern exports exactly one variant's key set over 1 head.
@@ -119,6 +152,12 @@ po::options_description point_options(RawOptions& raw, bool lists,
       "dtype", po::value(&raw.dtype)->value_name("T"),
       ("element type Q, K and V are stored in: fp32 or bf16 (rounded to nearest even from the "
        "generated or loaded fp32 values; default fp32)" +
+       list)
+          .c_str())(
+      "kv-dtype", po::value(&raw.kv_dtype)->value_name("T"),
+      ("the KV cache's format instead of --dtype: fp32 or bf16 (the unquantized cache of that "
+       "forward), int8 (symmetric, one scale per token and head) or fp8 (E4M3, one scale per "
+       "head from the cached tokens), dequantized to an fp32 forward as the kernels load them" +
        list)
           .c_str())("causal", po::value(&raw.causal)->value_name("BOOL")->implicit_value("true"),
                     ("causal masking: --causal alone means true (default false)" + list).c_str())(
@@ -238,16 +277,7 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
                                     : ints("kv-heads", raw.kv_heads, 1, 1 << 20);
   c.query_lens = raw.query_len.empty() ? std::vector<std::int64_t>{0}
                                        : ints("query-len", raw.query_len, 1, kMaxSeqLen);
-  if (single && raw.dtype.find(',') != std::string::npos)
-    throw UsageError("--dtype takes one value here, got '" + raw.dtype + "'; allowed: fp32, bf16");
-  for (const std::string& name :
-       single ? std::vector<std::string>{raw.dtype} : split_list("dtype", raw.dtype)) {
-    try {
-      c.dtypes.push_back(parse_dtype(trim(name)));
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(e.what());
-    }
-  }
+  c.precisions = parse_precisions(raw.dtype, raw.kv_dtype, single);
   c.causal = bools("causal", raw.causal);
   c.shared_qk = bools("shared-qk", raw.shared_qk);
   c.inputs = single ? std::vector<std::string>{raw.input} : split_list("input", raw.input);
@@ -258,6 +288,12 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
       throw UsageError(std::string("--input: ") + e.what());
     }
   }
+  const bool quantized = std::any_of(c.precisions.begin(), c.precisions.end(),
+                                     [](const auto& p) { return p.kv != KvQuantization::kNone; });
+  if (quantized && std::find(c.shared_qk.begin(), c.shared_qk.end(), 1) != c.shared_qk.end())
+    throw UsageError(
+        "--shared-qk with a quantized --kv-dtype: shared QK makes K the normalised Q, which a "
+        "quantized cache would change too; allowed: --kv-dtype fp32 or bf16, or --shared-qk false");
   c.decode_steps = ints("decode-steps", raw.decode_steps, 0, kMaxDecodeSteps);
   if (std::any_of(c.decode_steps.begin(), c.decode_steps.end(), [](auto t) { return t > 0; })) {
     if (!raw.query_len.empty() && c.query_lens != std::vector<std::int64_t>{1})

@@ -119,7 +119,7 @@ struct Column {
                                                                        s) { r.context.field = s; } \
   }
 
-constexpr std::size_t kColumnCount = 57;
+constexpr std::size_t kColumnCount = 59;
 
 const std::array<Column, kColumnCount>& columns() {
   static const std::array<Column, kColumnCount> table = {
@@ -132,6 +132,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_NUMBER_COLUMN(query_len),
       ATTN_NUMBER_COLUMN(head_dim),
       ATTN_TEXT_COLUMN(dtype),
+      ATTN_TEXT_COLUMN(kv_dtype),
       ATTN_BOOL_COLUMN(causal),
       ATTN_BOOL_COLUMN(shared_qk),
       ATTN_TEXT_COLUMN(input),
@@ -148,6 +149,7 @@ const std::array<Column, kColumnCount>& columns() {
       ATTN_OPTIONAL_COLUMN(pairs),
       ATTN_OPTIONAL_COLUMN(gflops),
       ATTN_OPTIONAL_COLUMN(min_bytes),
+      ATTN_OPTIONAL_COLUMN(kv_bytes_per_token),
       ATTN_OPTIONAL_COLUMN(peak_bytes),
       ATTN_OPTIONAL_COLUMN(rss_delta_bytes),
       ATTN_OPTIONAL_COLUMN(predicted_bytes),
@@ -189,8 +191,8 @@ const std::array<Column, kColumnCount>& columns() {
 // the suite's without some whole groups belongs to a file written before them: it is read with
 // their defaults (serving: kv_heads = heads, query_len = seq_len, min_bytes empty; sharding
 // and selection: empty; precision: dtype fp32, rel_err_kernel and kernel empty; CPU identity:
-// empty, as nothing recorded it), and CsvWriter does not append to it (merge rewrites it
-// with the current header).
+// empty, as nothing recorded it; KV-cache format: kv_dtype = dtype, bytes per token empty), and
+// CsvWriter does not append to it (merge rewrites it with the current header).
 struct AddedColumns {
   std::vector<const char*> names;
   const char* what;
@@ -205,6 +207,7 @@ const std::vector<AddedColumns>& added_columns() {
         "mass_recall_first", "mass_recall_last", "accuracy_by_step"},
        "the decode-session columns"},
       {{"cpu_vendor", "cpu_family_model", "cpu_uarch", "cpu_isa"}, "the CPU identity columns"},
+      {{"kv_dtype", "kv_bytes_per_token"}, "the KV-cache format columns"},
   };
   return groups;
 }
@@ -541,6 +544,7 @@ std::vector<ResultRow> parse_results_csv(std::string_view text, const std::strin
         row.kv_heads = row.heads;
         row.query_len = row.seq_len;
       }
+      if (older && older->lacks("kv_dtype")) row.kv_dtype = row.dtype;  // unquantized caches
       rows.push_back(std::move(row));
     }
   } catch (const io::error::base& e) {

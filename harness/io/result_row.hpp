@@ -21,6 +21,8 @@ struct ResultRow {
   std::int64_t query_len = 0;  // queries M, the last M of the N positions (= seq_len when square)
   std::int64_t head_dim = 0;
   std::string dtype = "fp32";  // the stored element type of Q, K, V: fp32 or bf16
+  // The KV cache's format: the dtype's, or int8 / fp8 (quantized, kv_quantization.hpp).
+  std::string kv_dtype = "fp32";
   bool causal = false;
   bool shared_qk = false;
   std::string input;
@@ -47,6 +49,8 @@ struct ResultRow {
   // + B·H·M·D for the output). Known from the shape, so every row written has it; empty only in
   // rows read from a CSV written before the column existed.
   std::optional<std::int64_t> min_bytes;
+  // Bytes one token's K and V take in the cache over every kv head (scales included).
+  std::optional<std::int64_t> kv_bytes_per_token;
   std::optional<std::int64_t> peak_bytes;
   std::optional<std::int64_t> rss_delta_bytes;
   std::optional<std::int64_t> predicted_bytes;

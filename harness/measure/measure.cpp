@@ -100,8 +100,8 @@ std::string Point::to_string() const {
 }
 
 std::int64_t kv_cache_bytes(const AttentionShape& shape) {
-  return checked_product(checked_product(shape.kv_shape().elements(), 2, "tensor bytes"),
-                         dtype_bytes(shape.dtype), "tensor bytes");
+  return checked_product(checked_product(shape.batch, shape.seq_len, "tensor bytes"),
+                         shape.kv_token_bytes(), "tensor bytes");
 }
 
 std::int64_t point_tensor_bytes(const AttentionShape& shape) {
@@ -127,6 +127,17 @@ ResultRow point_row(const Point& point, const Variant& variant) {
   row.head_dim = point.shape.head_dim;
   row.dtype = dtype_name(point.shape.dtype);
   row.kernel = variant.kernel(point.shape.dtype);
+  row.kv_bytes_per_token = point.shape.kv_token_bytes();
+  if (point.shape.kv_quantization != KvQuantization::kNone) {
+    const std::string format(kv_quantization_name(point.shape.kv_quantization));
+    row.kv_dtype = format;
+    // Which paths dequantize the codes as they load, and which read the fp32 copy of the same
+    // values (at fp32's bytes): the row says which it measured.
+    row.kernel += variant.reads_quantized_cache(point.shape) ? " " + format + "-dequant-on-load"
+                                                             : " fp32-copy-of-" + format;
+  } else {
+    row.kv_dtype = row.dtype;
+  }
   row.causal = point.causal;
   row.shared_qk = point.shared_qk;
   row.input = point.input;
@@ -145,14 +156,20 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
   const std::int64_t limit = options.memory_limit_bytes;
   const std::int64_t min_bytes = point_tensor_bytes(point.shape);
   // What the point holds in memory: a bf16 point keeps its inputs in fp32 as well, for the fp64
-  // reference and keys() (the forward reads only the bf16 copies).
+  // reference and keys() (the forward reads only the bf16 copies); a quantized cache keeps K and
+  // V in fp32 beside the codes.
   AttentionShape fp32_shape = point.shape;
   fp32_shape.dtype = Dtype::kFp32;
+  fp32_shape.kv_quantization = KvQuantization::kNone;
+  const bool rounded_inputs =
+      point.shape.dtype == Dtype::kBf16 || point.shape.kv_quantization != KvQuantization::kNone;
   const std::int64_t tensor_bytes =
-      point.shape.dtype == Dtype::kFp32
+      !rounded_inputs
           ? min_bytes
-          : min_bytes + point_tensor_bytes(fp32_shape) -
-                checked_product(point.shape.query_shape().elements(), 4, "tensor bytes");
+          : min_bytes + kv_cache_bytes(fp32_shape) +
+                (point.shape.dtype == Dtype::kBf16
+                     ? checked_product(point.shape.query_shape().elements(), 4, "tensor bytes")
+                     : 0);
   // Every row carries the point's compulsory traffic, measured or not: it is known from the shape.
   auto base_row = [&](const Variant& v) {
     ResultRow row = point_row(point, v);
@@ -212,6 +229,7 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
 
   InputTensors tensors;
   Bf16Copies bf16_tensors;
+  QuantizedCache quantized_cache;
   ReferenceSample reference;
   AttentionInputs inputs;
   if (any_measured) {
@@ -220,10 +238,14 @@ void measure_point(const Point& point, const std::vector<const Variant*>& varian
       inputs = {tensors.q.view(), tensors.k.view(), tensors.v.view(), point.causal,
                 point.effective_scale()};
       reference = sample_full_attention(inputs, options.accuracy_rows, point.seed);
-      if (point.shape.dtype == Dtype::kBf16) {
+      if (rounded_inputs) {
         // rel_err compares with full attention over the fp32 inputs (what the model had before
-        // rounding); the mass recall weighs keys by the scores the forward saw.
-        bf16_tensors = make_bf16_inputs(tensors.q, tensors.k, tensors.v, inputs);
+        // rounding or quantizing); the mass recall weighs keys by the scores the forward saw.
+        if (point.shape.dtype == Dtype::kBf16)
+          bf16_tensors = make_bf16_inputs(tensors.q, tensors.k, tensors.v, inputs);
+        if (point.shape.kv_quantization != KvQuantization::kNone)
+          quantized_cache =
+              make_quantized_cache(tensors.k, tensors.v, inputs, point.shape.kv_quantization);
         const ReferenceSample rounded =
             sample_full_attention(inputs, options.accuracy_rows, point.seed);
         reference.score_max = rounded.score_max;

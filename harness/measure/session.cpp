@@ -173,6 +173,10 @@ AttentionInputs SessionInputs::prefill() const {
     in.k16 = rows_of(full_.k16, 0, prefill_len_);
     in.v16 = rows_of(full_.v16, 0, prefill_len_);
   }
+  if (full_.quantized_cache()) {
+    in.kq = full_.kq.first_rows(prefill_len_);
+    in.vq = full_.vq.first_rows(prefill_len_);
+  }
   return in;
 }
 
@@ -187,6 +191,10 @@ AttentionInputs SessionInputs::step(std::int64_t t) const {
     in.k16 = rows_of(full_.k16, 0, keys);
     in.v16 = rows_of(full_.v16, 0, keys);
   }
+  if (full_.quantized_cache()) {
+    in.kq = full_.kq.first_rows(keys);
+    in.vq = full_.vq.first_rows(keys);
+  }
   return in;
 }
 
@@ -199,12 +207,15 @@ void measure_session(const Point& point, const std::vector<const Variant*>& vari
   AttentionShape final_shape = point.shape;
   final_shape.seq_len += steps;
   const std::int64_t min_bytes = point_tensor_bytes(final_shape);
-  // The inputs in fp32, and for bf16 their bf16 copies beside them.
+  // The inputs in fp32, and for bf16 or a quantized cache their copies beside them.
   AttentionShape fp32_shape = input_shape;
   fp32_shape.dtype = Dtype::kFp32;
+  fp32_shape.kv_quantization = KvQuantization::kNone;
+  const KvQuantization quantization = point.shape.kv_quantization;
   const std::int64_t tensor_bytes =
       point_tensor_bytes(fp32_shape) +
-      (point.shape.dtype == Dtype::kBf16 ? point_tensor_bytes(input_shape) : 0);
+      (point.shape.dtype == Dtype::kBf16 ? point_tensor_bytes(input_shape) : 0) +
+      (quantization != KvQuantization::kNone ? kv_cache_bytes(input_shape) : 0);
 
   auto base_row = [&](const Variant& v) {
     ResultRow row = point_row(point, v);
@@ -231,6 +242,7 @@ void measure_session(const Point& point, const std::vector<const Variant*>& vari
 
   InputTensors tensors;
   Bf16Copies bf16_tensors;
+  QuantizedCache quantized_cache;
   AttentionInputs full;
   std::vector<std::int64_t> sampled = sampled_steps(steps);
   std::vector<ReferenceSample> references;
@@ -241,10 +253,15 @@ void measure_session(const Point& point, const std::vector<const Variant*>& vari
     const SessionInputs fp32_session(full, point.shape.seq_len, steps);
     for (const std::int64_t t : sampled)
       references.push_back(sample_full_attention(fp32_session.step(t), 1, point.seed));
-    if (point.shape.dtype == Dtype::kBf16) {
+    if (point.shape.dtype == Dtype::kBf16 || quantization != KvQuantization::kNone) {
       // As for a single forward: rel_err against the fp32 cache, the mass recall weighed by the
-      // scores the steps saw.
-      bf16_tensors = make_bf16_inputs(tensors.q, tensors.k, tensors.v, full);
+      // scores the steps saw. fp8's scales are calibrated on the N cached tokens; the appended
+      // ones are quantized with them (int8's per-token scales need no calibration).
+      if (point.shape.dtype == Dtype::kBf16)
+        bf16_tensors = make_bf16_inputs(tensors.q, tensors.k, tensors.v, full);
+      if (quantization != KvQuantization::kNone)
+        quantized_cache =
+            make_quantized_cache(tensors.k, tensors.v, full, quantization, point.shape.seq_len);
       const SessionInputs rounded(full, point.shape.seq_len, steps);
       for (std::size_t i = 0; i < sampled.size(); ++i) {
         const ReferenceSample r = sample_full_attention(rounded.step(sampled[i]), 1, point.seed);

@@ -4,6 +4,9 @@
 //   output written once). Each iteration also sums K and V themselves with the same threads
 //   (read_GB/s), and of_read_bw divides the forward's GB/s by that: a ceiling measured on the
 //   same bytes within the same second, so the machine's drift between benchmarks cancels.
+// - Decode over an int8 or fp8 cache: GB/s counts the codes and scales read; each iteration
+//   also runs the fp32 forward over the same values, and x_fp32 is its time over the quantized
+//   one's (tokens/s gained, same run), beside the read ceiling of the fp32 bytes.
 // - Chunked prefill (M=2048 at the end of N=128K): compute-bound; of_peak divides by the FMA
 //   peak of the same run.
 #include <cblas.h>
@@ -42,7 +45,7 @@ void fill(Tensor& t, std::uint64_t salt) {
 }
 
 void run_serving(benchmark::State& state, const std::string& spec, std::int64_t query_len,
-                 Dtype dtype = Dtype::kFp32) {
+                 Dtype dtype = Dtype::kFp32, KvQuantization kv = KvQuantization::kNone) {
   std::unique_ptr<Variant> variant;
   try {
     variant = make_variant(spec);
@@ -52,7 +55,8 @@ void run_serving(benchmark::State& state, const std::string& spec, std::int64_t 
   }
   openblas_set_num_threads(1);
   const std::int64_t n = state.range(0), d = state.range(1);
-  const AttentionShape shape{1, kHeads, kKvHeads, query_len, n, d};
+  AttentionShape shape{1, kHeads, kKvHeads, query_len, n, d};
+  shape.kv_quantization = kv;
   tbb::task_arena arena(kThreads);
   Tensor q(shape.query_shape()), k(shape.kv_shape()), v(shape.kv_shape()), out(shape.query_shape());
   arena.execute([&] {
@@ -63,13 +67,16 @@ void run_serving(benchmark::State& state, const std::string& spec, std::int64_t 
   AttentionInputs inputs{q.view(), k.view(), v.view(), true, default_scale(d)};
   Bf16Copies bf16_copies;
   if (dtype == Dtype::kBf16) bf16_copies = make_bf16_inputs(q, k, v, inputs);
+  const AttentionInputs fp32_inputs = inputs;  // after quantizing: the same values in fp32
+  QuantizedCache quantized;
+  if (kv != KvQuantization::kNone)
+    arena.execute([&] { quantized = make_quantized_cache(k, v, inputs, kv); });
   const double flops = 4.0 * static_cast<double>(variant->cost(shape, true, kThreads).pairs) *
                        static_cast<double>(d);
-  // Q, K and V in the dtype, the output in fp32: min_bytes.
+  // Q in the dtype, K and V in the cache's format, the output in fp32: min_bytes.
   const auto element = static_cast<double>(dtype_bytes(dtype));
-  const double bytes = element * static_cast<double>(shape.query_shape().elements() +
-                                                     2 * shape.kv_shape().elements()) +
-                       4.0 * static_cast<double>(shape.query_shape().elements());
+  const double bytes = (element + 4.0) * static_cast<double>(shape.query_shape().elements()) +
+                       static_cast<double>(n * shape.kv_token_bytes());
   // The read ceiling: each worker sums a contiguous half of K and of V, as decode streams them.
   const auto read_cache = [&] {
     benchmark::ClobberMemory();
@@ -88,8 +95,15 @@ void run_serving(benchmark::State& state, const std::string& spec, std::int64_t 
     benchmark::DoNotOptimize(sums);
   };
   const bool memory_bound = query_len <= 16;
-  double forward_seconds = 0, read_seconds = 0;
+  double forward_seconds = 0, read_seconds = 0, fp32_seconds = 0;
   for (auto _ : state) {
+    if (kv != KvQuantization::kNone) {
+      const auto start = std::chrono::steady_clock::now();
+      arena.execute([&] { variant->forward(fp32_inputs, out.mutable_view()); });
+      benchmark::ClobberMemory();
+      fp32_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
     const auto t0 = std::chrono::steady_clock::now();
     if (memory_bound) arena.execute(read_cache);
     const auto t1 = std::chrono::steady_clock::now();
@@ -112,6 +126,7 @@ void run_serving(benchmark::State& state, const std::string& spec, std::int64_t 
     state.counters["read_GB/s"] = read_rate / 1e9;
     state.counters["of_read_bw"] = bytes * per_second / read_rate;
   }
+  if (kv != KvQuantization::kNone) state.counters["x_fp32"] = fp32_seconds / forward_seconds;
 }
 
 void BM_DecodeFlash(benchmark::State& state) { run_serving(state, "flash", 1); }
@@ -122,6 +137,14 @@ void BM_ChunkedPrefillFlash(benchmark::State& state) { run_serving(state, "flash
 // A bf16 KV cache: half the bytes of the fp32 one, against the same read ceiling (GB/s).
 void BM_DecodeFlashBf16(benchmark::State& state) { run_serving(state, "flash", 1, Dtype::kBf16); }
 void BM_DecodeFlashFp32(benchmark::State& state) { run_serving(state, "flash", 1); }
+// Quantized caches: a quarter of fp32's bytes (int8 adds a 4-byte scale per row), decoded as the
+// kernels load them; x_fp32 is the same run's fp32 forward time over this one's.
+void BM_DecodeFlashInt8(benchmark::State& state) {
+  run_serving(state, "flash", 1, Dtype::kFp32, KvQuantization::kInt8);
+}
+void BM_DecodeFlashFp8(benchmark::State& state) {
+  run_serving(state, "flash", 1, Dtype::kFp32, KvQuantization::kFp8);
+}
 
 // {N, D}: the cache from 16K to 1M tokens (1M at D=128 is 8 GiB of K and V).
 void decode_sizes(benchmark::internal::Benchmark* b) {
@@ -140,6 +163,18 @@ BENCHMARK(BM_DecodeFlashFp32)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeFlashBf16)
     ->Args({131072, 128})
+    ->Args({262144, 128})
+    ->ArgNames({"N", "D"})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DecodeFlashInt8)
+    ->Args({65536, 128})
+    ->Args({262144, 128})
+    ->ArgNames({"N", "D"})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DecodeFlashFp8)
+    ->Args({65536, 128})
     ->Args({262144, 128})
     ->ArgNames({"N", "D"})
     ->UseManualTime()

@@ -8,8 +8,8 @@ std::vector<Point> expand_points(const SweepConfig& c) {
   const std::vector<std::int64_t> defaults = {0};
   const auto& kv_heads = c.kv_heads.empty() ? defaults : c.kv_heads;
   const auto& query_lens = c.query_lens.empty() ? defaults : c.query_lens;
-  const std::vector<Dtype> fp32_only = {Dtype::kFp32};
-  const auto& dtypes = c.dtypes.empty() ? fp32_only : c.dtypes;
+  const std::vector<SweepConfig::Precision> fp32_only = {{}};
+  const auto& precisions = c.precisions.empty() ? fp32_only : c.precisions;
   const auto& steps_list = c.decode_steps.empty() ? defaults : c.decode_steps;
   for (auto n : c.seq_lens)
     for (auto steps : steps_list)
@@ -23,12 +23,13 @@ std::vector<Point> expand_points(const SweepConfig& c) {
                     for (auto h : c.heads)
                       for (auto kv : kv_heads)
                         for (auto d : c.head_dims)
-                          for (auto dtype : dtypes) {
+                          for (const auto& precision : precisions) {
                             Point p;
                             // A session's steps are single queries.
                             const std::int64_t queries = steps > 0 ? 1 : m == 0 ? n : m;
                             p.shape = {b, h, kv == 0 ? h : kv, queries, n, d};
-                            p.shape.dtype = dtype;
+                            p.shape.dtype = precision.dtype;
+                            p.shape.kv_quantization = precision.kv;
                             p.causal = causal != 0;
                             p.shared_qk = shared != 0;
                             p.input = input;

@@ -18,7 +18,13 @@ struct SweepConfig {
   std::vector<std::int64_t> seq_lens, batches, heads, head_dims;
   // 0 stands for the default of each point: kv_heads = heads, query_len = seq_len.
   std::vector<std::int64_t> kv_heads, query_lens;
-  std::vector<Dtype> dtypes;               // empty: fp32
+  // The forward's dtype and the KV cache's format, one axis (--dtype or --kv-dtype): a quantized
+  // cache dequantizes to an fp32 forward, an unquantized one is stored in the forward's dtype.
+  struct Precision {
+    Dtype dtype = Dtype::kFp32;
+    KvQuantization kv = KvQuantization::kNone;
+  };
+  std::vector<Precision> precisions;       // empty: fp32
   std::vector<std::int64_t> decode_steps;  // empty: {0}, single forwards
   std::vector<int> causal, shared_qk;      // 0 or 1
   std::vector<std::string> inputs;

@@ -34,7 +34,10 @@ std::string item_key(const Variant& variant, const Point& p) {
          (p.causal ? "|causal" : "|full") + (p.shared_qk ? "|shared" : "|separate") + "|" +
          p.input + "|seed" + std::to_string(p.seed) + "|scale" + exact_float(p.effective_scale()) +
          "|T" + std::to_string(p.threads) +
-         (p.decode_steps > 0 ? "|steps" + std::to_string(p.decode_steps) : "");
+         (p.decode_steps > 0 ? "|steps" + std::to_string(p.decode_steps) : "") +
+         (s.kv_quantization != KvQuantization::kNone
+              ? "|kv" + std::string(kv_quantization_name(s.kv_quantization))
+              : "");
 }
 
 }  // namespace

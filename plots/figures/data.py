@@ -12,7 +12,7 @@ REQUIRED_COLUMNS = ("variant", "params", "seq_len", "status")
 # Configuration columns that change what a line means. A figure that does not
 # facet on one of them keeps a single value, so every line compares like with like.
 CONFIG_COLUMNS = ("input", "threads", "causal", "shared_qk", "batch", "heads", "kv_heads", "head_dim",
-                  "scale", "dtype", "decode_steps")
+                  "scale", "dtype", "kv_dtype", "decode_steps")
 
 # Known variants first, in the order a reader expects (baselines, then sparse).
 VARIANT_ORDER = ("dense", "flash", "sliding_window", "longformer", "bigbird", "lsh", "streaming",

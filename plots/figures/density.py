@@ -35,7 +35,7 @@ def point_key(row):
     """What makes two rows the same measurement point, apart from the variant."""
     return tuple(row.get(c, "") for c in ("input", "seq_len", "query_len", "batch", "heads",
                                             "kv_heads", "head_dim", "causal", "threads", "seed",
-                                            "dtype", "scale", "shared_qk"))
+                                            "dtype", "kv_dtype", "scale", "shared_qk"))
 
 
 def density_panels(rows):

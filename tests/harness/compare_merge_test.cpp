@@ -467,13 +467,13 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   EXPECT_TRUE(contains(m, "column 'seq_len'")) << m;
 
   const auto short_row = write_csv(dir + "/short.csv", {});
-  line = good.substr(0, good.find(",gaussian,"));  // ends after column 11, shared_qk
+  line = good.substr(0, good.find(",gaussian,"));  // ends after column 12, shared_qk
   std::ofstream(short_row, std::ios::app) << line << "\n";
   m = merge_error(dir, short_row);
   EXPECT_TRUE(contains(m, short_row)) << m;
   EXPECT_TRUE(contains(m, "line 2")) << m;
   const std::string columns = std::to_string(csv_columns().size());
-  EXPECT_TRUE(contains(m, "11 fields where the header has " + columns + "; column 12 (input)"))
+  EXPECT_TRUE(contains(m, "12 fields where the header has " + columns + "; column 13 (input)"))
       << m;
 
   const auto long_row = write_csv(dir + "/long.csv", {});
@@ -488,7 +488,7 @@ TEST(MergeTest, RejectsMalformedRowsNamingFileLineAndColumn) {
   std::ofstream(open_quote, std::ios::app) << line << "\n";
   m = merge_error(dir, open_quote);
   EXPECT_TRUE(contains(m, "line 3")) << m;
-  EXPECT_TRUE(contains(m, "column 12 (input): a quoted field is not closed")) << m;
+  EXPECT_TRUE(contains(m, "column 13 (input): a quoted field is not closed")) << m;
 
   EXPECT_FALSE(fs::exists(dir + "/all.csv"));
 }

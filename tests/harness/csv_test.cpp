@@ -63,6 +63,7 @@ TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
                                              "query_len",
                                              "head_dim",
                                              "dtype",
+                                             "kv_dtype",
                                              "causal",
                                              "shared_qk",
                                              "input",
@@ -78,6 +79,7 @@ TEST(Csv, HeaderHasTheDocumentedColumnsInOrder) {
                                              "pairs",
                                              "gflops",
                                              "min_bytes",
+                                             "kv_bytes_per_token",
                                              "peak_bytes",
                                              "rss_delta_bytes",
                                              "predicted_bytes",
@@ -249,8 +251,8 @@ TEST(Csv, ReadsAFileFromBeforeTheServingColumnsAsSquarePoints) {
   EXPECT_TRUE(r.square());
   // Written again it is a current row: the serving columns filled, min_bytes empty.
   const std::string line = csv_line(r);
-  EXPECT_EQ(line.substr(0, line.find(",false,")), "dense,,1,8,8,1024,1024,64,fp32");
-  EXPECT_NE(line.find(",65.5088,,8396672,"), std::string::npos) << line;
+  EXPECT_EQ(line.substr(0, line.find(",false,")), "dense,,1,8,8,1024,1024,64,fp32,fp32");
+  EXPECT_NE(line.find(",65.5088,,,8396672,"), std::string::npos) << line;
   const auto again = parse_results_csv(csv_header_line() + "\n" + line + "\n", "new.csv");
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(csv_line(again[0]), line);
@@ -415,8 +417,8 @@ TEST(Csv, WriterRefusesToAppendToAnOldFileAndSaysHowToConvertIt) {
     FAIL() << "no exception";
   } catch (const std::invalid_argument& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("missing kv_heads, query_len, dtype, decode_steps, select_ms, min_bytes, "
-                     "rel_err_kernel"),
+    EXPECT_NE(m.find("missing kv_heads, query_len, dtype, kv_dtype, decode_steps, select_ms, "
+                     "min_bytes, kv_bytes_per_token, rel_err_kernel"),
               std::string::npos)
         << m;
     EXPECT_NE(m.find("cpu_vendor, cpu_family_model, cpu_uarch, cpu_isa, kernel"), std::string::npos)

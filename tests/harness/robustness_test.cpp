@@ -198,6 +198,18 @@ const std::vector<BadInput>& bad_inputs() {
            {"--variant", "snapkv:budget=8,window=16", "--seq-len", "64", "--decode-steps", "4"}),
        2,
        {"snapkv", "window=16", "allowed: window 1 to budget"}},
+      {"unknown kv-dtype",
+       run_args({"--variant", "flash", "--seq-len", "64", "--kv-dtype", "int4"}),
+       2,
+       {"--kv-dtype", "'int4'", "allowed: fp32, bf16, int8, fp8"}},
+      {"dtype and kv-dtype together",
+       run_args({"--variant", "flash", "--seq-len", "64", "--dtype", "bf16", "--kv-dtype", "int8"}),
+       2,
+       {"--dtype bf16 with --kv-dtype int8", "give one of them"}},
+      {"a quantized cache with shared QK",
+       run_args({"--variant", "flash", "--seq-len", "64", "--kv-dtype", "fp8", "--shared-qk"}),
+       2,
+       {"--shared-qk", "quantized --kv-dtype", "allowed: --kv-dtype fp32 or bf16"}},
       {"unknown option", {"run", "--sequence-length", "4"}, 2, {"--sequence-length"}},
       {"missing value", {"run", "--seq-len"}, 2, {"--seq-len", "missing"}},
       {"unknown variant",
@@ -667,6 +679,70 @@ TEST_F(BadInputTest, DecodeSessionRowsCarryStepsCacheBytesAndAccuracyByStep) {
     }
   }
   EXPECT_EQ(sessions, 2);
+}
+
+// A quantized cache is a point axis: each row names its format, its bytes per token and the
+// path that read it, and the session's cache counts the codes and scales, not fp32.
+TEST_F(BadInputTest, QuantizedCacheRowsNameTheirFormatBytesAndPath) {
+  const std::string csv = (dir_ / "quantized.csv").string();
+  fs::remove(csv);
+  const ProcessResult r = attnbench({"sweep",
+                                     "--variant",
+                                     "flash",
+                                     "--variant",
+                                     "dense",
+                                     "--seq-len",
+                                     "100",
+                                     "--heads",
+                                     "4",
+                                     "--kv-heads",
+                                     "2",
+                                     "--head-dim",
+                                     "8",
+                                     "--kv-dtype",
+                                     "fp32,int8,fp8",
+                                     "--decode-steps",
+                                     "0,5",
+                                     "--query-len",
+                                     "1",
+                                     "--input",
+                                     "lm",
+                                     "--out",
+                                     csv,
+                                     "--reps",
+                                     "1",
+                                     "--min-time",
+                                     "0.001"});
+  ASSERT_FALSE(r.timed_out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_results_csv(csv);
+  ASSERT_EQ(rows.size(), 12u);
+  for (const ResultRow& row : rows) {
+    SCOPED_TRACE(row.spec() + " " + row.kv_dtype + " steps " + std::to_string(row.decode_steps));
+    ASSERT_EQ(row.status, kStatusOk) << row.message;
+    EXPECT_EQ(row.dtype, "fp32");
+    // Per token over 2 kv heads of 8 dims, K and V: fp32 4 bytes a value, int8 1 plus a 4-byte
+    // scale per row, fp8 1.
+    const std::int64_t per_token = row.kv_dtype == "fp32"   ? 2 * 2 * 8 * 4
+                                   : row.kv_dtype == "int8" ? 2 * 2 * (8 + 4)
+                                                            : 2 * 2 * 8;
+    EXPECT_EQ(row.kv_bytes_per_token, per_token);
+    if (row.decode_steps > 0) {
+      EXPECT_EQ(row.cache_bytes, 105 * per_token);
+    }
+    if (row.kv_dtype == "fp32") {
+      EXPECT_LT(*row.rel_err, 1e-5);
+      continue;
+    }
+    // The cache's rounding shows in rel_err (against the fp32 cache), not in rel_err_kernel
+    // (against the values the cache holds).
+    EXPECT_GT(*row.rel_err, 1e-4);
+    EXPECT_LT(*row.rel_err, row.kv_dtype == "int8" ? 0.05 : 0.2);
+    EXPECT_LT(*row.rel_err_kernel, 1e-5);
+    const std::string path =
+        row.variant == "dense" ? "fp32-copy-of-" + row.kv_dtype : row.kv_dtype + "-dequant-on-load";
+    EXPECT_NE(row.kernel.find(path), std::string::npos) << row.kernel;
+  }
 }
 
 // N = 64M, D = 1 need 512 MiB for K and V (and 64 bytes for Q and the output). Square, the same

@@ -20,11 +20,14 @@ namespace attn::testing {
 
 // Q, K, V filled with uniform values in [-2, 2): wide enough that softmax is far from uniform.
 // Q is [B, H, M, D], K and V [B, kv_heads, N, D]. In bf16 the values are rounded to bf16 (the
-// fp32 tensors then hold the rounded values, which is what the fp64 reference reads).
+// fp32 tensors then hold the rounded values, which is what the fp64 reference reads). With a
+// quantized cache K and V are quantized likewise (fp8's scales from the first `scale_rows` rows,
+// all when 0), and the fp32 tensors hold the values the codes stand for.
 inline constexpr float kRandomInputBound = 2.0f;
 struct RandomInputs {
   RandomInputs(const AttentionShape& shape, bool causal, std::uint32_t seed = 1,
-               Dtype dtype = Dtype::kFp32)
+               Dtype dtype = Dtype::kFp32, KvQuantization kv = KvQuantization::kNone,
+               std::int64_t scale_rows = 0)
       : q(shape.query_shape()), k(shape.kv_shape()), v(shape.kv_shape()) {
     std::mt19937 gen(seed);
     std::uniform_real_distribution<float> dist(-kRandomInputBound, kRandomInputBound);
@@ -32,11 +35,27 @@ struct RandomInputs {
       for (float& x : t->data()) x = dist(gen);
     inputs = {q.view(), k.view(), v.view(), causal, default_scale(shape.head_dim)};
     if (dtype == Dtype::kBf16) bf16 = make_bf16_inputs(q, k, v, inputs);
+    if (kv != KvQuantization::kNone) quantized = make_quantized_cache(k, v, inputs, kv, scale_rows);
   }
   Tensor q, k, v;
   Bf16Copies bf16;
+  QuantizedCache quantized;
   AttentionInputs inputs;
 };
+
+// The precisions every variant is checked in: the two forward dtypes over their own caches, and
+// the quantized caches under an fp32 forward.
+struct Precision {
+  Dtype dtype = Dtype::kFp32;
+  KvQuantization kv = KvQuantization::kNone;
+  std::string name() const {
+    return kv == KvQuantization::kNone ? std::string(dtype_name(dtype))
+                                       : std::string(kv_quantization_name(kv)) + " cache";
+  }
+};
+inline std::vector<Precision> quantized_caches() {
+  return {{Dtype::kFp32, KvQuantization::kInt8}, {Dtype::kFp32, KvQuantization::kFp8}};
+}
 
 // The largest error a forward may have against fp64 attention over its own keys on the same
 // (rounded) inputs. fp32: the suite's fp32 tolerance. bf16: scores are exact bf16 products

@@ -113,6 +113,38 @@ TEST_P(EveryVariant, ServingShapesEqualFp64ReferenceOverItsKeys) {
     }
 }
 
+// Over a quantized cache (int8, fp8) every variant equals fp64 over its keys on the values the
+// codes stand for: the engine's paths read the codes (decode's direct kernels, the tiles
+// dequantized into scratch elsewhere, the gathers), so a lost scale, a wrong row or a tail past
+// head_dim shows here. D = 12 is not a whole number of vectors: the scratch path at decode.
+TEST_P(EveryVariant, QuantizedCachesEqualFp64ReferenceOverItsKeys) {
+  const auto variant = make_variant(GetParam());
+  const std::vector<std::pair<ServingShape, std::int64_t>> shapes = {{{2, 1, 300}, 64},
+                                                                     {{1, 5, 4099}, 16},
+                                                                     {{2, 7, 1000}, 16},
+                                                                     {{6, 65, 65}, 16},
+                                                                     {{2, 1, 65}, 12}};
+  for (const auto& [serving, head_dim] : shapes)
+    for (bool causal : {false, true}) {
+      const AttentionShape shape{1,       6, serving.kv_heads, serving.query_len, serving.seq_len,
+                                 head_dim};
+      if (!accepts(*variant, shape, causal)) continue;
+      for (const testing::Precision& precision : testing::quantized_caches()) {
+        testing::RandomInputs in(shape, causal,
+                                 static_cast<std::uint32_t>(serving.seq_len + serving.query_len),
+                                 precision.dtype, precision.kv);
+        ASSERT_EQ(in.inputs.shape().kv_quantization, precision.kv);
+        const std::vector<double> want = testing::reference_over_own_keys(*variant, in.inputs);
+        for (int threads : testing::checked_thread_counts()) {
+          const Tensor out = testing::run_forward(*variant, in.inputs, threads);
+          EXPECT_LT(testing::max_error(want, out),
+                    testing::forward_tolerance(precision.dtype, shape.seq_len, head_dim))
+              << GetParam() << " " << describe(shape, causal, threads) << " " << precision.name();
+        }
+      }
+    }
+}
+
 // Patterns are defined in absolute positions: query i of M must attend exactly the keys that
 // position N - M + i attends in self-attention over the same keys. This catches a variant whose
 // forward() and keys() agree with each other but measure positions from the wrong end.
