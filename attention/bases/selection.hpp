@@ -146,6 +146,12 @@ class KeyListSelection final : public Selection {
 void top_k_except(const float* scores, std::int64_t count, std::int64_t except, std::int64_t k,
                   std::vector<std::int32_t>& out);
 
+// Sets `keys` to the min(k, visible) indices j < visible with the largest scores[j] (ties: the
+// lower index), ascending; `bits` is the caller's scratch. A radix select: several times faster
+// than nth_element on rows of thousands of scores.
+void top_k_keys(const float* scores, std::int64_t visible, std::int64_t k,
+                std::vector<std::uint32_t>& bits, std::vector<std::int32_t>& keys);
+
 // scores[r * ld + c] = alpha · q_r·k_c for r < rows, c < cols (rows of q and k `d` floats
 // apart), on the engine's score kernel: the selections score with the kernels that attend.
 void score_rows(const float* q, std::int64_t rows, const float* k, std::int64_t cols,

@@ -154,6 +154,9 @@ class Variant {
   // Whether this variant keeps a cache of its own, dropping keys for good (eviction): its key
   // set then depends on the steps before, and square (prefill) points are not its to serve.
   virtual bool evicts() const { return false; }
+  // Whether the query heads of a kv group attend one key set they choose together (an eviction
+  // cache, DSA's per-token selection), so grouped heads differ from repeated kv heads by design.
+  virtual bool group_chooses_together() const { return evicts(); }
 
   // The state kept with a cache of `prefill`'s N keys, built at once (a prefill or a load);
   // prefill.q holds the prompt's last queries (the observation window some methods score the

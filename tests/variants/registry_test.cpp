@@ -188,9 +188,10 @@ TEST_P(EveryVariant, QueriesOverACacheKeepTheirPositionsKeys) {
 // query head (the repeat_kv of model code), in keys and in output.
 TEST_P(EveryVariant, GroupedHeadsEqualRepeatedKeysAndValues) {
   const auto variant = make_variant(GetParam());
-  // An eviction cache is one per kv head: the group's query heads choose its tokens together,
-  // by definition (session_test and eviction_test check that choice).
-  if (variant->evicts()) GTEST_SKIP() << GetParam() << " keeps one cache per kv head";
+  // An eviction cache is one per kv head, and DSA selects per token: the group's query heads
+  // choose their keys together, by definition (eviction_test and dsa_test check that choice).
+  if (variant->group_chooses_together())
+    GTEST_SKIP() << GetParam() << " chooses one key set per kv group";
   for (std::int64_t m : {1, 64, 300})
     for (bool causal : {false, true}) {
       const AttentionShape grouped{2, 6, 2, m, 300, 16}, repeated{2, 6, 6, m, 300, 16};
