@@ -20,6 +20,7 @@
 #include "attention/bases/selecting_variant.hpp"
 #include "attention/core/random.hpp"
 #include "attention/core/registry.hpp"
+#include "attention/engine/block_engine.hpp"
 #include "attention/numeric/gemm.hpp"
 
 namespace attn {
@@ -68,6 +69,16 @@ class Dsa final : public SelectingVariant {
   std::shared_ptr<const Selection> select(const AttentionInputs& in) const override {
     const AttentionShape s = in.shape();
     const std::int64_t d = s.head_dim, n = s.seq_len, m = s.query_len, g = s.group();
+    if (k_ >= n) {
+      // The budget holds every key: each query attends all it may see, as one block pattern on
+      // the engine rather than a list of every key per query.
+      auto all = std::make_unique<KeyBlockPattern>(s, in.causal, n, 1, 1);
+      for (std::int64_t bh = 0; bh < s.problems(); ++bh)
+        for (std::int64_t group = 0; group < all->groups(); ++group)
+          all->blocks(bh / s.heads, bh % s.heads, group)[0] = 0;
+      all->finish();
+      return std::make_shared<PatternSelection>(std::move(all), s);
+    }
     const std::int64_t width = heads_ * dim_;
     const std::vector<float> proj = projections(d);
     // The indexer keys of every (batch, kv head): N × width, head j in columns [j·dim, ...).
@@ -116,6 +127,9 @@ class Dsa final : public SelectingVariant {
   }
 
   Cost cost(const AttentionShape& s, bool causal, int threads) const override {
+    if (k_ >= s.seq_len)
+      return {checked_product(s.problems(), dense_pairs_per_problem(s, causal), "pairs"),
+              block_attention_workspace_bytes(s, threads) + 4 * s.problems() * s.query_len};
     const std::int64_t per_problem =
         causal ? sum_of_capped(s.first_position() + 1, s.seq_len + 1, k_)
                : checked_product(s.query_len, std::min(k_, s.seq_len), "pairs");
