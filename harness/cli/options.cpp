@@ -304,11 +304,6 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
       throw UsageError(
           "--shared-qk with --decode-steps: shared QK needs as many queries as keys, a session "
           "steps one query at a time; allowed: --shared-qk false");
-    for (const auto& input : c.inputs)
-      if (input.rfind("npy:", 0) == 0)
-        throw UsageError("--input " + input +
-                         " with --decode-steps: sessions run on the generators (gaussian, local, "
-                         "clustered, sinks, lm) so far");
   }
   for (auto s : ints("seed", raw.seed, 0, std::numeric_limits<std::int64_t>::max()))
     c.seeds.push_back(static_cast<std::uint64_t>(s));
@@ -353,6 +348,34 @@ void apply_npy_shapes(SweepConfig& c, const po::variables_map& vm) {
     };
     if (c.inputs.size() != 1)
       throw UsageError("--input npy:DIR cannot be combined with other inputs in one sweep");
+    const bool session =
+        std::any_of(c.decode_steps.begin(), c.decode_steps.end(), [](auto t) { return t > 0; });
+    if (session) {
+      // The files hold the whole session: the cache is every position but the last T, which the
+      // steps append, and q.npy's last rows are the observation window and the T step queries.
+      if (c.decode_steps.size() != 1)
+        throw UsageError("--decode-steps with --input " + input +
+                         ": the files fix the session's length; give one number of steps");
+      const std::int64_t steps = c.decode_steps[0];
+      const auto fits = [&](std::int64_t t) {
+        const std::int64_t cached = s.seq_len - t;
+        return cached >= 1 && s.query_len >= std::min<std::int64_t>(cached, 64) + t;
+      };
+      if (!fits(steps)) {
+        std::int64_t most = std::min(s.seq_len - 1, s.query_len);
+        while (most > 0 && !fits(most)) --most;
+        throw UsageError(
+            "--decode-steps " + std::to_string(steps) + " with --input " + input + " (" +
+            s.to_string() +
+            "): a session of T steps over these files caches "
+            "N - T tokens and needs q.npy's last min(N - T, 64) + T queries; allowed: " +
+            (most > 0 ? "1 to " + std::to_string(most) + " steps here"
+                      : std::string("none with these files")));
+      }
+      const std::int64_t cached = s.seq_len - steps;
+      s.seq_len = cached;
+      s.query_len = 1;
+    }
     agree("seq-len", c.seq_lens, s.seq_len);
     agree("batch", c.batches, s.batch);
     agree("heads", c.heads, s.heads);

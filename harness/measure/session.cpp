@@ -246,10 +246,21 @@ void measure_session(const Point& point, const std::vector<const Variant*>& vari
   AttentionInputs full;
   std::vector<std::int64_t> sampled = sampled_steps(steps);
   std::vector<ReferenceSample> references;
+  // .npy inputs hold every query the files have; the session reads the last W + T of them.
+  const auto trim_queries = [&](AttentionInputs& in) {
+    const std::int64_t extra = in.q.shape.seq_len - input_shape.query_len;
+    if (extra <= 0) return;
+    in.q = rows_of(in.q, extra, input_shape.query_len);
+    if (in.dtype == Dtype::kBf16) in.q16 = rows_of(in.q16, extra, input_shape.query_len);
+  };
   try {
     tensors = make_inputs(point.input, input_shape, point.seed, false);
+    if (tensors.k.shape() != input_shape.kv_shape())
+      throw std::invalid_argument("the files hold K " + tensors.k.shape().to_string() +
+                                  ", the session needs " + input_shape.kv_shape().to_string());
     full = {tensors.q.view(), tensors.k.view(), tensors.v.view(), point.causal,
             point.effective_scale()};
+    trim_queries(full);
     const SessionInputs fp32_session(full, point.shape.seq_len, steps);
     for (const std::int64_t t : sampled)
       references.push_back(sample_full_attention(fp32_session.step(t), 1, point.seed));
@@ -257,8 +268,10 @@ void measure_session(const Point& point, const std::vector<const Variant*>& vari
       // As for a single forward: rel_err against the fp32 cache, the mass recall weighed by the
       // scores the steps saw. fp8's scales are calibrated on the N cached tokens; the appended
       // ones are quantized with them (int8's per-token scales need no calibration).
-      if (point.shape.dtype == Dtype::kBf16)
+      if (point.shape.dtype == Dtype::kBf16) {
         bf16_tensors = make_bf16_inputs(tensors.q, tensors.k, tensors.v, full);
+        trim_queries(full);
+      }
       if (quantization != KvQuantization::kNone)
         quantized_cache =
             make_quantized_cache(tensors.k, tensors.v, full, quantization, point.shape.seq_len);

@@ -345,6 +345,10 @@ const std::vector<BadInput>& bad_inputs() {
        2,
        {"nope/q.npy", "no such file"}},
       {"npy file missing", run_args({"--input", "npy:@/no_q"}), 2, {"no_q/q.npy", "no such file"}},
+      {"a session as long as the npy files",
+       run_args({"--variant", "flash", "--input", "npy:@/good", "--decode-steps", "16"}),
+       2,
+       {"--decode-steps 16", "N - T tokens", "allowed: 1 to 15 steps here"}},
       {"npy truncated",
        run_args({"--input", "npy:@/truncated"}),
        2,
@@ -679,6 +683,33 @@ TEST_F(BadInputTest, DecodeSessionRowsCarryStepsCacheBytesAndAccuracyByStep) {
     }
   }
   EXPECT_EQ(sessions, 2);
+}
+
+// A session over .npy files: the files hold every position, the cache is all but the last T,
+// q.npy's last rows are the observation window and the step queries.
+TEST_F(BadInputTest, DecodeSessionOverNpyFilesCachesAllButTheLastSteps) {
+  const std::string csv = (dir_ / "npy_session.csv").string();
+  fs::remove(csv);
+  const ProcessResult r =
+      attnbench({"sweep", "--variant", "flash", "--variant", "quest:page=4,pages=1", "--input",
+                 "npy:" + (dir_ / "good").string(), "--decode-steps", "4", "--out", csv, "--reps",
+                 "1", "--min-time", "0.001"});
+  ASSERT_FALSE(r.timed_out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_results_csv(csv);
+  ASSERT_EQ(rows.size(), 2u);
+  for (const ResultRow& row : rows) {
+    SCOPED_TRACE(row.spec());
+    ASSERT_EQ(row.status, kStatusOk) << row.message;
+    EXPECT_EQ(row.seq_len, 12);
+    EXPECT_EQ(row.query_len, 1);
+    EXPECT_EQ(row.decode_steps, 4);
+    EXPECT_EQ(row.reps, 4);
+    // Every value of the good files is equal: exact attention is the value itself.
+    if (row.variant == "flash") {
+      EXPECT_LT(*row.rel_err_last, 1e-6);
+    }
+  }
 }
 
 // A quantized cache is a point axis: each row names its format, its bytes per token and the
