@@ -30,22 +30,6 @@ namespace {
 
 constexpr double kMaxBlock = 1 << 16;
 
-// The indices of `mass` best first (ties: the lower index), as few as reach `gamma` of it.
-std::vector<std::int64_t> cover(const std::vector<double>& mass, double gamma) {
-  std::vector<std::int64_t> order(mass.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::int64_t x, std::int64_t y) { return mass[x] > mass[y]; });
-  std::vector<std::int64_t> out;
-  double sum = 0;
-  for (std::int64_t c : order) {
-    if (sum >= gamma) break;
-    out.push_back(c);
-    sum += mass[static_cast<std::size_t>(c)];
-  }
-  return out;
-}
-
 // Per head one of the two patterns: the other one holds nothing for that head.
 class HeadwisePattern final : public SelectedPattern {
  public:
@@ -157,7 +141,7 @@ class FlexPrefill final : public SelectingVariant {
         choose_blocks(in, b, h, key_means, pattern->blocks);
         return;
       }
-      std::vector<std::int64_t> column_blocks = cover(vertical, gamma_);
+      std::vector<std::int64_t> column_blocks = cover_mass(vertical.data(), key_blocks, gamma_);
       column_blocks.push_back(0);
       std::sort(column_blocks.begin(), column_blocks.end());
       column_blocks.erase(std::unique(column_blocks.begin(), column_blocks.end()),
@@ -169,7 +153,8 @@ class FlexPrefill final : public SelectingVariant {
         slash_mass.push_back(w);
       }
       std::vector<std::int64_t> offset_blocks{0};
-      for (std::int64_t x : cover(slash_mass, gamma_))
+      for (std::int64_t x :
+           cover_mass(slash_mass.data(), static_cast<std::int64_t>(slash_mass.size()), gamma_))
         offset_blocks.push_back(slash_index[static_cast<std::size_t>(x)]);
       std::sort(offset_blocks.begin(), offset_blocks.end());
       offset_blocks.erase(std::unique(offset_blocks.begin(), offset_blocks.end()),
@@ -244,7 +229,8 @@ class FlexPrefill final : public SelectingVariant {
           softmax_of_means(query_mean.data(), key_means.data(), seen, d, in.scale);
       std::int32_t* slots = blocks.blocks(b, h, g);
       std::int64_t used = 0;
-      for (std::int64_t c : cover(mass, gamma_)) slots[used++] = static_cast<std::int32_t>(c);
+      for (std::int64_t c : cover_mass(mass.data(), seen, gamma_))
+        slots[used++] = static_cast<std::int32_t>(c);
       slots[used] = static_cast<std::int32_t>(own);  // a repeat is dropped by finish()
     }
   }

@@ -110,24 +110,14 @@ class XAttention final : public SelectingVariant {
               std::exp(static_cast<double>(row[c] - top)) / total / static_cast<double>(rows);
       }
       // Best blocks first until the threshold, then the own block.
-      const std::int64_t candidates = causal ? own + 1 : blocks;
-      std::vector<std::int32_t> order(static_cast<std::size_t>(candidates));
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(), [&](std::int32_t x, std::int32_t y) {
-        return block_score[static_cast<std::size_t>(x)] > block_score[static_cast<std::size_t>(y)];
-      });
+      const std::vector<std::int64_t> chosen =
+          cover_mass(block_score.data(), causal ? own + 1 : blocks, threshold_);
       std::int32_t* slots = pattern->blocks(b, h, qb);
       std::fill_n(slots, blocks, -1);
-      std::int64_t used = 0;
-      double mass = 0;
-      bool has_own = false;
-      for (const std::int32_t c : order) {
-        if (mass >= threshold_) break;
-        slots[used++] = c;
-        mass += block_score[static_cast<std::size_t>(c)];
-        has_own = has_own || c == own;
-      }
-      if (!has_own) slots[used] = static_cast<std::int32_t>(own);
+      for (std::size_t i = 0; i < chosen.size(); ++i)
+        slots[i] = static_cast<std::int32_t>(chosen[i]);
+      if (std::find(chosen.begin(), chosen.end(), own) == chosen.end())
+        slots[chosen.size()] = static_cast<std::int32_t>(own);
     });
     pattern->finish();
     return std::make_shared<PatternSelection>(std::move(pattern), s);

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <utility>
 
 #include "attention/bases/gathered_attention.hpp"
@@ -203,6 +204,18 @@ void top_k_keys(const float* scores, std::int64_t visible, std::int64_t k,
   for (std::int64_t j = 0; j < visible; ++j)
     if (scores[j] > threshold || (scores[j] == threshold && ties-- > 0))
       keys.push_back(static_cast<std::int32_t>(j));
+}
+
+std::vector<std::int64_t> cover_mass(const double* mass, std::int64_t count, double threshold) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(count));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t x, std::int64_t y) { return mass[x] > mass[y]; });
+  double sum = 0;
+  std::size_t taken = 0;
+  while (taken < order.size() && sum < threshold) sum += mass[order[taken++]];
+  order.resize(taken);
+  return order;
 }
 
 void top_k_except(const float* scores, std::int64_t count, std::int64_t except, std::int64_t k,

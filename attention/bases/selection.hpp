@@ -152,6 +152,11 @@ void top_k_except(const float* scores, std::int64_t count, std::int64_t except, 
 void top_k_keys(const float* scores, std::int64_t visible, std::int64_t k,
                 std::vector<std::uint32_t>& bits, std::vector<std::int32_t>& keys);
 
+// The fewest indices c < count, taken best first by mass[c] (ties: the lower index), whose mass
+// sums to at least `threshold` (none for a threshold of 0): the cumulative-mass budget of
+// XAttention and FlexPrefill. In the order taken.
+std::vector<std::int64_t> cover_mass(const double* mass, std::int64_t count, double threshold);
+
 // scores[r * ld + c] = alpha · q_r·k_c for r < rows, c < cols (rows of q and k `d` floats
 // apart), on the engine's score kernel: the selections score with the kernels that attend.
 void score_rows(const float* q, std::int64_t rows, const float* k, std::int64_t cols,

@@ -1,26 +1,10 @@
 #include "attention/numeric/kv_quantization.hpp"
 
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV)
-#endif
-#include <hwy/highway.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 namespace attn {
-namespace {
-
-namespace hn = hwy::HWY_NAMESPACE;
-using FloatTag = hn::ScalableTag<float>;
-constexpr std::int64_t kLanes = HWY_LANES(float);
-
-// E4M3's magnitude bits shifted into a float's exponent and mantissa give the value scaled by
-// 2^-120 (subnormal codes become fp32 subnormals, equally exact): one multiply restores it.
-constexpr float kFp8Rebias = 0x1p120f;
-
-}  // namespace
 
 std::string_view kv_quantization_name(KvQuantization q) {
   switch (q) {
@@ -84,51 +68,6 @@ float quantize_int8_row(const float* x, std::int64_t n, std::int8_t* codes) {
     codes[e] = static_cast<std::int8_t>(std::clamp(code, -kInt8CodeMax, kInt8CodeMax));
   }
   return scale;
-}
-
-void dequantize_rows(const QuantizedRows& src, std::int64_t rows, std::int64_t head_dim,
-                     std::int64_t padded_dim, float* dst, std::int64_t ld_dst,
-                     std::int64_t prefetch_rows) {
-  const FloatTag df;
-  const hn::RebindToSigned<FloatTag> di32;
-  const hn::RebindToUnsigned<FloatTag> du32;
-  const hn::Rebind<std::int8_t, FloatTag> di8;
-  const hn::Rebind<std::uint8_t, FloatTag> du8;
-  const std::int64_t full = head_dim / kLanes * kLanes;
-  const bool is_int8 = src.format == KvQuantization::kInt8;
-  const auto magnitude_bits = hn::Set(du32, 0x7Fu);
-  const auto sign_bit = hn::Set(du32, 0x80u);
-  const auto rebias = hn::Set(df, kFp8Rebias);
-  for (std::int64_t c = 0; c < rows; ++c) {
-    const std::uint8_t* in = src.codes + c * src.stride;
-    float* out = dst + c * ld_dst;
-    if (prefetch_rows > 0) {
-      const std::uint8_t* line = in + prefetch_rows * src.stride;
-      for (std::int64_t offset = 0; offset < head_dim; offset += 64)
-        __builtin_prefetch(line + offset, 0, 2);
-    }
-    const float scale = is_int8 ? src.row_scales[c] : src.head_scale;
-    const auto scale_v = hn::Set(df, scale);
-    std::int64_t e = 0;
-    if (is_int8) {
-      const auto* codes = reinterpret_cast<const std::int8_t*>(in);
-      for (; e < full; e += kLanes) {
-        const auto wide = hn::ConvertTo(df, hn::PromoteTo(di32, hn::LoadU(di8, codes + e)));
-        hn::StoreU(hn::Mul(wide, scale_v), df, out + e);
-      }
-      for (; e < head_dim; ++e) out[e] = static_cast<float>(codes[e]) * scale;
-    } else {
-      for (; e < full; e += kLanes) {
-        const auto bits = hn::PromoteTo(du32, hn::LoadU(du8, in + e));
-        const auto magnitude = hn::ShiftLeft<20>(hn::And(bits, magnitude_bits));
-        const auto sign = hn::ShiftLeft<24>(hn::And(bits, sign_bit));
-        const auto value = hn::Mul(hn::BitCast(df, hn::Or(magnitude, sign)), rebias);
-        hn::StoreU(hn::Mul(value, scale_v), df, out + e);
-      }
-      for (; e < head_dim; ++e) out[e] = from_fp8_e4m3(in[e]) * scale;
-    }
-    for (; e < padded_dim; ++e) out[e] = 0.0f;
-  }
 }
 
 }  // namespace attn

@@ -680,3 +680,40 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
 }
 
 }  // namespace attn::kernel
+
+namespace attn {
+
+// Declared with the formats (kv_quantization.hpp); here to share the decode kernels' loads.
+void dequantize_rows(const QuantizedRows& src, std::int64_t rows, std::int64_t head_dim,
+                     std::int64_t padded_dim, float* dst, std::int64_t ld_dst,
+                     std::int64_t prefetch_rows) {
+  using namespace kernel;  // NOLINT(google-build-using-namespace): the loads above
+  const FloatTag df;
+  const std::int64_t full = head_dim / kLanes * kLanes;
+  const auto tail = static_cast<std::size_t>(head_dim - full);
+  const auto run = [&](const auto* codes) {
+    for (std::int64_t c = 0; c < rows; ++c) {
+      const auto* in = codes + c * src.stride;
+      float* out = dst + c * ld_dst;
+      if (prefetch_rows > 0)
+        for (std::int64_t offset = 0; offset < head_dim; offset += 64)
+          __builtin_prefetch(
+              reinterpret_cast<const char*>(in + prefetch_rows * src.stride) + offset, 0, 2);
+      const Vec scale = hn::Set(df, src.row_scales ? src.row_scales[c] : src.head_scale);
+      std::int64_t e = 0;
+      for (; e < full; e += kLanes) hn::StoreU(hn::Mul(load_row(in + e), scale), df, out + e);
+      if (e < head_dim) {
+        float last[HWY_LANES(float)];
+        hn::StoreU(hn::Mul(load_row_first(in + e, tail), scale), df, last);
+        std::copy_n(last, head_dim - e, out + e);
+      }
+      std::fill(out + head_dim, out + padded_dim, 0.0f);
+    }
+  };
+  if (src.format == KvQuantization::kInt8)
+    run(reinterpret_cast<const kernel::Int8Code*>(src.codes));
+  else
+    run(reinterpret_cast<const kernel::Fp8Code*>(src.codes));
+}
+
+}  // namespace attn
