@@ -15,7 +15,7 @@
 #
 # Each step has its own build directory under build/ (ATTN_SANITIZER_BUILD_ROOT overrides).
 # Environment: ATTN_JOBS (build jobs, default 2), ATTN_FUZZ_SECONDS (per fuzz target, default
-# 30: a bounded 90 s in all), ATTN_FUZZ_CORPUS (default /var/cache/attnbench/fuzz-corpus, or
+# 25: a bounded 100 s in all), ATTN_FUZZ_CORPUS (default /var/cache/attnbench/fuzz-corpus, or
 # ~/.cache/attnbench-fuzz-corpus when /var/cache is not writable: outside the clone, so each run
 # starts from what earlier runs found). Suppressions live in tests/sanitizers/, each with its
 # reason.
@@ -24,7 +24,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_root=${ATTN_SANITIZER_BUILD_ROOT:-$root/build}
 jobs=${ATTN_JOBS:-2}
-fuzz_seconds=${ATTN_FUZZ_SECONDS:-30}
+fuzz_seconds=${ATTN_FUZZ_SECONDS:-25}
 suppressions=$root/tests/sanitizers
 if [[ -w /var/cache ]]; then
   corpus_root=${ATTN_FUZZ_CORPUS:-/var/cache/attnbench/fuzz-corpus}
@@ -46,8 +46,9 @@ configure_and_build() {
   cmake --build "$dir" -j "$jobs" --target $targets
 }
 
-# The plot script's tests are Python: no sanitizer sees them, and the Release run has them.
-not_cxx='^plots\.'
+# The plot script's and the capture script's tests are Python: no sanitizer sees them, and the
+# Release run has them.
+not_cxx='^(plots|capture)\.'
 
 # ASan + UBSan over every test, with GCC (the compiler of the normal build).
 run_asan() {
@@ -212,11 +213,11 @@ run_fuzz() {
   local dir=$build_root/fuzz
   log "fuzz build in $dir"
   # clang only for libFuzzer; warnings are checked by the GCC builds.
-  configure_and_build "$dir" clang++ "attnbench spec_fuzz npy_fuzz csv_fuzz" -DATTN_FUZZ=ON -DATTN_BUILD_TESTS=OFF \
+  configure_and_build "$dir" clang++ "attnbench spec_fuzz npy_fuzz safetensors_fuzz csv_fuzz" -DATTN_FUZZ=ON -DATTN_BUILD_TESTS=OFF \
     -DATTN_SANITIZE=address,undefined -DATTN_WERROR=OFF
   "$root/tests/fuzz/make-seeds.sh" "$dir/seeds" "$dir/attnbench"
   local target output
-  for target in spec npy csv; do
+  for target in spec npy safetensors csv; do
     log "fuzzing $target for ${fuzz_seconds}s"
     mkdir -p "$corpus_root/$target"
     output=$dir/fuzz-$target.log

@@ -45,6 +45,20 @@ std::vector<std::string> split_list(const std::string& option, const std::string
   return items;
 }
 
+// --input's list: a captured input's own options (safetensors:DIR,layer=3,heads=0-7) stay
+// with it, so an item of the form key=value continues the item before it.
+std::vector<std::string> split_inputs(const std::string& text) {
+  std::vector<std::string> items;
+  for (auto& item : split_list("input", text)) {
+    if (!items.empty() && item.find('=') != std::string::npos &&
+        item.find(':') == std::string::npos)
+      items.back() += "," + item;
+    else
+      items.push_back(std::move(item));
+  }
+  return items;
+}
+
 // "4096", "4K" (×1024) or "1M" (×1024²).
 bool parse_scaled_integer(std::string text, std::int64_t& value) {
   std::int64_t factor = 1;
@@ -168,8 +182,9 @@ po::options_description point_options(RawOptions& raw, bool lists,
           .c_str())("scale", po::value(&raw.scale)->value_name("S"),
                     "score scale (default 1/sqrt(head-dim))")(
       "input", po::value(&raw.input)->value_name("GEN"),
-      ("input: gaussian, local, clustered, sinks, lm, or npy:DIR with DIR/q.npy, k.npy, v.npy "
-       "(default gaussian)" +
+      ("input: gaussian, local, clustered, sinks, lm, or tensors captured from a model: npy:DIR "
+       "with DIR/q.npy, k.npy, v.npy, or safetensors:DIR[,layer=L][,heads=A-B] (default "
+       "gaussian)" +
        list)
           .c_str())(
       "seed", po::value(&raw.seed)->value_name("S"),
@@ -280,7 +295,7 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
   c.precisions = parse_precisions(raw.dtype, raw.kv_dtype, single);
   c.causal = bools("causal", raw.causal);
   c.shared_qk = bools("shared-qk", raw.shared_qk);
-  c.inputs = single ? std::vector<std::string>{raw.input} : split_list("input", raw.input);
+  c.inputs = single ? std::vector<std::string>{raw.input} : split_inputs(raw.input);
   for (const auto& input : c.inputs) {
     try {
       check_input_name(input);
@@ -329,30 +344,32 @@ SweepConfig build_config(const RawOptions& raw, bool single) {
   return c;
 }
 
-// npy inputs fix the shape; shape options that disagree with the files are an error.
-void apply_npy_shapes(SweepConfig& c, const po::variables_map& vm) {
+// Captured inputs fix the shape; shape options that disagree with the files are an error.
+void apply_captured_shapes(SweepConfig& c, const po::variables_map& vm) {
   for (const auto& input : c.inputs) {
-    if (input.rfind("npy:", 0) != 0) continue;
+    if (!is_captured_input(input)) continue;
     AttentionShape s;
     try {
-      s = npy_input_shape(input.substr(4));
+      s = captured_input_shape(input);
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--input ") + input + ": " + e.what());
     }
     auto agree = [&](const char* option, std::vector<std::int64_t>& values, std::int64_t v) {
       if (vm.count(option) && !vm[option].defaulted() && values != std::vector{v})
         throw UsageError(std::string("--") + option + " disagrees with the shape " + s.to_string() +
-                         " of the tensors in " + input.substr(4) +
+                         " of the tensors of --input " + input +
                          "; leave it out, the files set it");
       values = {v};
     };
     if (c.inputs.size() != 1)
-      throw UsageError("--input npy:DIR cannot be combined with other inputs in one sweep");
+      throw UsageError("--input " + input +
+                       ": captured tensors cannot be combined with other inputs in one sweep");
     const bool session =
         std::any_of(c.decode_steps.begin(), c.decode_steps.end(), [](auto t) { return t > 0; });
     if (session) {
       // The files hold the whole session: the cache is every position but the last T, which the
-      // steps append, and q.npy's last rows are the observation window and the T step queries.
+      // steps append, and the captured Q's last rows are the observation window and the T step
+      // queries.
       if (c.decode_steps.size() != 1)
         throw UsageError("--decode-steps with --input " + input +
                          ": the files fix the session's length; give one number of steps");
@@ -364,13 +381,12 @@ void apply_npy_shapes(SweepConfig& c, const po::variables_map& vm) {
       if (!fits(steps)) {
         std::int64_t most = std::min(s.seq_len - 1, s.query_len);
         while (most > 0 && !fits(most)) --most;
-        throw UsageError(
-            "--decode-steps " + std::to_string(steps) + " with --input " + input + " (" +
-            s.to_string() +
-            "): a session of T steps over these files caches "
-            "N - T tokens and needs q.npy's last min(N - T, 64) + T queries; allowed: " +
-            (most > 0 ? "1 to " + std::to_string(most) + " steps here"
-                      : std::string("none with these files")));
+        throw UsageError("--decode-steps " + std::to_string(steps) + " with --input " + input +
+                         " (" + s.to_string() +
+                         "): a session of T steps over these files caches "
+                         "N - T tokens and needs Q's last min(N - T, 64) + T queries; allowed: " +
+                         (most > 0 ? "1 to " + std::to_string(most) + " steps here"
+                                   : std::string("none with these files")));
       }
       const std::int64_t cached = s.seq_len - steps;
       s.seq_len = cached;
@@ -508,7 +524,7 @@ std::optional<SweepConfig> parse_run_options(const std::vector<std::string>& arg
                   help, false, vm, nullptr))
     return std::nullopt;
   SweepConfig c = build_config(raw, true);
-  apply_npy_shapes(c, vm);
+  apply_captured_shapes(c, vm);
   check_points(c);
   return c;
 }
@@ -573,7 +589,7 @@ std::optional<SweepConfig> parse_sweep(const std::vector<std::string>& args, std
   c.report = raw.report;
   if (!c.report.empty() && c.report == c.out)
     throw UsageError("--report: '" + c.report + "' is the --out CSV; give an .html file");
-  apply_npy_shapes(c, vm);
+  apply_captured_shapes(c, vm);
   check_points(c);
   return c;
 }
@@ -617,7 +633,7 @@ std::optional<PatternConfig> parse_pattern_options(const std::vector<std::string
   if (raw.variants.size() != 1) throw UsageError("pattern needs exactly one --variant SPEC");
   if (raw.save.empty()) throw UsageError("pattern needs --save FILE.npy");
   SweepConfig c = build_config(raw, true);
-  apply_npy_shapes(c, vm);
+  apply_captured_shapes(c, vm);
   if (c.batches[0] != 1) throw UsageError("pattern exports batch 1 only; leave out --batch");
   if (c.seq_lens[0] > 8192)
     throw UsageError("--seq-len: pattern export takes N up to 8192, got " +

@@ -1,5 +1,7 @@
 #include "harness/io/npy.hpp"
 
+#include "harness/io/half_float.hpp"
+
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -45,22 +47,6 @@ std::string position_string(const std::vector<std::int64_t>& shape, std::size_t 
     rest /= shape[d];
   }
   return shape_string(index);
-}
-
-// IEEE binary16 to float, exactly (denormals, infinities and NaN included).
-float half_to_float(std::uint16_t h) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  const std::uint32_t exponent = (h >> 10) & 0x1Fu, mantissa = h & 0x3FFu;
-  if (exponent == 0) {
-    // Zero or a denormal: mantissa · 2^-24, exact in float.
-    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    return sign ? -magnitude : magnitude;
-  }
-  const std::uint32_t bits = exponent == 0x1F ? sign | 0x7F80'0000u | (mantissa << 13)
-                                              : sign | ((exponent + 112) << 23) | (mantissa << 13);
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
 }
 
 // A readable name for a NumPy type string such as '>f4', for error messages.

@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "attention/core/random.hpp"
-#include "harness/io/npy.hpp"
+#include "harness/measure/captured_inputs.hpp"
 
 // The generative models. Every generator draws V iid N(0, 1); they differ in Q and K. The
 // constants are tuned so that each promised property holds with a margin at the default scale
@@ -422,9 +422,9 @@ Generator find_generator(const std::string& name) {
   return nullptr;
 }
 
-constexpr std::string_view kNpyPrefix = "npy:";
-
-std::string allowed_inputs() { return "gaussian, local, clustered, sinks, lm, npy:DIR"; }
+std::string allowed_inputs() {
+  return "gaussian, local, clustered, sinks, lm, npy:DIR, safetensors:DIR[,layer=L][,heads=A-B]";
+}
 
 // Replaces every row of K by the matching row of Q scaled to unit length (a zero row stays zero).
 void share_qk(InputTensors& t) {
@@ -444,81 +444,6 @@ void share_qk(InputTensors& t) {
   });
 }
 
-// The 4-d shape an .npy array stands for, or an error naming the file and the `layouts` allowed.
-Shape npy_shape_as_inputs(const std::string& path, const std::vector<std::int64_t>& dims,
-                          const char* layouts) {
-  Shape shape;
-  if (dims.size() == 4) {
-    shape = {dims[0], dims[1], dims[2], dims[3]};
-  } else if (dims.size() == 2) {
-    shape = {1, 1, dims[0], dims[1]};
-  } else {
-    throw std::invalid_argument(path + ": shape " + shape_string(dims) +
-                                " is not supported; expected " + layouts);
-  }
-  for (std::int64_t dim : dims) {
-    if (dim <= 0) {
-      throw std::invalid_argument(path + ": shape " + shape_string(dims) +
-                                  " has an empty dimension; every dimension must be positive");
-    }
-  }
-  return shape;
-}
-
-struct NpyInputs {
-  AttentionShape shape;
-  std::array<NpyArray, 3> arrays;  // q, k, v
-};
-
-NpyInputs read_npy_inputs(const std::string& dir) {
-  static constexpr std::array<const char*, 3> kNames = {"q.npy", "k.npy", "v.npy"};
-  static constexpr std::array<const char*, 3> kLayouts = {
-      "[B, H, M, D] or [M, D]", "[B, KV, N, D] or [N, D]", "[B, KV, N, D] or [N, D]"};
-  NpyInputs in;
-  std::array<std::string, 3> paths;
-  std::array<Shape, 3> shapes;
-  for (std::size_t t = 0; t < 3; ++t) {
-    paths[t] = dir + "/" + kNames[t];
-    in.arrays[t] = read_npy_f32(paths[t]);
-    shapes[t] = npy_shape_as_inputs(paths[t], in.arrays[t].shape, kLayouts[t]);
-  }
-  const Shape& q = shapes[0];
-  const Shape& k = shapes[1];
-  const auto shape_of = [&](std::size_t t) { return shape_string(in.arrays[t].shape); };
-  if (shapes[2] != k)
-    throw std::invalid_argument(paths[2] + " has shape " + shape_of(2) + " but " + paths[1] +
-                                " has shape " + shape_of(1) +
-                                "; k.npy and v.npy must have the same shape [B, kv_heads, N, D]");
-  // What k.npy must look like given q.npy, for the messages below.
-  const std::string expected_kv =
-      "expected [" + std::to_string(q.batch) + ", KV, N, " + std::to_string(q.head_dim) +
-      "] with KV dividing q.npy's " + std::to_string(q.heads) + " heads and N >= its " +
-      std::to_string(q.seq_len) + " queries, after " + paths[0] + " of shape " + shape_of(0);
-  const auto reject_kv = [&](const std::string& problem) {
-    throw std::invalid_argument(paths[1] + " (and v.npy) has shape " + shape_of(1) + ": " +
-                                problem + "; " + expected_kv);
-  };
-  if (k.batch != q.batch)
-    reject_kv("batch " + std::to_string(k.batch) + " differs from q.npy's " +
-              std::to_string(q.batch));
-  if (k.head_dim != q.head_dim)
-    reject_kv("head_dim " + std::to_string(k.head_dim) + " differs from q.npy's " +
-              std::to_string(q.head_dim));
-  if (q.heads % k.heads != 0)
-    reject_kv(std::to_string(k.heads) + " kv heads do not divide q.npy's " +
-              std::to_string(q.heads) + " query heads");
-  if (q.seq_len > k.seq_len)
-    throw std::invalid_argument(paths[0] + " has shape " + shape_of(0) + ": its " +
-                                std::to_string(q.seq_len) + " queries are more than the " +
-                                std::to_string(k.seq_len) + " keys of " + paths[1] + " (shape " +
-                                shape_of(1) + "); expected [" + std::to_string(q.batch) + ", " +
-                                std::to_string(q.heads) + ", M, " + std::to_string(q.head_dim) +
-                                "] with M <= " + std::to_string(k.seq_len) +
-                                " (the queries are the last M of the N positions)");
-  in.shape = {q.batch, q.heads, k.heads, q.seq_len, k.seq_len, q.head_dim};
-  return in;
-}
-
 }  // namespace
 
 const std::vector<std::string>& generator_names() {
@@ -528,15 +453,16 @@ const std::vector<std::string>& generator_names() {
 
 void check_input_name(const std::string& input) {
   if (find_generator(input) != nullptr) return;
-  if (input.starts_with(kNpyPrefix)) {
-    if (input.size() > kNpyPrefix.size()) return;
-    throw std::invalid_argument("input '" + input +
-                                "' names no directory; allowed: " + allowed_inputs());
+  if (is_captured_input(input)) {
+    try {
+      check_captured_input_name(input);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string(e.what()) + "; allowed: " + allowed_inputs());
+    }
+    return;
   }
   throw std::invalid_argument("unknown input '" + input + "'; allowed: " + allowed_inputs());
 }
-
-AttentionShape npy_input_shape(const std::string& dir) { return read_npy_inputs(dir).shape; }
 
 void check_shared_qk(const AttentionShape& shape) {
   if (shape.square()) return;
@@ -550,14 +476,14 @@ InputTensors make_inputs(const std::string& input, const AttentionShape& shape, 
                          bool shared_qk) {
   check_input_name(input);
   InputTensors t;
-  if (input.starts_with(kNpyPrefix)) {
-    NpyInputs in = read_npy_inputs(input.substr(kNpyPrefix.size()));
+  if (is_captured_input(input)) {
+    CapturedInputs in = read_captured_inputs(input);
     if (shared_qk) check_shared_qk(in.shape);
     Tensor* tensors[] = {&t.q, &t.k, &t.v};
     const Shape shapes[] = {in.shape.query_shape(), in.shape.kv_shape(), in.shape.kv_shape()};
     for (std::size_t i = 0; i < 3; ++i) {
       *tensors[i] = Tensor(shapes[i]);
-      std::copy_n(in.arrays[i].data.data(), in.arrays[i].data.size(), tensors[i]->data().data());
+      std::copy_n(in.data[i].data(), in.data[i].size(), tensors[i]->data().data());
     }
   } else {
     try {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "attention/core/tensor.hpp"
+#include "harness/measure/captured_inputs.hpp"
 
 namespace attn::harness {
 
@@ -15,7 +16,8 @@ struct InputTensors {
 
 // The generators, in the order `attnbench --help` lists them: gaussian, local, clustered, sinks,
 // lm.
-// (`npy:DIR` is accepted by make_inputs as well but is not a generator.) V is iid N(0, 1) for
+// (Captured tensors, `npy:DIR` and `safetensors:DIR,...`, are accepted by make_inputs as well
+// but are not generators; captured_inputs.hpp.) V is iid N(0, 1) for
 // all of them; Q and K follow a documented model (inputs.cpp) with a promised property, tested
 // at the default scale 1/sqrt(D) on full attention's weights:
 //   gaussian   Q, K iid N(0, 1); attention nearly uniform (perplexity >= N/2 per row).
@@ -27,7 +29,7 @@ struct InputTensors {
 const std::vector<std::string>& generator_names();
 
 // Throws std::invalid_argument naming the value and the allowed ones unless `input` is a
-// generator name or "npy:DIR".
+// generator name or names captured tensors (npy:DIR, safetensors:DIR[,layer=L][,heads=A-B]).
 void check_input_name(const std::string& input);
 
 // Builds Q as [B, H, M, D] and K, V as [B, kv_heads, N, D] from a generator, deterministically
@@ -45,19 +47,12 @@ void check_input_name(const std::string& input);
 //     point's queries are therefore the tail of the square point's, over the same K and V.
 // At kv_heads = H and M = N this is the square generation of round 1, bit for bit.
 //
-// For "npy:DIR", reads DIR/q.npy ([B,H,M,D] or [M,D]), k.npy and v.npy ([B,kv_heads,N,D] or
-// [N,D]) and ignores `shape` and `seed`; use npy_input_shape first. With `shared_qk`, K is
+// For captured tensors (npy:DIR, safetensors:DIR,...) reads them (captured_inputs.hpp) and
+// ignores `shape` and `seed`; use captured_input_shape first. With `shared_qk`, K is
 // replaced by Q with each row scaled to unit length (Reformer's shared query-key setting),
 // which needs a square shape (M = N, kv_heads = H): std::invalid_argument otherwise. A bad
 // shape (a size below 1, kv_heads not dividing heads, M > N) is std::invalid_argument too.
 InputTensors make_inputs(const std::string& input, const AttentionShape& shape, std::uint64_t seed,
                          bool shared_qk = false);
-
-// The attention shape of the tensors in DIR: q.npy [B,H,M,D], k.npy and v.npy [B,kv_heads,N,D]
-// ([N,D] counts as [1,1,N,D]); k.npy and v.npy must have the same shape, batch and head_dim
-// must agree with q.npy, kv_heads must divide H and M <= N. Reads and validates the three files
-// completely (including NaN and Inf), so bad files are reported before any work starts. Throws
-// std::invalid_argument naming the file, its shape and the shape expected.
-AttentionShape npy_input_shape(const std::string& dir);
 
 }  // namespace attn::harness

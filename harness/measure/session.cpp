@@ -246,7 +246,7 @@ void measure_session(const Point& point, const std::vector<const Variant*>& vari
   AttentionInputs full;
   std::vector<std::int64_t> sampled = sampled_steps(steps);
   std::vector<ReferenceSample> references;
-  // .npy inputs hold every query the files have; the session reads the last W + T of them.
+  // Captured inputs hold every query the files have; the session reads the last W + T of them.
   const auto trim_queries = [&](AttentionInputs& in) {
     const std::int64_t extra = in.q.shape.seq_len - input_shape.query_len;
     if (extra <= 0) return;

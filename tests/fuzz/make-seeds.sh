@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Seed corpora for the fuzz targets: make-seeds.sh OUT_DIR ATTNBENCH_BINARY
-# Writes OUT_DIR/spec (variant specs), OUT_DIR/npy (valid and broken .npy files) and
-# OUT_DIR/csv (a real results file from attnbench, and broken ones).
+# Writes OUT_DIR/spec (variant specs), OUT_DIR/npy and OUT_DIR/safetensors (valid and broken
+# files) and OUT_DIR/csv (a real results file from attnbench, and broken ones).
 set -euo pipefail
 out=$1
 attnbench=$2
-mkdir -p "$out/spec" "$out/npy" "$out/csv"
+mkdir -p "$out/spec" "$out/npy" "$out/safetensors" "$out/csv"
 
 i=0
 for spec in dense flash:block=32 sliding_window:left=128,right=0 \
@@ -42,6 +42,30 @@ npy("f8.npy", (2, 2), descr="<f8", data=bytes(32))
 npy("fortran.npy", (2, 2), fortran=True)
 npy("truncated.npy", (4, 4), cut=5)
 npy("nan.npy", (1, 2), data=struct.pack("<2f", 1.0, float("nan")))
+PY
+
+python3 - "$out/safetensors" <<'PY'
+import json, struct, sys
+out = sys.argv[1]
+def st(name, tensors, metadata=None, cut=0, raw_header=None):
+    header, blob = {}, b""
+    for key, (dtype, shape, data) in tensors.items():
+        header[key] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    text = (raw_header or json.dumps(header)).encode()
+    whole = struct.pack("<Q", len(text)) + text + blob
+    open(f"{out}/{name}", "wb").write(whole[:len(whole) - cut])
+f32 = lambda n: struct.pack("<%df" % n, *[i * 0.5 for i in range(n)])
+st("layer.safetensors", {"layers.0.q": ("F32", [1, 2, 3, 2], f32(12)),
+                         "layers.0.k": ("F16", [1, 1, 3, 2], bytes(12)),
+                         "layers.0.v": ("BF16", [1, 1, 3, 2], bytes(12))},
+   {"format": "attnbench-qkv/1", "note": "caf\u00e9"})
+st("empty.safetensors", {})
+st("truncated.safetensors", {"x": ("F32", [4, 4], f32(16))}, cut=9)
+st("wrong-size.safetensors", {}, raw_header='{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,4]}}')
+st("nested.safetensors", {}, raw_header='{"__metadata__":{"a":[1,{"b":null}]},"y":true}')
 PY
 
 "$attnbench" run --variant dense --variant flash --seq-len 8 --heads 1 --head-dim 4 --reps 1 \
