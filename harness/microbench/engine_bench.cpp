@@ -4,10 +4,13 @@
 #include <cblas.h>
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "attention/core/registry.hpp"
 #include "harness/microbench/micro_common.hpp"
@@ -104,6 +107,68 @@ void dense_sizes(benchmark::internal::Benchmark* b) {
 // Textbook dense: OpenBLAS SGEMM in fp32, the library's bf16 GEMM (oneDNN) in bf16.
 ATTN_PRECISION_PAIR(PrecisionDense, "dense", dense_sizes);
 #undef ATTN_PRECISION_PAIR
+
+// Whether a baseline keeps its efficiency at small N, where a per-call cost (allocating and
+// faulting in an N×N buffer, a thread start) would inflate every speedup over it. One run times
+// the variant at N = 512 ... 4096 (each for at least 0.3 s, medians of 3) and reports GFLOP/s
+// per N and small_over_4k, the worst of N = 512 and 1K over N = 4096; below 0.7 the benchmark
+// ends in an error naming the N that collapsed.
+void share_across_n(benchmark::State& state, const std::string& spec) {
+  const std::unique_ptr<Variant> variant = make_variant(spec);
+  openblas_set_num_threads(1);
+  tbb::task_arena arena(kThreads);
+  std::vector<std::pair<std::int64_t, double>> rates;  // N, GFLOP/s
+  for (auto _ : state) {
+    rates.clear();
+    for (const std::int64_t n : {512, 1024, 2048, 4096}) {
+      const Shape shape{1, 8, n, 64};
+      Inputs in = random_inputs(shape);
+      AttentionInputs inputs{in.q.view(), in.k.view(), in.v.view()};
+      inputs.scale = default_scale(shape.head_dim);
+      Tensor out(shape);
+      const double flops =
+          4.0 * static_cast<double>(variant->cost(shape, false, kThreads).pairs) * 64.0;
+      arena.execute([&] { variant->forward(inputs, out.mutable_view()); });  // warm-up
+      std::vector<double> per_call;
+      for (int rep = 0; rep < 3; ++rep) {
+        int calls = 0;
+        const auto start = std::chrono::steady_clock::now();
+        double seconds = 0;
+        do {
+          arena.execute([&] { variant->forward(inputs, out.mutable_view()); });
+          ++calls;
+          seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        } while (seconds < 0.1);
+        per_call.push_back(seconds / calls);
+      }
+      std::sort(per_call.begin(), per_call.end());
+      rates.emplace_back(n, flops / per_call[1] / 1e9);
+    }
+  }
+  const double large = rates.back().second;
+  double worst = 1e30;
+  std::int64_t worst_n = 0;
+  for (const auto& [n, gflops] : rates) {
+    state.counters["GFLOPs_N" + std::to_string(n)] = gflops;
+    if (n <= 1024 && gflops / large < worst) {
+      worst = gflops / large;
+      worst_n = n;
+    }
+  }
+  state.counters["small_over_4k"] = worst;
+  if (const double peak = measured_peak_flops(); peak > 0)
+    state.counters["of_peak_N" + std::to_string(worst_n)] = worst * large * 1e9 / peak;
+  if (worst < 0.7) {
+    const std::string why = spec + " collapses at small N: N=" + std::to_string(worst_n) +
+                            " runs at " + std::to_string(worst) +
+                            " of its N=4096 GFLOP/s (at least 0.7 expected)";
+    state.SkipWithError(why.c_str());
+  }
+}
+void BM_DenseAcrossN(benchmark::State& state) { share_across_n(state, "dense"); }
+void BM_FlashAcrossN(benchmark::State& state) { share_across_n(state, "flash"); }
+BENCHMARK(BM_DenseAcrossN)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FlashAcrossN)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK(BM_Flash)
     ->RangeMultiplier(2)
