@@ -11,9 +11,11 @@ namespace {
 // keys() is asked row by row, from several threads, for a few inputs at a time.
 constexpr std::size_t kCachedSelections = 2;
 
+}  // namespace
+
 // A cheap fingerprint of Q's and K's contents: with the storage addresses it tells apart inputs
 // that reuse freed memory, without reading every value on each keys() call.
-std::uint64_t fingerprint(const AttentionInputs& in) {
+std::uint64_t inputs_fingerprint(const AttentionInputs& in) {
   std::uint64_t state = 0;
   for (const TensorView* t : {&in.q, &in.k}) {
     const std::size_t n = t->data.size(), step = std::max<std::size_t>(1, n / 256);
@@ -25,8 +27,6 @@ std::uint64_t fingerprint(const AttentionInputs& in) {
   }
   return state;
 }
-
-}  // namespace
 
 struct SelectingVariant::CacheEntry {
   const float* q;
@@ -106,7 +106,7 @@ std::optional<double> SelectingVariant::last_select_ms() const {
 
 std::shared_ptr<const Selection> SelectingVariant::selection_for(const AttentionInputs& inputs,
                                                                  const CacheState* state) const {
-  const std::uint64_t print = fingerprint(inputs);
+  const std::uint64_t print = inputs_fingerprint(inputs);
   {
     const std::lock_guard lock(cache_mutex_);
     for (const auto& entry : cache_)
@@ -123,7 +123,7 @@ void SelectingVariant::remember(const AttentionInputs& inputs, const CacheState*
                                 std::shared_ptr<const Selection> selection) const {
   auto entry = std::make_shared<const CacheEntry>(CacheEntry{
       inputs.q.data.data(), inputs.k.data.data(), inputs.shape(), inputs.causal, inputs.scale,
-      fingerprint(inputs), state, state ? state->length() : 0, std::move(selection)});
+      inputs_fingerprint(inputs), state, state ? state->length() : 0, std::move(selection)});
   const std::lock_guard lock(cache_mutex_);
   for (auto& e : cache_)
     if (e->matches(inputs, state, entry->fingerprint)) {

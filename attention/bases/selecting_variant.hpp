@@ -11,6 +11,10 @@
 
 namespace attn {
 
+// A cheap fingerprint of Q's and K's contents: with the storage addresses it tells apart inputs
+// that reuse freed memory, without reading every value on each keys() call.
+std::uint64_t inputs_fingerprint(const AttentionInputs& inputs);
+
 // Base of every query-aware variant: it only chooses keys from the inputs (select), and
 // forward(), keys() and pairs() follow from that one value, so they can never disagree.
 // forward() times the selection apart from the attention (last_select_ms).

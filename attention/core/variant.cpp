@@ -108,6 +108,24 @@ void Variant::decode_keys(const AttentionInputs& step, const CacheState*, std::i
   keys(step, b, h, 0, out);
 }
 
+void Variant::terms(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
+                    std::int64_t query, std::vector<AttentionTerm>& out) const {
+  out.resize(1);
+  out[0] = AttentionTerm{};
+  keys(inputs, b, h, query, out[0].keys);
+}
+
+void Variant::decode_terms(const AttentionInputs& step, const CacheState* state, std::int64_t b,
+                           std::int64_t h, std::vector<AttentionTerm>& out) const {
+  if (state == nullptr) {
+    terms(step, b, h, 0, out);
+    return;
+  }
+  out.resize(1);
+  out[0] = AttentionTerm{};
+  decode_keys(step, state, b, h, out[0].keys);
+}
+
 std::int64_t Variant::decode_pairs(const AttentionInputs& step, const CacheState*) const {
   return pairs(step);
 }

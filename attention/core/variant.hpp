@@ -93,11 +93,25 @@ struct Cost {
   std::int64_t workspace_bytes = 0;
 };
 
+// One term of a query row's output: `gate` times exact softmax attention over `keys`, each
+// key's score raised by its log-weight (an importance weight 1/p enters as -log p), reading K's
+// and V's rows `keys` or, when k_rows is set, rows the variant derives from them (NSA's block
+// summaries: k_rows and v_rows hold keys.size() × head_dim values, and `keys` then only names
+// them). An empty key set contributes nothing.
+struct AttentionTerm {
+  double gate = 1.0;
+  std::vector<std::int64_t> keys;
+  std::vector<double> log_weights;     // empty: every key's weight is 1
+  std::vector<double> k_rows, v_rows;  // empty: the inputs' own rows
+  bool reads_inputs() const { return k_rows.empty(); }
+};
+
 // An attention variant. Build one with make_variant("name:key=value,...") (registry.hpp).
 //
-// The contract every variant keeps, and the registry test checks: forward() equals exact
-// softmax attention where query i of problem (b, h) attends exactly the keys that keys()
-// returns for it (an empty key set gives a zero row).
+// The contract every variant keeps, and the registry test checks: forward() equals the sum of
+// the terms() of each query row, computed exactly (fp64). For all but a few variants that is one
+// term of gate 1 over keys(): exact softmax attention where query i of problem (b, h) attends
+// exactly the keys that keys() returns for it (an empty key set gives a zero row).
 class Variant {
  public:
   explicit Variant(VariantConfig config) : config_(std::move(config)) {}
@@ -128,6 +142,14 @@ class Variant {
   // problem (b, h) attends, appended to `out` after clearing it; h is the query head.
   virtual void keys(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
                     std::int64_t query, std::vector<std::int64_t>& out) const = 0;
+
+  // The output of one query row as a sum of terms, appended to `out` after clearing it. Default:
+  // one term of gate 1 over keys(). A variant whose output is not attention over one key set
+  // (importance-weighted samples, a gated mixture of branches) overrides it, and its keys() then
+  // lists the rows of K its terms read (for the attention-mass recall) and pairs() counts the
+  // keys of every term.
+  virtual void terms(const AttentionInputs& inputs, std::int64_t b, std::int64_t h,
+                     std::int64_t query, std::vector<AttentionTerm>& out) const;
 
   virtual Cost cost(const AttentionShape& shape, bool causal, int threads) const = 0;
 
@@ -173,6 +195,10 @@ class Variant {
                            MutableTensorView out) const;
   virtual void decode_keys(const AttentionInputs& step, const CacheState* state, std::int64_t b,
                            std::int64_t h, std::vector<std::int64_t>& out) const;
+  // The step's output as terms (see terms()). Default: one term over decode_keys() when the
+  // variant keeps state, terms() of the step's one query otherwise.
+  virtual void decode_terms(const AttentionInputs& step, const CacheState* state, std::int64_t b,
+                            std::int64_t h, std::vector<AttentionTerm>& out) const;
   virtual std::int64_t decode_pairs(const AttentionInputs& step, const CacheState* state) const;
 
   // Bytes of the cache a server holds for this variant after `step`: K and V of every kept

@@ -81,13 +81,13 @@ ReferenceSample sample_full_attention(const AttentionInputs& in, std::int64_t ro
 Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& in,
                           const TensorView& output, const ReferenceSample& ref) {
   return measure_accuracy(
-      [&](std::int64_t b, std::int64_t h, std::int64_t query, std::vector<std::int64_t>& keys) {
-        variant.keys(in, b, h, query, keys);
+      [&](std::int64_t b, std::int64_t h, std::int64_t query, std::vector<AttentionTerm>& terms) {
+        variant.terms(in, b, h, query, terms);
       },
       in, output, ref);
 }
 
-Accuracy measure_accuracy(const KeysOf& keys_of, const AttentionInputs& in,
+Accuracy measure_accuracy(const TermsOf& terms_of, const AttentionInputs& in,
                           const TensorView& output, const ReferenceSample& ref) {
   const AttentionShape s = in.shape();
   const auto total = static_cast<std::int64_t>(ref.rows.size());
@@ -112,8 +112,13 @@ Accuracy measure_accuracy(const KeysOf& keys_of, const AttentionInputs& in,
     max_abs[r] = m;
     // Two zero rows agree; one zero row is orthogonal to anything.
     cos[r] = (g2 == 0 && w2 == 0) ? 1.0 : (g2 == 0 || w2 == 0) ? 0.0 : gw / std::sqrt(g2 * w2);
-    std::vector<std::int64_t> keys;
-    keys_of(b, h, query, keys);
+    std::vector<AttentionTerm> terms;
+    terms_of(b, h, query, terms);
+    std::vector<std::int64_t> keys;  // the rows of K the terms read, each once
+    for (const AttentionTerm& term : terms)
+      if (term.reads_inputs()) keys.insert(keys.end(), term.keys.begin(), term.keys.end());
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
     const float* q = in.q.row(b, h, query);
     double kept = 0;
     for (std::int64_t k : keys) {
@@ -123,7 +128,7 @@ Accuracy measure_accuracy(const KeysOf& keys_of, const AttentionInputs& in,
     }
     mass[r] = kept / ref.score_sum[r];
     std::vector<double> own(static_cast<std::size_t>(s.head_dim));
-    reference_row(in, b, h, query, keys, own);
+    reference_terms(in, b, h, query, terms, own);
     for (std::int64_t c = 0; c < s.head_dim; ++c) {
       const double d = static_cast<double>(got[c]) - own[c];
       kernel_err_sq[r] += d * d;

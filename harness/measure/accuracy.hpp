@@ -30,7 +30,8 @@ ReferenceSample sample_full_attention(const AttentionInputs& inputs, std::int64_
 struct Accuracy {
   double rel_err = 0;  // ||O - O_full||_F / ||O_full||_F
   // ||O - O_keys||_F / ||O_keys||_F, O_keys exact fp64 attention over the inputs the forward
-  // read (bf16: the rounded ones) restricted to the variant's own keys: the kernel's rounding.
+  // read (bf16: the rounded ones) restricted to the variant's own keys (its terms): the
+  // kernel's rounding.
   double rel_err_kernel = 0;
   double max_abs_err = 0;  // max |O - O_full|
   double cos_sim_min = 1;  // min over rows of cos(O_row, O_full_row)
@@ -40,11 +41,12 @@ struct Accuracy {
 Accuracy measure_accuracy(const Variant& variant, const AttentionInputs& inputs,
                           const TensorView& output, const ReferenceSample& reference);
 
-// The same for a key set given row by row: keys_of(b, h, query, keys) sets the sorted keys query
-// `query` of problem (b, h) attended (a decode step's, which depend on the session's state).
-using KeysOf = std::function<void(std::int64_t b, std::int64_t h, std::int64_t query,
-                                  std::vector<std::int64_t>& keys)>;
-Accuracy measure_accuracy(const KeysOf& keys_of, const AttentionInputs& inputs,
+// The same for terms given row by row: terms_of(b, h, query, terms) sets the terms (Variant::
+// terms) of query `query` of problem (b, h) (a decode step's, which depend on the session's
+// state). The mass recall counts full attention's mass on the rows of K the terms read.
+using TermsOf = std::function<void(std::int64_t b, std::int64_t h, std::int64_t query,
+                                   std::vector<AttentionTerm>& terms)>;
+Accuracy measure_accuracy(const TermsOf& terms_of, const AttentionInputs& inputs,
                           const TensorView& output, const ReferenceSample& reference);
 
 }  // namespace attn::harness

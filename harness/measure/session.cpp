@@ -85,8 +85,8 @@ void measure_variant_session(const Variant& configured, const Point& point,
     pairs_total += static_cast<double>(variant.decode_pairs(step, state.get()));
     if (next_sample < sampled.size() && sampled[next_sample] == t) {
       accuracy.push_back(measure_accuracy(
-          [&](std::int64_t b, std::int64_t h, std::int64_t, std::vector<std::int64_t>& keys) {
-            variant.decode_keys(step, state.get(), b, h, keys);
+          [&](std::int64_t b, std::int64_t h, std::int64_t, std::vector<AttentionTerm>& terms) {
+            variant.decode_terms(step, state.get(), b, h, terms);
           },
           step, out.view(), references[next_sample]));
       ++next_sample;

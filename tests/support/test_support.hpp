@@ -128,13 +128,13 @@ inline bool checked_row(std::int64_t row, std::int64_t rows) {
   return !kThreadSanitizer || row % 3 == 0 || row == rows - 1;
 }
 
-// fp64 attention of every checked row restricted to the variant's own key set, [B, H, M, D]
+// fp64 attention of every checked row over the variant's own terms (its key set), [B, H, M, D]
 // flat, NaN in rows not checked: the correctness contract of every variant. Computed once per
 // inputs and compared with the forward at each thread count (it costs far more than the forward).
 inline std::vector<double> reference_over_own_keys(const Variant& variant,
                                                    const AttentionInputs& inputs) {
   const AttentionShape s = inputs.shape();
-  std::vector<std::int64_t> keys;
+  std::vector<AttentionTerm> terms;
   std::vector<double> want(static_cast<std::size_t>(s.batch * s.heads * s.query_len * s.head_dim),
                            std::numeric_limits<double>::quiet_NaN());
   std::size_t at = 0;
@@ -142,9 +142,9 @@ inline std::vector<double> reference_over_own_keys(const Variant& variant,
     for (std::int64_t h = 0; h < s.heads; ++h)
       for (std::int64_t i = 0; i < s.query_len; ++i, at += static_cast<std::size_t>(s.head_dim)) {
         if (!checked_row(i, s.query_len)) continue;
-        variant.keys(inputs, b, h, i, keys);
-        reference_row(inputs, b, h, i, keys,
-                      std::span<double>(want).subspan(at, static_cast<std::size_t>(s.head_dim)));
+        variant.terms(inputs, b, h, i, terms);
+        reference_terms(inputs, b, h, i, terms,
+                        std::span<double>(want).subspan(at, static_cast<std::size_t>(s.head_dim)));
       }
   return want;
 }

@@ -230,7 +230,8 @@ TEST_P(EveryVariant, KeysAreSortedDistinctInRangeAndCountedByPairs) {
     for (bool causal : {false, true}) {
       if (!accepts(*variant, shape, causal)) continue;
       testing::RandomInputs in(shape, causal);
-      std::vector<std::int64_t> keys;
+      std::vector<std::int64_t> keys, read;
+      std::vector<AttentionTerm> terms;
       std::int64_t total = 0;
       for (std::int64_t b = 0; b < shape.batch; ++b)
         for (std::int64_t h = 0; h < shape.heads; ++h)
@@ -245,9 +246,27 @@ TEST_P(EveryVariant, KeysAreSortedDistinctInRangeAndCountedByPairs) {
             if (causal && !keys.empty()) {
               ASSERT_LE(keys.back(), shape.position(i)) << GetParam() << " q=" << i;
             }
-            total += static_cast<std::int64_t>(keys.size());
+            // Every term is well formed, and keys() is the union of the rows of K they read.
+            variant->terms(in.inputs, b, h, i, terms);
+            read.clear();
+            for (const AttentionTerm& term : terms) {
+              ASSERT_TRUE(std::is_sorted(term.keys.begin(), term.keys.end())) << GetParam();
+              ASSERT_EQ(std::adjacent_find(term.keys.begin(), term.keys.end()), term.keys.end());
+              ASSERT_TRUE(term.log_weights.empty() || term.log_weights.size() == term.keys.size());
+              ASSERT_TRUE(std::isfinite(term.gate)) << GetParam();
+              if (term.reads_inputs()) {
+                read.insert(read.end(), term.keys.begin(), term.keys.end());
+              } else {
+                ASSERT_EQ(term.k_rows.size(), term.keys.size() * 8) << GetParam();
+                ASSERT_EQ(term.v_rows.size(), term.keys.size() * 8) << GetParam();
+              }
+              total += static_cast<std::int64_t>(term.keys.size());
+            }
+            std::sort(read.begin(), read.end());
+            read.erase(std::unique(read.begin(), read.end()), read.end());
+            ASSERT_EQ(read, keys) << GetParam() << " q=" << i << ": keys() is not its terms' rows";
           }
-      // pairs() is the variant's own closed form (or count); keys() enumerates: they must agree.
+      // pairs() is the variant's own closed form (or count); the terms enumerate: they must agree.
       EXPECT_EQ(variant->pairs(in.inputs), total)
           << GetParam() << " " << shape.to_string() << (causal ? " causal" : "");
     }
