@@ -7,6 +7,8 @@ Llama does before its attention call; the copy is part of the forward) and `grou
 to [B, kv, H/kv, D] so that each kv head's group is one matmul, no copy). PyTorch 1.13, as Debian
 ships it, has no fused CPU attention. GB/s counts the compulsory traffic (Q, K, V read once, the
 output written once), like attnbench's min_bytes, so the two compare as ratios on one machine.
+The query is the newest token, so causal masking changes nothing here: every cached key is visible
+(the same attention as `attnbench run --query-len 1 --causal`).
 
 Usage: /usr/bin/python3 results/peers/torch_decode.py [--seq-len 16384,...] [--head-dim 128]
 Needs python3-torch (Debian). Prints CSV: peer,seq_len,head_dim,threads,time_ms,time_ms_min,time_ms_max,gbps
