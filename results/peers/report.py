@@ -179,7 +179,8 @@ def main(argv=None):
     threads = sorted({r["threads"] for r in rows})
     text = (f"Same-run comparison, {cpu} (family/model/stepping {fms}), {stamp}, "
             f"threads {','.join(threads)}; causal; medians"
-            + (f"; `{args.command}`" if args.command else "") + f". Rows: {args.out}\n\n" + tables(rows))
+            + (f"; `{args.command}`" if args.command else "") + f". Rows: {os.path.basename(args.out)}"
+            + " (beside this file)\n\n" + tables(rows))
     print(text)
     with open(os.path.splitext(args.out)[0] + ".md", "w") as f:
         f.write(text)
