@@ -11,7 +11,8 @@
 //               among them, the rest by that importance (ties: the lower block). The query
 //               attends their keys (causal: up to its position).
 //   window      the `window` keys ending at the query's position.
-// The gates are fixed (NSA's come from a learned MLP with a sigmoid): equal thirds by default.
+// The gates are fixed (NSA's come from a learned MLP with a sigmoid): equal thirds by default. A
+// branch of gate 0 is not computed, so a spec with one gate of 1 measures that branch alone.
 // Each branch is exact attention over its own keys; the registry test checks the gated sum of
 // the three (Variant::terms) and tests/variants/nsa_test.cpp each branch's rule in fp64.
 #include <tbb/parallel_for.h>
@@ -91,9 +92,10 @@ class Nsa final : public Variant {
   void forward(const AttentionInputs& in, MutableTensorView out) const override {
     const AttentionShape s = in.shape();
     const std::shared_ptr<const NsaPlan> plan = plan_for(in);
+    // A branch of gate 0 is not computed (a single-branch spec measures that branch alone).
     Tensor selected(s.query_shape()), window(s.query_shape());
-    plan->selected->attend(in, selected.mutable_view());
-    window_variant_->forward(in, window.mutable_view());
+    if (gates_[1] != 0) plan->selected->attend(in, selected.mutable_view());
+    if (gates_[2] != 0) window_variant_->forward(in, window.mutable_view());
     const std::int64_t d = s.head_dim;
     tbb::parallel_for(std::int64_t{0}, s.problems(), [&](std::int64_t bh) {
       const std::int64_t b = bh / s.heads, h = bh % s.heads;
@@ -116,7 +118,8 @@ class Nsa final : public Variant {
     out.assign(3, AttentionTerm{});
     AttentionTerm& compressed = out[0];
     compressed.gate = gates_[0];
-    const std::int64_t visible = visible_summaries(s, in.causal, query, plan->summaries);
+    const std::int64_t visible =
+        gates_[0] != 0 ? visible_summaries(s, in.causal, query, plan->summaries) : 0;
     const float* k = plan->k_summary.data() + (b * s.kv_heads + kv) * plan->summaries * d;
     const float* v = plan->v_summary.data() + (b * s.kv_heads + kv) * plan->summaries * d;
     for (std::int64_t i = 0; i < visible; ++i) {
@@ -125,9 +128,9 @@ class Nsa final : public Variant {
       compressed.v_rows.insert(compressed.v_rows.end(), v + i * d, v + (i + 1) * d);
     }
     out[1].gate = gates_[1];
-    plan->selected->keys(b, h, query, out[1].keys);
+    if (gates_[1] != 0) plan->selected->keys(b, h, query, out[1].keys);
     out[2].gate = gates_[2];
-    window_variant_->keys(in, b, h, query, out[2].keys);
+    if (gates_[2] != 0) window_variant_->keys(in, b, h, query, out[2].keys);
   }
 
   void keys(const AttentionInputs& in, std::int64_t b, std::int64_t h, std::int64_t query,
@@ -142,9 +145,11 @@ class Nsa final : public Variant {
   std::int64_t pairs(const AttentionInputs& in) const override {
     const AttentionShape s = in.shape();
     const std::shared_ptr<const NsaPlan> plan = plan_for(in);
-    std::int64_t total = plan->selected->pairs() + window_variant_->pairs(in);
-    for (std::int64_t i = 0; i < s.query_len; ++i)
-      total += s.problems() * visible_summaries(s, in.causal, i, plan->summaries);
+    std::int64_t total = (gates_[1] != 0 ? plan->selected->pairs() : 0) +
+                         (gates_[2] != 0 ? window_variant_->pairs(in) : 0);
+    if (gates_[0] != 0)
+      for (std::int64_t i = 0; i < s.query_len; ++i)
+        total += s.problems() * visible_summaries(s, in.causal, i, plan->summaries);
     return total;
   }
 
@@ -155,12 +160,15 @@ class Nsa final : public Variant {
       compressed += visible_summaries(s, causal, i, summaries);
     const std::int64_t selected =
         checked_product(s.query_len, std::min(n_ * sblock_, s.seq_len), "pairs");
+    // Branches of gate 0 are not computed.
     const Cost window = window_variant_->cost(s, causal, threads);
     const std::int64_t outputs = 3 * 4 * s.problems() * s.query_len * s.head_dim;
     const std::int64_t plan =
         8 * s.batch * s.kv_heads * summaries * s.head_dim + 4 * s.problems() * s.query_len * n_;
     const std::int64_t scratch = threads * 4 * kQueryChunk * (2 * summaries + s.head_dim);
-    return {checked_product(s.problems(), compressed + selected, "pairs") + window.pairs,
+    if (gates_[0] == 0) compressed = 0;
+    return {checked_product(s.problems(), compressed + (gates_[1] != 0 ? selected : 0), "pairs") +
+                (gates_[2] != 0 ? window.pairs : 0),
             outputs + plan + scratch + window.workspace_bytes};
   }
 
