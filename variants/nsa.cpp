@@ -219,7 +219,9 @@ class Nsa final : public Variant {
     plan->compressed_out.assign(static_cast<std::size_t>(s.problems() * s.query_len * d), 0.0f);
     auto pattern =
         std::make_unique<KeyBlockPattern>(s, in.causal, sblock_, 1, std::min(n_, sel_blocks));
-    const std::int64_t chunks = (s.query_len + kQueryChunk - 1) / kQueryChunk;
+    // The window alone needs neither the summaries' attention nor a selection.
+    const std::int64_t chunks =
+        gates_[0] != 0 || gates_[1] != 0 ? (s.query_len + kQueryChunk - 1) / kQueryChunk : 0;
     tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads * chunks, [&](std::int64_t item) {
       const std::int64_t bk = item / chunks, b = bk / s.kv_heads, kv = bk % s.kv_heads;
       const std::int64_t i0 = item % chunks * kQueryChunk;
@@ -235,28 +237,38 @@ class Nsa final : public Variant {
                 scores.data(), summaries);
         for (std::int64_t r = 0; r < rows; ++r) {
           const std::int64_t visible = visible_summaries(s, in.causal, i0 + r, summaries);
-          if (visible == 0) continue;
           float* p = scores.data() + r * summaries;
+          if (visible == 0) {
+            std::fill(p, p + summaries, 0.0f);
+            continue;
+          }
           const float top = *std::max_element(p, p + visible);
           double sum = 0;
-          for (std::int64_t i = 0; i < visible; ++i) sum += (p[i] = std::exp(p[i] - top));
-          float* o = plan->compressed_out.data() + ((b * s.heads + h) * s.query_len + i0 + r) * d;
+          // Below e^-87 a weight would be an fp32 denormal, which the products then crawl
+          // through; it is 0 to within 1e-38 of the sum.
+          for (std::int64_t i = 0; i < visible; ++i)
+            sum += (p[i] = p[i] - top < -87.0f ? 0.0f : std::exp(p[i] - top));
           for (std::int64_t i = 0; i < visible; ++i) {
-            const auto w = static_cast<float>(p[i] / sum);
-            for (std::int64_t e = 0; e < d; ++e) o[e] += w * vs[i * d + e];
+            p[i] = static_cast<float>(p[i] / sum);
             // Summary i's probability, spread over the selection blocks its keys fall in.
             const std::int64_t first = i * stride_, end = first + cblock_;
             for (std::int64_t j = first / sblock_; j * sblock_ < end; ++j) {
               const std::int64_t overlap =
                   std::min(end, (j + 1) * sblock_) - std::max(first, j * sblock_);
               importance[static_cast<std::size_t>(r * sel_blocks + j)] +=
-                  static_cast<double>(w) * static_cast<double>(overlap) /
+                  static_cast<double>(p[i]) * static_cast<double>(overlap) /
                   static_cast<double>(cblock_);
             }
           }
+          std::fill(p + visible, p + summaries, 0.0f);
         }
+        // The compressed branch of the chunk's rows: P · V_summaries in one product.
+        if (summaries > 0 && gates_[0] != 0)
+          sgemm(false, rows, d, summaries, 1.0f, scores.data(), summaries, vs, d, 0.0f,
+                plan->compressed_out.data() + ((b * s.heads + h) * s.query_len + i0) * d, d);
       }
-      std::vector<std::int64_t> order(static_cast<std::size_t>(sel_blocks));
+      if (gates_[1] == 0) return;  // no selected branch to choose for
+      std::vector<std::int64_t> order;
       for (std::int64_t r = 0; r < rows; ++r) {
         const std::int64_t position = s.position(i0 + r);
         const std::int64_t reachable = in.causal ? position / sblock_ + 1 : sel_blocks;
@@ -266,17 +278,21 @@ class Nsa final : public Variant {
           if (forced >= 0 && forced < reachable &&
               std::find(chosen.begin(), chosen.end(), forced) == chosen.end())
             chosen.push_back(static_cast<std::int32_t>(forced));
-        order.resize(static_cast<std::size_t>(reachable));
-        std::iota(order.begin(), order.end(), 0);
+        // The rest by importance, ties to the lower block: a partial sort of the candidates.
+        order.clear();
+        for (std::int64_t j = 0; j < reachable; ++j)
+          if (std::find(chosen.begin(), chosen.end(), j) == chosen.end()) order.push_back(j);
         const double* imp = importance.data() + r * sel_blocks;
-        std::stable_sort(order.begin(), order.end(),
-                         [&](std::int64_t x, std::int64_t y) { return imp[x] > imp[y]; });
-        const auto limit = static_cast<std::size_t>(std::min(n_, sel_blocks));
-        for (std::int64_t j : order) {
-          if (chosen.size() >= limit) break;
-          if (std::find(chosen.begin(), chosen.end(), j) == chosen.end())
-            chosen.push_back(static_cast<std::int32_t>(j));
-        }
+        const auto take = std::min<std::size_t>(
+            order.size(),
+            static_cast<std::size_t>(std::max<std::int64_t>(
+                0, std::min(n_, sel_blocks) - static_cast<std::int64_t>(chosen.size()))));
+        std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(take),
+                          order.end(), [&](std::int64_t x, std::int64_t y) {
+                            return imp[x] > imp[y] || (imp[x] == imp[y] && x < y);
+                          });
+        for (std::size_t t = 0; t < take; ++t)
+          chosen.push_back(static_cast<std::int32_t>(order[t]));
         for (std::int64_t h = kv * g; h < (kv + 1) * g; ++h) {
           std::int32_t* slots = pattern->blocks(b, h, pattern->group_of(position));
           std::fill(slots, slots + pattern->slots(), -1);

@@ -12,7 +12,7 @@ void sgemm(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float a
            std::int64_t ldc);
 
 // OpenBLAS runs single-threaded inside our oneTBB tasks, so threads are never oversubscribed.
-// Call once before any forward pass; idempotent.
+// sgemm() calls it itself; idempotent.
 void use_single_threaded_blas();
 
 // The kernel family OpenBLAS chose at run time (e.g. "Haswell", "SkylakeX"), for the CSV.
