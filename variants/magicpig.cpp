@@ -27,6 +27,7 @@
 #include <numbers>
 #include <vector>
 
+#include "attention/bases/recent_builds.hpp"
 #include "attention/bases/selecting_variant.hpp"
 #include "attention/core/random.hpp"
 #include "attention/core/registry.hpp"
@@ -68,8 +69,8 @@ class MagicPig final : public Variant {
              {"window", ParamKind::kInteger, 64, 0, 1 << 20,
               "keys ending at the query's position always kept"},
              {"seed", ParamKind::kInteger, 0, 0, 1e9, "seed of the hyperplanes"}},
-            {"magicpig:k=2,l=6,sinks=1,window=3,seed=3", "magicpig:k=1,l=1,sinks=0,window=0",
-             "magicpig:k=4,l=20,sinks=2,window=8,seed=9"}};
+            {"magicpig:k=3,l=4,sinks=1,window=3,seed=3", "magicpig:k=1,l=1,sinks=0,window=0",
+             "magicpig:k=6,l=8,sinks=2,window=8,seed=9"}};
   }
   explicit MagicPig(const VariantConfig& config)
       : Variant(config),
@@ -269,19 +270,8 @@ class MagicPig final : public Variant {
   std::shared_ptr<const Hashing> hashing_for(const AttentionInputs& in, bool fresh = false) const {
     const CacheKey key{in.q.data.data(), in.k.data.data(), in.shape(), in.causal,
                        inputs_fingerprint(in)};
-    if (fresh) {
-      // A forward builds anew, so a timed repetition never reuses the last one's work.
-      auto built = build_hashing(in);
-      std::lock_guard lock(cache_mutex_);
-      cached_ = built;
-      cached_key_ = key;
-      return built;
-    }
-    std::lock_guard lock(cache_mutex_);
-    if (cached_ && cached_key_ == key) return cached_;
-    cached_ = build_hashing(in);
-    cached_key_ = key;
-    return cached_;
+    return builds_.get(
+        key, [&] { return build_hashing(in); }, fresh);
   }
 
   // -log u for a sampled key: u = 1 - (1 - (1 - θ/π)^k)^l, cos θ = q·k / (|q| M).
@@ -385,9 +375,7 @@ class MagicPig final : public Variant {
 
   std::int64_t bits_, tables_, sinks_, window_;
   std::uint64_t seed_;
-  mutable std::mutex cache_mutex_;
-  mutable std::shared_ptr<const Hashing> cached_;
-  mutable CacheKey cached_key_;
+  RecentBuilds<CacheKey, Hashing> builds_;
 };
 
 const bool kRegistered = register_variant<MagicPig>();

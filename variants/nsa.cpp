@@ -25,6 +25,7 @@
 #include <numeric>
 #include <vector>
 
+#include "attention/bases/recent_builds.hpp"
 #include "attention/bases/selecting_variant.hpp"
 #include "attention/bases/selection.hpp"
 #include "attention/core/registry.hpp"
@@ -309,19 +310,8 @@ class Nsa final : public Variant {
   std::shared_ptr<const NsaPlan> plan_for(const AttentionInputs& in, bool fresh = false) const {
     const CacheKey key{in.q.data.data(), in.k.data.data(), in.shape(),
                        in.causal,        in.scale,         inputs_fingerprint(in)};
-    if (fresh) {
-      // A forward builds anew, so a timed repetition never reuses the last one's work.
-      auto built = build_plan(in);
-      std::lock_guard lock(cache_mutex_);
-      cached_ = built;
-      cached_key_ = key;
-      return built;
-    }
-    std::lock_guard lock(cache_mutex_);
-    if (cached_ && cached_key_ == key) return cached_;
-    cached_ = build_plan(in);
-    cached_key_ = key;
-    return cached_;
+    return builds_.get(
+        key, [&] { return build_plan(in); }, fresh);
   }
 
   struct CacheKey {
@@ -337,9 +327,7 @@ class Nsa final : public Variant {
   std::int64_t cblock_, stride_, sblock_, n_, window_;
   double gates_[3];
   std::unique_ptr<Variant> window_variant_;
-  mutable std::mutex cache_mutex_;
-  mutable std::shared_ptr<const NsaPlan> cached_;
-  mutable CacheKey cached_key_;
+  RecentBuilds<CacheKey, NsaPlan> builds_;
 };
 
 const bool kRegistered = register_variant<Nsa>();
