@@ -221,7 +221,14 @@ class MagicPig final : public Variant {
     const std::int64_t d = s.head_dim, n = s.seq_len, width = bits_ * tables_;
     const std::int64_t buckets = std::int64_t{1} << bits_;
     auto hashing = std::make_shared<Hashing>();
-    make_planes(d, *hashing);
+    // The hyperplanes depend only on the parameters and D: drawn once per D.
+    const std::shared_ptr<const Hashing> planes = planes_.get(d, [&] {
+      auto drawn = std::make_shared<Hashing>();
+      make_planes(d, *drawn);
+      return drawn;
+    });
+    hashing->planes = planes->planes;
+    hashing->planes_aug = planes->planes_aug;
     hashing->tables.resize(static_cast<std::size_t>(s.batch * s.kv_heads));
     tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads, [&](std::int64_t bk) {
       const float* k = in.k.head(bk / s.kv_heads, bk % s.kv_heads);
@@ -376,6 +383,7 @@ class MagicPig final : public Variant {
   std::int64_t bits_, tables_, sinks_, window_;
   std::uint64_t seed_;
   RecentBuilds<CacheKey, Hashing> builds_;
+  RecentBuilds<std::int64_t, Hashing, 2> planes_;  // only their planes are set
 };
 
 const bool kRegistered = register_variant<MagicPig>();
