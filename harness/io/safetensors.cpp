@@ -38,7 +38,10 @@ struct Json {
   bool negative = false;
   std::string string;
   std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;
+  // An object's members in order: names and values apart, since a pair holding the type being
+  // defined is not allowed (vector of it is).
+  std::vector<std::string> names;
+  std::vector<Json> values;
 };
 
 class JsonParser {
@@ -91,7 +94,8 @@ class JsonParser {
         if (peek() != '"') error("expected a member name in quotes");
         std::string key = parse_string();
         expect(':');
-        value.members.emplace_back(std::move(key), parse_value(depth + 1));
+        value.names.push_back(std::move(key));
+        value.values.push_back(parse_value(depth + 1));
         if (peek() == ',') {
           ++at_;
           continue;
@@ -256,7 +260,9 @@ SafetensorsTensor read_entry(const std::string& path, const std::string& name, c
   const auto where = [&](const std::string& what) { fail(path, "tensor '" + name + "': " + what); };
   if (entry.kind != Json::Kind::kObject) where("its entry is not a JSON object");
   const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
-  for (const auto& [key, value] : entry.members) {
+  for (std::size_t m = 0; m < entry.names.size(); ++m) {
+    const std::string& key = entry.names[m];
+    const Json& value = entry.values[m];
     if (key == "dtype")
       dtype = &value;
     else if (key == "shape")
@@ -331,11 +337,15 @@ SafetensorsFile parse_safetensors_header(const std::string& path, std::string_vi
   file.path = path;
   const std::uint64_t data_start = 8 + size;
   std::set<std::string> names;
-  for (const auto& [name, value] : root.members) {
+  for (std::size_t m = 0; m < root.names.size(); ++m) {
+    const std::string& name = root.names[m];
+    const Json& value = root.values[m];
     if (!names.insert(name).second) fail(path, "tensor '" + name + "' appears twice in the header");
     if (name == "__metadata__") {
       if (value.kind != Json::Kind::kObject) fail(path, "\"__metadata__\" is not a JSON object");
-      for (const auto& [key, text] : value.members) {
+      for (std::size_t i = 0; i < value.names.size(); ++i) {
+        const std::string& key = value.names[i];
+        const Json& text = value.values[i];
         if (text.kind != Json::Kind::kString)
           fail(path, "\"__metadata__\" value '" + key + "' is not a string");
         file.metadata[key] = text.string;
