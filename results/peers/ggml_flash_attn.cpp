@@ -17,6 +17,7 @@
 // (time of one forward: median, min, max over --reps after one warm-up).
 #include "ggml-cpu.h"
 #include "ggml.h"
+#include "peer_common.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -48,7 +49,8 @@ struct Shape {
 class Forward {
  public:
   explicit Forward(const Shape& s) : s_(s) {
-    const int64_t B = s.batch, H = s.heads, KV = s.kv_heads, N = s.seq_len, M = s.m(), D = s.head_dim;
+    const int64_t B = s.batch, H = s.heads, KV = s.kv_heads, N = s.seq_len, M = s.m(),
+                  D = s.head_dim;
     if (H % KV != 0) die("--heads must be a multiple of --kv-heads");
     if (M > N) die("--query-len must be at most --seq-len");
     const size_t kv_elem = ggml_type_size(s.kv_type);
@@ -100,53 +102,25 @@ class Forward {
   double run_ms() {
     const auto start = std::chrono::steady_clock::now();
     if (ggml_graph_compute(graph_, &plan_) != GGML_STATUS_SUCCESS) die("ggml_graph_compute failed");
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
   }
 
   // Relative Frobenius error of the output against fp64 attention over the values ggml read
   // (K and V rounded to f16 when stored so).
   double rel_err_vs_fp64() const {
-    const int64_t B = s_.batch, H = s_.heads, KV = s_.kv_heads, N = s_.seq_len, M = s_.m(), D = s_.head_dim;
     std::vector<float> k = kh_, v = vh_;
     if (s_.kv_type == GGML_TYPE_F16) {
       round_f16(k);
       round_f16(v);
     }
     const auto* out = static_cast<const float*>(out_->data);
-    const double scale = 1.0 / std::sqrt(double(D));
-    double err2 = 0, ref2 = 0;
-    std::vector<double> p(N), o(D);
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t h = 0; h < H; ++h) {
-        const int64_t g = h / (H / KV);
-        const float* kb = &k[(b * KV + g) * N * D];
-        const float* vb = &v[(b * KV + g) * N * D];
-        for (int64_t i = 0; i < M; ++i) {
-          const float* qi = &qh_[((b * H + h) * M + i) * D];
-          const int64_t keys = s_.causal ? N - M + i + 1 : N;
-          double mx = -INFINITY;
-          for (int64_t j = 0; j < keys; ++j) {
-            double dot = 0;
-            for (int64_t d = 0; d < D; ++d) dot += double(qi[d]) * kb[j * D + d];
-            p[j] = dot * scale;
-            mx = std::max(mx, p[j]);
-          }
-          double sum = 0;
-          std::fill(o.begin(), o.end(), 0.0);
-          for (int64_t j = 0; j < keys; ++j) {
-            const double w = std::exp(p[j] - mx);
-            sum += w;
-            for (int64_t d = 0; d < D; ++d) o[d] += w * vb[j * D + d];
-          }
-          const float* got = &out[((b * M + i) * H + h) * D];  // result [D, H, M, B]
-          for (int64_t d = 0; d < D; ++d) {
-            const double ref = o[d] / sum;
-            err2 += (got[d] - ref) * (got[d] - ref);
-            ref2 += ref * ref;
-          }
-        }
-      }
-    return std::sqrt(err2 / ref2);
+    const int64_t H = s_.heads, M = s_.m(), D = s_.head_dim;
+    return peer::rel_err_vs_fp64({s_.batch, H, s_.kv_heads, M, s_.seq_len, D, s_.causal},
+                                 qh_.data(), k.data(), v.data(),
+                                 [&](int64_t b, int64_t h, int64_t i) {
+                                   return &out[((b * M + i) * H + h) * D];
+                                 });  // [D, H, M, B]
   }
 
  private:
@@ -207,24 +181,12 @@ int check(int threads) {
     failures += !ok;
   }
   if (failures != 0) {
-    std::fprintf(stderr, "ggml_flash_attn: %d check(s) FAILED: ggml does not compute the same attention\n",
+    std::fprintf(stderr,
+                 "ggml_flash_attn: %d check(s) FAILED: ggml does not compute the same attention\n",
                  failures);
     return 1;
   }
   return 0;
-}
-
-std::vector<int64_t> parse_list(const std::string& text) {
-  std::vector<int64_t> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    const size_t comma = text.find(',', pos);
-    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (!item.empty()) out.push_back(std::stoll(item));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
 }
 
 }  // namespace
@@ -241,41 +203,53 @@ int main(int argc, char** argv) {
       if (a + 1 >= argc) die("missing value after " + opt);
       return argv[++a];
     };
-    if (opt == "--seq-len") seq_lens = value();
-    else if (opt == "--query-len") s.query_len = std::stoll(value());
-    else if (opt == "--heads") s.heads = std::stoll(value());
-    else if (opt == "--kv-heads") s.kv_heads = std::stoll(value());
-    else if (opt == "--head-dim") s.head_dim = std::stoll(value());
-    else if (opt == "--batch") s.batch = std::stoll(value());
-    else if (opt == "--threads") s.threads = std::stoi(value());
-    else if (opt == "--reps") reps = std::stoi(value());
-    else if (opt == "--no-causal") s.causal = false;
-    else if (opt == "--check") run_check = true;
+    if (opt == "--seq-len")
+      seq_lens = value();
+    else if (opt == "--query-len")
+      s.query_len = std::stoll(value());
+    else if (opt == "--heads")
+      s.heads = std::stoll(value());
+    else if (opt == "--kv-heads")
+      s.kv_heads = std::stoll(value());
+    else if (opt == "--head-dim")
+      s.head_dim = std::stoll(value());
+    else if (opt == "--batch")
+      s.batch = std::stoll(value());
+    else if (opt == "--threads")
+      s.threads = std::stoi(value());
+    else if (opt == "--reps")
+      reps = std::stoi(value());
+    else if (opt == "--no-causal")
+      s.causal = false;
+    else if (opt == "--check")
+      run_check = true;
     else if (opt == "--kv-type") {
       const std::string t = value();
-      if (t == "f32") s.kv_type = GGML_TYPE_F32;
-      else if (t == "f16") s.kv_type = GGML_TYPE_F16;
-      else die("--kv-type is f32 or f16");
+      if (t == "f32")
+        s.kv_type = GGML_TYPE_F32;
+      else if (t == "f16")
+        s.kv_type = GGML_TYPE_F16;
+      else
+        die("--kv-type is f32 or f16");
     } else {
       die("unknown option " + opt + " (see the comment at the top of ggml_flash_attn.cpp)");
     }
   }
   if (run_check) return check(s.threads);
   if (reps < 1) die("--reps must be at least 1");
-  for (int64_t n : parse_list(seq_lens)) {
+  for (int64_t n : peer::parse_list(seq_lens)) {
     Shape point = s;
     point.seq_len = n;
     Forward f(point);
     f.run_ms();  // warm-up: first touch of the work buffer and the caches
     std::vector<double> t;
     for (int r = 0; r < reps; ++r) t.push_back(f.run_ms());
-    std::sort(t.begin(), t.end());
-    const double median = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
-    std::printf("ggml_flash_attn_ext,fp32,%s,%lld,%lld,%lld,%lld,%lld,%lld,%d,%d,%d,%.4f,%.4f,%.4f,ok\n",
-                type_name(point.kv_type), (long long)point.batch, (long long)point.heads,
-                (long long)point.kv_heads, (long long)n, (long long)point.m(),
-                (long long)point.head_dim, point.causal ? 1 : 0, point.threads, reps, median, t.front(),
-                t.back());
+    const double median = peer::median(t);
+    std::printf(
+        "ggml_flash_attn_ext,fp32,%s,%lld,%lld,%lld,%lld,%lld,%lld,%d,%d,%d,%.4f,%.4f,%.4f,ok\n",
+        type_name(point.kv_type), (long long)point.batch, (long long)point.heads,
+        (long long)point.kv_heads, (long long)n, (long long)point.m(), (long long)point.head_dim,
+        point.causal ? 1 : 0, point.threads, reps, median, t.front(), t.back());
     std::fflush(stdout);
   }
   return 0;

@@ -5,7 +5,8 @@
 //                                 transposed through its strides), dst S [G·M, N] fp32; the scale
 //                                 is the output scale, the causal mask (0 where key j is visible
 //                                 to query i, j <= N - M + i, else -inf) a binary-add post-op
-//   2. P = softmax(S) over N      softmax, fp32, in place (bf16: softmax_v2 in fp32 writing a bf16 P)
+//   2. P = softmax(S) over N      softmax, fp32, in place (bf16: softmax_v2 in fp32 writing a bf16
+//   P)
 //   3. O = P·V                    matmul, V [N, D], dst O [G·M, D] fp32
 // G = H / KV query heads share a kv head (grouped-query attention): their rows are stacked, so K
 // and V are never copied. With a mask the three steps run per (batch, kv head), reusing one S
@@ -23,12 +24,12 @@
 // Usage: onednn_attention [--seq-len 1024,2048] [--query-len M (0: M = N)] [--heads 8]
 //            [--kv-heads 8] [--head-dim 64] [--batch 1] [--dtype f32|bf16] [--threads 2]
 //            [--reps 5] [--no-causal]
-//        onednn_attention --check [--dtype ...]   (fp64 comparison at small shapes; exit 1 if wrong)
-//        onednn_attention --version               (the oneDNN library's version)
+//        onednn_attention --check [--dtype ...]   (fp64 comparison at small shapes; exit 1 if
+//        wrong) onednn_attention --version               (the oneDNN library's version)
 // Prints CSV rows: peer,dtype,kv_dtype,batch,heads,kv_heads,seq_len,query_len,head_dim,causal,
 //                  threads,reps,time_ms,time_ms_min,time_ms_max,status
-#include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -42,6 +43,8 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "peer_common.hpp"
 
 namespace {
 
@@ -77,7 +80,8 @@ float from_bf16(uint16_t h) {
 class Forward {
  public:
   explicit Forward(const Shape& s) : s_(s), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
-    const int64_t B = s.batch, H = s.heads, KV = s.kv_heads, N = s.seq_len, M = s.m(), D = s.head_dim;
+    const int64_t B = s.batch, H = s.heads, KV = s.kv_heads, N = s.seq_len, M = s.m(),
+                  D = s.head_dim;
     if (H % KV != 0) die("--heads must be a multiple of --kv-heads");
     if (M > N) die("--query-len must be at most --seq-len");
     const int64_t G = H / KV, BK = B * KV, GM = G * M;
@@ -98,8 +102,8 @@ class Forward {
     fill(vh_, BK * N * D);
 
     use_mask_ = s.causal && M > 1;
-    groups_ = use_mask_ ? BK : 1;             // primitive calls per step
-    const int64_t nb = use_mask_ ? 1 : BK;    // batch dimension of each call
+    groups_ = use_mask_ ? BK : 1;           // primitive calls per step
+    const int64_t nb = use_mask_ ? 1 : BK;  // batch dimension of each call
     const memory::desc q_md({nb, GM, D}, in, {GM * D, D, 1});
     const memory::desc kt_md({nb, D, N}, in, {N * D, 1, D});  // Kᵀ as a strided view of K
     const memory::desc s_md({nb, GM, N}, dt::f32, {GM * N, N, 1});
@@ -116,8 +120,8 @@ class Forward {
       scores_attr.set_post_ops(ops);
     }
     try {
-      const dnnl::matmul::primitive_desc scores_pd(dnnl::matmul::desc(q_md, kt_md, s_md), scores_attr,
-                                                   engine_);
+      const dnnl::matmul::primitive_desc scores_pd(dnnl::matmul::desc(q_md, kt_md, s_md),
+                                                   scores_attr, engine_);
       const dnnl::matmul::primitive_desc values_pd(dnnl::matmul::desc(p_md, v_md, o_md), engine_);
       scores_ = dnnl::matmul(scores_pd);
       values_ = dnnl::matmul(values_pd);
@@ -127,14 +131,14 @@ class Forward {
                                            dnnl::algorithm::softmax_accurate, s_md, p_md, 2),
             engine_);
         softmax_ = dnnl::softmax_v2_forward(softmax_pd);
-        impl_ = std::string(scores_pd.impl_info_str()) + " / " + softmax_pd.impl_info_str() + " / " +
-                values_pd.impl_info_str();
+        impl_ = std::string(scores_pd.impl_info_str()) + " / " + softmax_pd.impl_info_str() +
+                " / " + values_pd.impl_info_str();
       } else {
         const dnnl::softmax_forward::primitive_desc softmax_pd(
             dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, s_md, 2), engine_);
         softmax_ = dnnl::softmax_forward(softmax_pd);
-        impl_ = std::string(scores_pd.impl_info_str()) + " / " + softmax_pd.impl_info_str() + " / " +
-                values_pd.impl_info_str();
+        impl_ = std::string(scores_pd.impl_info_str()) + " / " + softmax_pd.impl_info_str() +
+                " / " + values_pd.impl_info_str();
       }
     } catch (const dnnl::error& e) {
       unsupported_ = std::string("unsupported: oneDNN ") + version() + " cannot create the " +
@@ -174,7 +178,8 @@ class Forward {
   const std::string& impl() const { return impl_; }
   static std::string version() {
     const dnnl_version_t* v = dnnl_version();
-    return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+    return std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+           std::to_string(v->patch);
   }
 
   double run_ms() {
@@ -185,50 +190,20 @@ class Forward {
       if (use_mask_) scores_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = mask_;
       scores_.execute(stream_, scores_args);
       softmax_.execute(stream_, {{DNNL_ARG_SRC, s_mem_}, {DNNL_ARG_DST, p_}});
-      values_.execute(stream_, {{DNNL_ARG_SRC, p_}, {DNNL_ARG_WEIGHTS, v_[g]}, {DNNL_ARG_DST, o_[g]}});
+      values_.execute(stream_,
+                      {{DNNL_ARG_SRC, p_}, {DNNL_ARG_WEIGHTS, v_[g]}, {DNNL_ARG_DST, o_[g]}});
     }
     stream_.wait();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
   }
 
   double rel_err_vs_fp64() const {
-    const int64_t B = s_.batch, H = s_.heads, KV = s_.kv_heads, N = s_.seq_len, M = s_.m(), D = s_.head_dim;
-    const int64_t G = H / KV;
     const auto* out = reinterpret_cast<const float*>(o_buf_.get());
-    const double scale = 1.0 / std::sqrt(double(D));
-    double err2 = 0, ref2 = 0;
-    std::vector<double> p(N), o(D);
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t h = 0; h < H; ++h) {
-        const int64_t kvh = h / G;
-        const float* kb = &kh_[(b * KV + kvh) * N * D];
-        const float* vb = &vh_[(b * KV + kvh) * N * D];
-        for (int64_t i = 0; i < M; ++i) {
-          const int64_t row = ((b * H + h) * M + i) * D;  // [B, KV, G, M, D] = [B, H, M, D]
-          const float* qi = &qh_[row];
-          const int64_t keys = s_.causal ? N - M + i + 1 : N;
-          double mx = -INFINITY;
-          for (int64_t j = 0; j < keys; ++j) {
-            double dot = 0;
-            for (int64_t d = 0; d < D; ++d) dot += double(qi[d]) * kb[j * D + d];
-            p[j] = dot * scale;
-            mx = std::max(mx, p[j]);
-          }
-          double sum = 0;
-          std::fill(o.begin(), o.end(), 0.0);
-          for (int64_t j = 0; j < keys; ++j) {
-            const double w = std::exp(p[j] - mx);
-            sum += w;
-            for (int64_t d = 0; d < D; ++d) o[d] += w * vb[j * D + d];
-          }
-          for (int64_t d = 0; d < D; ++d) {
-            const double ref = o[d] / sum;
-            err2 += (out[row + d] - ref) * (out[row + d] - ref);
-            ref2 += ref * ref;
-          }
-        }
-      }
-    return std::sqrt(err2 / ref2);
+    const int64_t H = s_.heads, M = s_.m(), D = s_.head_dim;
+    return peer::rel_err_vs_fp64(
+        {s_.batch, H, s_.kv_heads, M, s_.seq_len, D, s_.causal}, qh_.data(), kh_.data(), vh_.data(),
+        [&](int64_t b, int64_t h, int64_t i) { return &out[((b * H + h) * M + i) * D]; });
   }
 
  private:
@@ -266,11 +241,13 @@ class Forward {
 
 int check(Shape base) {
   Shape prefill = base;
-  prefill.heads = prefill.kv_heads = 2, prefill.seq_len = 256, prefill.query_len = 0, prefill.head_dim = 64;
+  prefill.heads = prefill.kv_heads = 2, prefill.seq_len = 256, prefill.query_len = 0,
+  prefill.head_dim = 64;
   Shape chunk = prefill;
   chunk.seq_len = 300, chunk.query_len = 100;
   Shape decode = base;
-  decode.heads = 8, decode.kv_heads = 2, decode.head_dim = 128, decode.seq_len = 1024, decode.query_len = 1;
+  decode.heads = 8, decode.kv_heads = 2, decode.head_dim = 128, decode.seq_len = 1024,
+  decode.query_len = 1;
   const struct {
     const char* what;
     Shape s;
@@ -295,24 +272,13 @@ int check(Shape base) {
     failures += !ok;
   }
   if (failures != 0) {
-    std::fprintf(stderr, "onednn_attention: %d check(s) FAILED: oneDNN's three steps do not compute the same attention\n",
+    std::fprintf(stderr,
+                 "onednn_attention: %d check(s) FAILED: oneDNN's three steps do not compute the "
+                 "same attention\n",
                  failures);
     return 1;
   }
   return 0;
-}
-
-std::vector<int64_t> parse_list(const std::string& text) {
-  std::vector<int64_t> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    const size_t comma = text.find(',', pos);
-    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (!item.empty()) out.push_back(std::stoll(item));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
 }
 
 }  // namespace
@@ -328,24 +294,37 @@ int main(int argc, char** argv) {
       if (a + 1 >= argc) die("missing value after " + opt);
       return argv[++a];
     };
-    if (opt == "--seq-len") seq_lens = value();
-    else if (opt == "--query-len") s.query_len = std::stoll(value());
-    else if (opt == "--heads") s.heads = std::stoll(value());
-    else if (opt == "--kv-heads") s.kv_heads = std::stoll(value());
-    else if (opt == "--head-dim") s.head_dim = std::stoll(value());
-    else if (opt == "--batch") s.batch = std::stoll(value());
-    else if (opt == "--threads") s.threads = std::stoi(value());
-    else if (opt == "--reps") reps = std::stoi(value());
-    else if (opt == "--no-causal") s.causal = false;
-    else if (opt == "--check") run_check = true;
+    if (opt == "--seq-len")
+      seq_lens = value();
+    else if (opt == "--query-len")
+      s.query_len = std::stoll(value());
+    else if (opt == "--heads")
+      s.heads = std::stoll(value());
+    else if (opt == "--kv-heads")
+      s.kv_heads = std::stoll(value());
+    else if (opt == "--head-dim")
+      s.head_dim = std::stoll(value());
+    else if (opt == "--batch")
+      s.batch = std::stoll(value());
+    else if (opt == "--threads")
+      s.threads = std::stoi(value());
+    else if (opt == "--reps")
+      reps = std::stoi(value());
+    else if (opt == "--no-causal")
+      s.causal = false;
+    else if (opt == "--check")
+      run_check = true;
     else if (opt == "--version") {
       std::printf("%s\n", Forward::version().c_str());
       return 0;
     } else if (opt == "--dtype") {
       const std::string t = value();
-      if (t == "f32") s.bf16 = false;
-      else if (t == "bf16") s.bf16 = true;
-      else die("--dtype is f32 or bf16");
+      if (t == "f32")
+        s.bf16 = false;
+      else if (t == "bf16")
+        s.bf16 = true;
+      else
+        die("--dtype is f32 or bf16");
     } else {
       die("unknown option " + opt + " (see the comment at the top of onednn_attention.cpp)");
     }
@@ -354,15 +333,18 @@ int main(int argc, char** argv) {
   if (run_check) return check(s);
   if (reps < 1) die("--reps must be at least 1");
   const char* dtype = s.bf16 ? "bf16" : "fp32";
-  for (int64_t n : parse_list(seq_lens)) {
+  for (int64_t n : peer::parse_list(seq_lens)) {
     Shape point = s;
     point.seq_len = n;
     auto print = [&](int r, double median, double lo, double hi, const std::string& status) {
-      std::printf("onednn_matmul_softmax,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%d,%d,%d,", dtype, dtype,
-                  (long long)point.batch, (long long)point.heads, (long long)point.kv_heads, (long long)n,
-                  (long long)point.m(), (long long)point.head_dim, point.causal ? 1 : 0, point.threads, r);
-      if (r > 0) std::printf("%.4f,%.4f,%.4f,", median, lo, hi);
-      else std::printf(",,,");
+      std::printf("onednn_matmul_softmax,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%d,%d,%d,", dtype,
+                  dtype, (long long)point.batch, (long long)point.heads, (long long)point.kv_heads,
+                  (long long)n, (long long)point.m(), (long long)point.head_dim,
+                  point.causal ? 1 : 0, point.threads, r);
+      if (r > 0)
+        std::printf("%.4f,%.4f,%.4f,", median, lo, hi);
+      else
+        std::printf(",,,");
       std::printf("%s\n", status.c_str());
       std::fflush(stdout);
     };
@@ -383,8 +365,7 @@ int main(int argc, char** argv) {
     f->run_ms();  // warm-up: first touch of S and oneDNN's scratchpads
     std::vector<double> t;
     for (int r = 0; r < reps; ++r) t.push_back(f->run_ms());
-    std::sort(t.begin(), t.end());
-    const double median = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    const double median = peer::median(t);
     print(reps, median, t.front(), t.back(), "ok");
   }
   return 0;
