@@ -21,12 +21,10 @@
 #include <cmath>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <numeric>
 #include <vector>
 
 #include "attention/bases/recent_builds.hpp"
-#include "attention/bases/selecting_variant.hpp"
 #include "attention/bases/selection.hpp"
 #include "attention/core/registry.hpp"
 #include "attention/numeric/gemm.hpp"
@@ -136,11 +134,13 @@ class Nsa final : public Variant {
 
   void keys(const AttentionInputs& in, std::int64_t b, std::int64_t h, std::int64_t query,
             std::vector<std::int64_t>& out) const override {
-    std::vector<AttentionTerm> branches;
-    terms(in, b, h, query, branches);
+    // The rows of K the selected and window branches read (the summaries are not rows of K).
+    std::vector<std::int64_t> selected, window;
+    if (gates_[1] != 0) plan_for(in)->selected->keys(b, h, query, selected);
+    if (gates_[2] != 0) window_variant_->keys(in, b, h, query, window);
     out.clear();
-    std::set_union(branches[1].keys.begin(), branches[1].keys.end(), branches[2].keys.begin(),
-                   branches[2].keys.end(), std::back_inserter(out));
+    std::set_union(selected.begin(), selected.end(), window.begin(), window.end(),
+                   std::back_inserter(out));
   }
 
   std::int64_t pairs(const AttentionInputs& in) const override {
@@ -308,26 +308,15 @@ class Nsa final : public Variant {
 
   // The plan of the last inputs seen (forward, then keys() and terms() row by row).
   std::shared_ptr<const NsaPlan> plan_for(const AttentionInputs& in, bool fresh = false) const {
-    const CacheKey key{in.q.data.data(), in.k.data.data(), in.shape(),
-                       in.causal,        in.scale,         inputs_fingerprint(in)};
+    const InputsKey key = inputs_key(in);
     return builds_.get(
         key, [&] { return build_plan(in); }, fresh);
   }
 
-  struct CacheKey {
-    const float* q = nullptr;
-    const float* k = nullptr;
-    AttentionShape shape;
-    bool causal = false;
-    float scale = 0;
-    std::uint64_t fingerprint = 0;
-    bool operator==(const CacheKey&) const = default;
-  };
-
   std::int64_t cblock_, stride_, sblock_, n_, window_;
   double gates_[3];
   std::unique_ptr<Variant> window_variant_;
-  RecentBuilds<CacheKey, NsaPlan> builds_;
+  RecentBuilds<InputsKey, NsaPlan> builds_;
 };
 
 const bool kRegistered = register_variant<Nsa>();

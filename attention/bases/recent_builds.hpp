@@ -1,12 +1,32 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <utility>
 
+#include "attention/bases/selecting_variant.hpp"
+#include "attention/core/variant.hpp"
+
 namespace attn {
+
+// What tells one set of inputs from another for a build: storage, shape, mask, scale, and a
+// fingerprint of Q's and K's contents (memory is reused between inputs).
+struct InputsKey {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  AttentionShape shape;
+  bool causal = false;
+  float scale = 0;
+  std::uint64_t fingerprint = 0;
+  bool operator==(const InputsKey&) const = default;
+};
+inline InputsKey inputs_key(const AttentionInputs& in) {
+  return {in.q.data.data(), in.k.data.data(), in.shape(),
+          in.causal,        in.scale,         inputs_fingerprint(in)};
+}
 
 // What a variant built from its inputs (hash tables, a plan), kept for the last few inputs:
 // keys() and terms() are asked row by row, from several threads, and tests alternate between
