@@ -4,7 +4,6 @@
 #include "harness/io/safetensors.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <bit>
 #include <cmath>
@@ -19,6 +18,7 @@
 #include "harness/cli/options.hpp"
 #include "harness/measure/captured_inputs.hpp"
 #include "harness/measure/inputs.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace attn::harness {
 namespace {
@@ -79,13 +79,7 @@ std::vector<std::uint16_t> as_bf16(const std::vector<float>& v) {
 
 class SafetensorsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("attnbench_safetensors_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
+  void SetUp() override { dir_ = testing::temp_dir(); }
   void TearDown() override {
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
