@@ -23,12 +23,10 @@
 #include <cmath>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <numbers>
 #include <vector>
 
 #include "attention/bases/recent_builds.hpp"
-#include "attention/bases/selecting_variant.hpp"
 #include "attention/core/random.hpp"
 #include "attention/core/registry.hpp"
 #include "attention/numeric/gemm.hpp"
@@ -49,8 +47,9 @@ struct KeyTables {
 
 // Everything the rule needs beyond a query's own projections, for one set of inputs.
 struct Hashing {
-  std::vector<float> planes;  // k·l rows of head_dim values: the hyperplanes' first D coordinates
-  std::vector<float> planes_aug;  // k·l values: their coordinate on the MIPS transform's extra axis
+  // k·l rows of head_dim + 1 values: the hyperplanes, the last coordinate on the MIPS
+  // transform's extra axis (a query's is 0, so queries are projected on the first D alone).
+  std::vector<float> planes;
   std::vector<KeyTables> tables;  // per (batch, kv head)
   // The pairs a forward over these inputs computed (-1: none yet), so pairs() need not
   // retrieve every row again.
@@ -97,7 +96,7 @@ class MagicPig final : public Variant {
       const std::int64_t i0 = item % chunks * kQueryChunk;
       const std::int64_t rows = std::min(kQueryChunk, s.query_len - i0);
       std::vector<float> projected(static_cast<std::size_t>(rows * width));
-      sgemm(true, rows, width, d, 1.0f, in.q.row(b, h, i0), d, hashing->planes.data(), d, 0.0f,
+      sgemm(true, rows, width, d, 1.0f, in.q.row(b, h, i0), d, hashing->planes.data(), d + 1, 0.0f,
             projected.data(), width);
       RowScratch scratch(s.seq_len);
       std::vector<float> scores, acc(static_cast<std::size_t>(d));
@@ -125,10 +124,9 @@ class MagicPig final : public Variant {
 
   void keys(const AttentionInputs& in, std::int64_t b, std::int64_t h, std::int64_t query,
             std::vector<std::int64_t>& out) const override {
-    const std::shared_ptr<const Hashing> hashing = hashing_for(in);
-    RowScratch scratch(in.shape().seq_len);
-    row_keys(in, *hashing, b, h, query, project_query(in, *hashing, b, h, query).data(), scratch);
-    out = scratch.keys;
+    std::vector<AttentionTerm> sampled;
+    terms(in, b, h, query, sampled);
+    out = std::move(sampled[0].keys);
   }
 
   std::int64_t pairs(const AttentionInputs& in) const override {
@@ -157,7 +155,8 @@ class MagicPig final : public Variant {
     const std::int64_t tables_bytes = checked_product(
         s.batch * s.kv_heads, 4 * tables_ * (s.seq_len + (std::int64_t{1} << bits_) + 1), "bytes");
     const std::int64_t scratch =
-        threads * (4 * kQueryChunk * width + 24 * s.seq_len + 8 * s.head_dim);
+        threads * (4 * kQueryChunk * width + 24 * s.seq_len + 8 * s.head_dim +
+                   4 * s.seq_len * (s.head_dim + 1 + width));  // a build's augmented K, projections
     return {checked_product(s.problems(), dense_pairs_per_problem(s, causal), "pairs"),
             tables_bytes + 8 * width * (s.head_dim + 1) + scratch};
   }
@@ -178,7 +177,7 @@ class MagicPig final : public Variant {
                                    std::int64_t b, std::int64_t h, std::int64_t query) const {
     const std::int64_t d = in.shape().head_dim, width = bits_ * tables_;
     std::vector<float> projected(static_cast<std::size_t>(width));
-    sgemm(true, 1, width, d, 1.0f, in.q.row(b, h, query), d, hashing.planes.data(), d, 0.0f,
+    sgemm(true, 1, width, d, 1.0f, in.q.row(b, h, query), d, hashing.planes.data(), d + 1, 0.0f,
           projected.data(), width);
     return projected;
   }
@@ -187,8 +186,7 @@ class MagicPig final : public Variant {
   // probability 1 - θ/π needs a rotation-invariant direction).
   void make_planes(std::int64_t d, Hashing& hashing) const {
     const std::int64_t width = bits_ * tables_;
-    hashing.planes.resize(static_cast<std::size_t>(width * d));
-    hashing.planes_aug.resize(static_cast<std::size_t>(width));
+    hashing.planes.resize(static_cast<std::size_t>(width * (d + 1)));
     for (std::int64_t p = 0; p < width; ++p) {
       SplitMix64 gen(mix_seed(seed_, static_cast<std::uint64_t>(p)));
       for (std::int64_t e = 0; e <= d; e += 2) {
@@ -198,11 +196,8 @@ class MagicPig final : public Variant {
         const double normal[2] = {radius * std::cos(2 * std::numbers::pi * u2),
                                   radius * std::sin(2 * std::numbers::pi * u2)};
         for (std::int64_t t = 0; t < 2 && e + t <= d; ++t) {
-          const auto value = static_cast<float>(normal[t]);
-          if (e + t < d)
-            hashing.planes[static_cast<std::size_t>(p * d + e + t)] = value;
-          else
-            hashing.planes_aug[static_cast<std::size_t>(p)] = value;
+          hashing.planes[static_cast<std::size_t>(p * (d + 1) + e + t)] =
+              static_cast<float>(normal[t]);
         }
       }
     }
@@ -228,7 +223,6 @@ class MagicPig final : public Variant {
       return drawn;
     });
     hashing->planes = planes->planes;
-    hashing->planes_aug = planes->planes_aug;
     hashing->tables.resize(static_cast<std::size_t>(s.batch * s.kv_heads));
     tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads, [&](std::int64_t bk) {
       const float* k = in.k.head(bk / s.kv_heads, bk % s.kv_heads);
@@ -240,21 +234,23 @@ class MagicPig final : public Variant {
         norms[static_cast<std::size_t>(j)] = std::sqrt(sq);
         t.max_norm = std::max(t.max_norm, norms[static_cast<std::size_t>(j)]);
       }
-      // sign(k~·w) = sign(k·w_D + sqrt(M² - |k|²)·w_aug): the transform's 1/M does not change it.
-      std::vector<float> projected(static_cast<std::size_t>(n * width));
-      sgemm(true, n, width, d, 1.0f, k, d, hashing->planes.data(), d, 0.0f, projected.data(),
-            width);
-      std::vector<std::uint32_t> codes(static_cast<std::size_t>(n * tables_));
+      // sign(k~·w) = sign(k·w_D + sqrt(M² - |k|²)·w_aug): the transform's 1/M does not change
+      // it, so K gets the extra coordinate as a column and one product projects it.
+      std::vector<float> augmented(static_cast<std::size_t>(n * (d + 1)));
       for (std::int64_t j = 0; j < n; ++j) {
         const double norm = norms[static_cast<std::size_t>(j)];
-        const auto extra =
+        std::copy(k + j * d, k + (j + 1) * d, augmented.data() + j * (d + 1));
+        augmented[static_cast<std::size_t>(j * (d + 1) + d)] =
             static_cast<float>(std::sqrt(std::max(0.0, t.max_norm * t.max_norm - norm * norm)));
-        float* row = projected.data() + j * width;
-        for (std::int64_t p = 0; p < width; ++p)
-          row[p] += extra * hashing->planes_aug[static_cast<std::size_t>(p)];
-        for (std::int64_t table = 0; table < tables_; ++table)
-          codes[static_cast<std::size_t>(j * tables_ + table)] = code(row, table);
       }
+      std::vector<float> projected(static_cast<std::size_t>(n * width));
+      sgemm(true, n, width, d + 1, 1.0f, augmented.data(), d + 1, hashing->planes.data(), d + 1,
+            0.0f, projected.data(), width);
+      std::vector<std::uint32_t> codes(static_cast<std::size_t>(n * tables_));
+      for (std::int64_t j = 0; j < n; ++j)
+        for (std::int64_t table = 0; table < tables_; ++table)
+          codes[static_cast<std::size_t>(j * tables_ + table)] =
+              code(projected.data() + j * width, table);
       // Counting sort per table: stable, so each bucket lists its keys in increasing order.
       t.offsets.assign(static_cast<std::size_t>(tables_ * (buckets + 1)), 0);
       t.members.resize(static_cast<std::size_t>(tables_ * n));
@@ -275,8 +271,7 @@ class MagicPig final : public Variant {
 
   // The hashing of the last inputs seen (forward, then keys() and terms() row by row).
   std::shared_ptr<const Hashing> hashing_for(const AttentionInputs& in, bool fresh = false) const {
-    const CacheKey key{in.q.data.data(), in.k.data.data(), in.shape(), in.causal,
-                       inputs_fingerprint(in)};
+    const InputsKey key = inputs_key(in);
     return builds_.get(
         key, [&] { return build_hashing(in); }, fresh);
   }
@@ -371,18 +366,9 @@ class MagicPig final : public Variant {
     for (std::int64_t e = 0; e < d; ++e) out[e] = acc[static_cast<std::size_t>(e)] / sum;
   }
 
-  struct CacheKey {
-    const float* q = nullptr;
-    const float* k = nullptr;
-    AttentionShape shape;
-    bool causal = false;
-    std::uint64_t fingerprint = 0;
-    bool operator==(const CacheKey&) const = default;
-  };
-
   std::int64_t bits_, tables_, sinks_, window_;
   std::uint64_t seed_;
-  RecentBuilds<CacheKey, Hashing> builds_;
+  RecentBuilds<InputsKey, Hashing> builds_;
   RecentBuilds<std::int64_t, Hashing, 2> planes_;  // only their planes are set
 };
 
