@@ -145,7 +145,7 @@ compile() {  # compile OUT SRC ARGS...: only when the binary is missing or older
   local out=$1 source=$2 stale=0
   shift 2
   [[ -x $out ]] || stale=1
-  for f in "$source" "$@"; do [[ -f $f && $f -nt $out ]] && stale=1; done
+  for f in "$source" "$PEERS/peer_common.hpp" "$@"; do [[ -f $f && $f -nt $out ]] && stale=1; done
   if ((stale)); then
     say "compiling $(basename "$source")"
     nice -n 19 g++ -O3 -march=native -std=c++17 -fopenmp -o "$out" "$source" "$@" \
