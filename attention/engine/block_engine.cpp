@@ -294,6 +294,13 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
             few && !pad_values && !is_bf16 && !quantized && k_ahead + cols <= range.end
                 ? block.k + k_ahead * block.kv_stride
                 : nullptr;
+        if (few && !pad_values && !quantized && !block.prefetch) {
+          // Decode over fp32 (or widened) rows: key by key, each V row read whole and once,
+          // which the strided passes of accumulate_tile left to memory latency.
+          kernel::accumulate_tile_few_rows(s_t, kRowTile, rows, cols, correction, v, v_stride, dp,
+                                           acc, dp, keys_ahead);
+          continue;
+        }
         kernel::accumulate_tile(
             s_t, kRowTile, rows, cols, correction, v, v_stride, dp, acc, dp,
             block.prefetch || few ? block.prefetch : next_values(k0, cols, range), keys_ahead);

@@ -288,6 +288,9 @@ HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stri
   }
 }
 
+// How many keys ahead the key-by-key (decode) accumulates prefetch V rows into L1.
+constexpr std::int64_t kFewValuesAhead = 4;
+
 // 32 bf16 values at p as two fp32 vectors, the even-indexed and the odd-indexed ones, by two
 // integer operations on one 32-bit load (no shuffle, which would compete with the FMAs for
 // port 5 on Intel cores).
@@ -323,6 +326,7 @@ HWY_INLINE void score_pairs_micro(const float* HWY_RESTRICT q, std::int64_t q_st
   }
 }
 
+// Key by key, as value_few_keys: each V row read whole and once, the accumulator rows in L1.
 template <int Rows>
 HWY_INLINE void value_pairs_rows(const float* HWY_RESTRICT p_t, std::int64_t ld_s,
                                  std::int64_t cols, const float* HWY_RESTRICT correction,
@@ -330,27 +334,32 @@ HWY_INLINE void value_pairs_rows(const float* HWY_RESTRICT p_t, std::int64_t ld_
                                  std::int64_t head_dim, float* HWY_RESTRICT acc,
                                  std::int64_t ld_acc, const bf16* ahead) {
   const FloatTag df;
-  const std::int64_t half = head_dim / 2;
-  for (std::int64_t j = 0; j < half; j += kLanes) {
-    Vec even_acc[Rows], odd_acc[Rows];
-    for (int r = 0; r < Rows; ++r) {
-      const Vec c = hn::Set(df, correction[r]);
-      even_acc[r] = hn::Mul(hn::LoadU(df, acc + r * ld_acc + j), c);
-      odd_acc[r] = hn::Mul(hn::LoadU(df, acc + r * ld_acc + half + j), c);
+  const std::int64_t half = head_dim / 2, row_bytes = head_dim * 2;
+  for (int r = 0; r < Rows; ++r) {
+    const Vec c = hn::Set(df, correction[r]);
+    for (std::int64_t e = 0; e < head_dim; e += kLanes)
+      hn::StoreU(hn::Mul(hn::LoadU(df, acc + r * ld_acc + e), c), df, acc + r * ld_acc + e);
+  }
+  for (std::int64_t key = 0; key < cols; ++key) {
+    if (key + kFewValuesAhead < cols) {
+      const char* next = reinterpret_cast<const char*>(v + (key + kFewValuesAhead) * v_stride);
+      for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
     }
-    for (std::int64_t key = 0; key < cols; ++key) {
-      if (ahead) __builtin_prefetch(ahead + key * v_stride + 2 * j, 0, 2);
+    if (ahead) {
+      const char* next = reinterpret_cast<const char*>(ahead + key * v_stride);
+      for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 2);
+    }
+    Vec p[Rows];
+    for (int r = 0; r < Rows; ++r) p[r] = hn::Set(df, p_t[key * ld_s + r]);
+    const bf16* row = v + key * v_stride;
+    for (std::int64_t j = 0; j < half; j += kLanes) {
       Vec even, odd;
-      load_pairs(v + key * v_stride + 2 * j, even, odd);
+      load_pairs(row + 2 * j, even, odd);
       for (int r = 0; r < Rows; ++r) {
-        const Vec p = hn::Set(df, p_t[key * ld_s + r]);
-        even_acc[r] = hn::MulAdd(p, even, even_acc[r]);
-        odd_acc[r] = hn::MulAdd(p, odd, odd_acc[r]);
+        float* a = acc + r * ld_acc + j;
+        hn::StoreU(hn::MulAdd(p[r], even, hn::LoadU(df, a)), df, a);
+        hn::StoreU(hn::MulAdd(p[r], odd, hn::LoadU(df, a + half)), df, a + half);
       }
-    }
-    for (int r = 0; r < Rows; ++r) {
-      hn::StoreU(even_acc[r], df, acc + r * ld_acc + j);
-      hn::StoreU(odd_acc[r], df, acc + r * ld_acc + half + j);
     }
   }
 }
@@ -366,6 +375,52 @@ void score_tile_few_rows_pairs(const float* q, std::int64_t q_stride, std::int64
   ahead.head_dim = head_dim;
   with_count<kFewRows>(rows, [&](auto n) {
     score_pairs_micro<n()>(q, q_stride, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+  });
+}
+
+namespace {
+template <int Rows>
+HWY_INLINE void value_few_keys(const float* HWY_RESTRICT p_t, std::int64_t ld_s, std::int64_t cols,
+                               const float* HWY_RESTRICT v, std::int64_t v_stride,
+                               std::int64_t head_dim, float* HWY_RESTRICT acc, std::int64_t ld_acc,
+                               const float* ahead) {
+  const FloatTag df;
+  const std::int64_t row_bytes = head_dim * 4;
+  for (std::int64_t k = 0; k < cols; ++k) {
+    if (k + kFewValuesAhead < cols) {
+      const char* next = reinterpret_cast<const char*>(v + (k + kFewValuesAhead) * v_stride);
+      for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
+    }
+    if (ahead) {
+      const char* next = reinterpret_cast<const char*>(ahead + k * v_stride);
+      for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 2);
+    }
+    Vec p[Rows];
+    for (int r = 0; r < Rows; ++r) p[r] = hn::Set(df, p_t[k * ld_s + r]);
+    const float* row = v + k * v_stride;
+    for (std::int64_t e = 0; e < head_dim; e += kLanes) {
+      const Vec x = hn::LoadU(df, row + e);
+      for (int r = 0; r < Rows; ++r) {
+        float* a = acc + r * ld_acc + e;
+        hn::StoreU(hn::MulAdd(p[r], x, hn::LoadU(df, a)), df, a);
+      }
+    }
+  }
+}
+}  // namespace
+
+void accumulate_tile_few_rows(const float* p_t, std::int64_t ld_s, std::int64_t rows,
+                              std::int64_t cols, const float* correction, const float* v,
+                              std::int64_t v_stride, std::int64_t head_dim, float* acc,
+                              std::int64_t ld_acc, const float* ahead) {
+  const FloatTag df;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const Vec c = hn::Set(df, correction[r]);
+    for (std::int64_t e = 0; e < head_dim; e += kLanes)
+      hn::StoreU(hn::Mul(hn::LoadU(df, acc + r * ld_acc + e), c), df, acc + r * ld_acc + e);
+  }
+  with_count<kFewRows>(rows, [&](auto n) {
+    value_few_keys<n()>(p_t, ld_s, cols, v, v_stride, head_dim, acc, ld_acc, ahead);
   });
 }
 

@@ -123,6 +123,14 @@ void accumulate_tile_few_rows_pairs(const float* p_t, std::int64_t ld_s, std::in
                                     std::int64_t cols, const float* correction, const bf16* v,
                                     std::int64_t v_stride, std::int64_t head_dim, float* acc,
                                     std::int64_t ld_acc, const bf16* ahead);
+// accumulate_tile for rows <= kFewRows over fp32 rows of head_dim (a multiple of float_lanes()),
+// key by key: each V row is read whole, once, with the accumulator rows in L1 (decode; passes
+// over head_dim strips read every V row once per strip, a stride the prefetchers do not follow).
+// `ahead` (laid out like v) is prefetched into L2 row by row.
+void accumulate_tile_few_rows(const float* p_t, std::int64_t ld_s, std::int64_t rows,
+                              std::int64_t cols, const float* correction, const float* v,
+                              std::int64_t v_stride, std::int64_t head_dim, float* acc,
+                              std::int64_t ld_acc, const float* ahead);
 // The same over bf16 values widened as they are loaded; v rows must be readable to padded_dim
 // (the engine passes them so only when head_dim is a whole number of vectors).
 void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,

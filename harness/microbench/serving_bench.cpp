@@ -56,6 +56,8 @@ void run_serving(benchmark::State& state, const std::string& spec, std::int64_t 
   openblas_set_num_threads(1);
   const std::int64_t n = state.range(0), d = state.range(1);
   AttentionShape shape{1, kHeads, kKvHeads, query_len, n, d};
+  // The cache's format sets the bytes a step must read (min_bytes, of_read_bw).
+  shape.dtype = dtype;
   shape.kv_quantization = kv;
   tbb::task_arena arena(kThreads);
   Tensor q(shape.query_shape()), k(shape.kv_shape()), v(shape.kv_shape()), out(shape.query_shape());

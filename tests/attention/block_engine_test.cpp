@@ -297,6 +297,57 @@ TEST(BlockEngine, SignedArgmaxIsTheFirstLargestOfPlusMinus) {
   }
 }
 
+// The key-by-key accumulates of decode (fp32 rows, and bf16 rows with the accumulator
+// deinterleaved) against fp64 for every row count they serve, key counts around the prefetch
+// distance, and head dims of one vector to 128; padding columns of p_t must not leak in.
+TEST(BlockEngine, FewRowAccumulatesEqualFp64) {
+  const std::int64_t lanes = kernel::float_lanes(), ld_s = 64;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (std::int64_t d : {lanes, 2 * lanes, std::int64_t{64}, std::int64_t{128}})
+    for (std::int64_t rows = 1; rows <= kernel::kFewRows; ++rows)
+      for (std::int64_t cols : {1, 3, 5, 128}) {
+        const std::int64_t stride = d + 2 * lanes;  // rows of a wider cache: the stride matters
+        const auto size = [](std::int64_t n) { return static_cast<std::size_t>(n); };
+        std::vector<float> p(size(cols * ld_s)), v(size(cols * stride)), acc0(size(rows * d)),
+            correction(size(rows));
+        for (float& x : p) x = uniform(rng) + 1.0f;
+        for (float& x : v) x = uniform(rng);
+        for (float& x : acc0) x = uniform(rng);
+        for (float& x : correction) x = uniform(rng) + 1.0f;
+        std::vector<bf16> v16(v.size());
+        convert_to_bf16(v, v16);
+        for (bool pairs : {false, true}) {
+          if (pairs && d % kernel::pair_granularity() != 0) continue;
+          std::vector<float> acc = acc0;
+          if (pairs) {
+            // The pair kernels hold each row as [even dims | odd dims].
+            for (std::int64_t r = 0; r < rows; ++r)
+              for (std::int64_t j = 0; j < d / 2; ++j) {
+                acc[r * d + j] = acc0[r * d + 2 * j];
+                acc[r * d + d / 2 + j] = acc0[r * d + 2 * j + 1];
+              }
+            kernel::accumulate_tile_few_rows_pairs(p.data(), ld_s, rows, cols, correction.data(),
+                                                   v16.data(), stride, d, acc.data(), d, nullptr);
+          } else {
+            kernel::accumulate_tile_few_rows(p.data(), ld_s, rows, cols, correction.data(),
+                                             v.data(), stride, d, acc.data(), d, nullptr);
+          }
+          for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t e = 0; e < d; ++e) {
+              double want = double{acc0[r * d + e]} * correction[r];
+              for (std::int64_t c = 0; c < cols; ++c)
+                want += double{p[c * ld_s + r]} *
+                        (pairs ? to_float(v16[c * stride + e]) : double{v[c * stride + e]});
+              const std::int64_t at = pairs ? r * d + (e % 2 ? d / 2 : 0) + e / 2 : r * d + e;
+              ASSERT_NEAR(acc[at], want, 1e-5 * (1 + std::abs(want)))
+                  << "pairs=" << pairs << " D=" << d << " rows=" << rows << " cols=" << cols
+                  << " r=" << r << " e=" << e;
+            }
+        }
+      }
+}
+
 TEST(Flash, EqualsDenseAndReference) {
   const auto flash = make_variant("flash");
   const auto dense = make_variant("dense");
