@@ -326,7 +326,12 @@ HWY_INLINE void score_pairs_micro(const float* HWY_RESTRICT q, std::int64_t q_st
   }
 }
 
-// Key by key, as value_few_keys: each V row read whole and once, the accumulator rows in L1.
+// Keys per chunk of the bf16 pair accumulate: a chunk's V rows (256 bytes each at D = 128) stay
+// in L1 across its passes over head_dim, and each accumulator vector is loaded and stored once per
+// chunk rather than per key (bf16 decode has half the bytes per FMA of fp32, so it is the store
+// port, not memory, that key-by-key accumulation runs into).
+constexpr std::int64_t kPairChunk = 4;
+
 template <int Rows>
 HWY_INLINE void value_pairs_rows(const float* HWY_RESTRICT p_t, std::int64_t ld_s,
                                  std::int64_t cols, const float* HWY_RESTRICT correction,
@@ -340,25 +345,35 @@ HWY_INLINE void value_pairs_rows(const float* HWY_RESTRICT p_t, std::int64_t ld_
     for (std::int64_t e = 0; e < head_dim; e += kLanes)
       hn::StoreU(hn::Mul(hn::LoadU(df, acc + r * ld_acc + e), c), df, acc + r * ld_acc + e);
   }
-  for (std::int64_t key = 0; key < cols; ++key) {
-    if (key + kFewValuesAhead < cols) {
-      const char* next = reinterpret_cast<const char*>(v + (key + kFewValuesAhead) * v_stride);
+  for (std::int64_t k0 = 0; k0 < cols; k0 += kPairChunk) {
+    const std::int64_t n = std::min(kPairChunk, cols - k0);
+    for (std::int64_t key = k0 + kPairChunk; key < std::min(cols, k0 + 2 * kPairChunk); ++key) {
+      const char* next = reinterpret_cast<const char*>(v + key * v_stride);
       for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
     }
-    if (ahead) {
-      const char* next = reinterpret_cast<const char*>(ahead + key * v_stride);
-      for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 2);
-    }
-    Vec p[Rows];
-    for (int r = 0; r < Rows; ++r) p[r] = hn::Set(df, p_t[key * ld_s + r]);
-    const bf16* row = v + key * v_stride;
+    if (ahead)
+      for (std::int64_t key = k0; key < k0 + n; ++key) {
+        const char* next = reinterpret_cast<const char*>(ahead + key * v_stride);
+        for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 2);
+      }
     for (std::int64_t j = 0; j < half; j += kLanes) {
-      Vec even, odd;
-      load_pairs(row + 2 * j, even, odd);
+      Vec even_acc[Rows], odd_acc[Rows];
       for (int r = 0; r < Rows; ++r) {
-        float* a = acc + r * ld_acc + j;
-        hn::StoreU(hn::MulAdd(p[r], even, hn::LoadU(df, a)), df, a);
-        hn::StoreU(hn::MulAdd(p[r], odd, hn::LoadU(df, a + half)), df, a + half);
+        even_acc[r] = hn::LoadU(df, acc + r * ld_acc + j);
+        odd_acc[r] = hn::LoadU(df, acc + r * ld_acc + half + j);
+      }
+      for (std::int64_t key = k0; key < k0 + n; ++key) {
+        Vec even, odd;
+        load_pairs(v + key * v_stride + 2 * j, even, odd);
+        for (int r = 0; r < Rows; ++r) {
+          const Vec p = hn::Set(df, p_t[key * ld_s + r]);
+          even_acc[r] = hn::MulAdd(p, even, even_acc[r]);
+          odd_acc[r] = hn::MulAdd(p, odd, odd_acc[r]);
+        }
+      }
+      for (int r = 0; r < Rows; ++r) {
+        hn::StoreU(even_acc[r], df, acc + r * ld_acc + j);
+        hn::StoreU(odd_acc[r], df, acc + r * ld_acc + half + j);
       }
     }
   }
