@@ -20,8 +20,8 @@ import sys
 
 COLUMNS = ["peer", "version", "config", "dtype", "kv_dtype", "batch", "heads", "kv_heads",
            "seq_len", "query_len", "head_dim", "causal", "threads", "reps", "time_ms",
-           "time_ms_min", "time_ms_max", "pairs", "gflops", "min_bytes", "gbps", "status",
-           "cpu", "cpu_family_model", "timestamp"]
+           "time_ms_min", "time_ms_max", "pairs", "gflops", "min_bytes", "gbps", "status", "kernel",
+           "cpu", "cpu_uarch", "cpu_family_model", "timestamp"]
 BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 
 
@@ -67,9 +67,11 @@ def complete(row, cpu, fms, stamp):
 
 
 def read_attnbench(path):
+    """attnbench's rows, and the microarchitecture its rows name (the model string alone does
+    not tell AMD's generations apart under a hypervisor)."""
     rows = []
     if not os.path.exists(path):
-        return rows
+        return rows, ""
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['message']}"
@@ -80,8 +82,11 @@ def read_attnbench(path):
                 "seq_len": r["seq_len"], "query_len": r["query_len"], "head_dim": r["head_dim"],
                 "causal": r["causal"], "threads": r["threads"], "reps": r["reps"],
                 "time_ms": r["time_ms"], "time_ms_min": r["time_ms_min"],
-                "time_ms_max": r["time_ms_max"], "status": status})
-    return rows
+                "time_ms_max": r["time_ms_max"], "status": status,
+                "kernel": r.get("kernel", "")})
+    uarch = next((r["cpu_uarch"] for r in csv.DictReader(open(path, newline=""))
+                  if r.get("cpu_uarch")), "")
+    return rows, uarch
 
 
 def shape_key(r):
@@ -167,8 +172,10 @@ def main(argv=None):
             family = r["peer"].split("_")[0]  # ggml, torch, onednn
             r["version"] = versions.get(family, "")
             rows.append(r)
-    rows += read_attnbench(args.attnbench)
-    rows = [complete(r, cpu, fms, stamp) for r in rows]
+    attnbench_rows, uarch = read_attnbench(args.attnbench)
+    rows += attnbench_rows
+
+    rows = [complete(r, cpu, fms, stamp) | {"cpu_uarch": uarch} for r in rows]
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", newline="") as f:
@@ -177,7 +184,8 @@ def main(argv=None):
         writer.writerows(rows)
 
     threads = sorted({r["threads"] for r in rows})
-    text = (f"Same-run comparison, {cpu} (family/model/stepping {fms}), {stamp}, "
+    text = (f"Same-run comparison, {cpu}{' ' + uarch if uarch else ''} "
+            f"(family/model/stepping {fms}), {stamp}, "
             f"threads {','.join(threads)}; causal; medians"
             + (f"; `{args.command}`" if args.command else "") + f". Rows: {os.path.basename(args.out)}"
             + " (beside this file)\n\n" + tables(rows))
