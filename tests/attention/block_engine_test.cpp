@@ -348,6 +348,67 @@ TEST(BlockEngine, FewRowAccumulatesEqualFp64) {
       }
 }
 
+// Decode's score kernels (fp32 keys, bf16 keys widened as they load, and the bf16 pair kernel
+// with Q deinterleaved) against fp64 for every row count, head dims with and without a partial
+// vector (fp32), and odd key counts; rows past `rows` must be left as they were.
+TEST(BlockEngine, FewRowScoresEqualFp64) {
+  const std::int64_t lanes = kernel::float_lanes(), ld_s = 64;
+  const auto size = [](std::int64_t n) { return static_cast<std::size_t>(n); };
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (std::int64_t d : {std::int64_t{12}, lanes, std::int64_t{64}, std::int64_t{128}})
+    for (std::int64_t rows = 1; rows <= kernel::kFewRows; ++rows)
+      for (std::int64_t cols : {1, 2, 3, 128}) {
+        const std::int64_t dp = (d + lanes - 1) / lanes * lanes, stride = d + 3;
+        // Q as the engine holds it: aligned, each row zero-padded to whole vectors.
+        AlignedBuffer<float> q(size(rows * dp));
+        std::fill_n(q.data(), q.size(), 0.0f);
+        std::vector<float> k(size(cols * stride + dp));
+        for (std::int64_t r = 0; r < rows; ++r)
+          for (std::int64_t e = 0; e < d; ++e) q[size(r * dp + e)] = uniform(rng);
+        for (float& x : k) x = uniform(rng);
+        std::vector<bf16> k16(k.size());
+        convert_to_bf16(k, k16);
+        for (int path = 0; path < 3; ++path) {
+          // The bf16 kernels read whole vectors (the engine widens other rows into fp32 first).
+          if (path == 1 && d % lanes != 0) continue;
+          if (path == 2 && d % kernel::pair_granularity() != 0) continue;
+          std::vector<float> s_t(size(cols * ld_s), 7.0f);
+          if (path == 0) {
+            kernel::score_tile_few_rows(q.data(), dp, rows, k.data(), stride, cols, d, s_t.data(),
+                                        ld_s);
+          } else if (path == 1) {
+            kernel::score_tile_few_rows(q.data(), dp, rows, k16.data(), stride, cols, d, s_t.data(),
+                                        ld_s);
+          } else {
+            AlignedBuffer<float> q_pairs(q.size());
+            std::fill_n(q_pairs.data(), q_pairs.size(), 0.0f);
+            for (std::int64_t r = 0; r < rows; ++r)
+              for (std::int64_t j = 0; j < d / 2; ++j) {
+                q_pairs[size(r * dp + j)] = q[size(r * dp + 2 * j)];
+                q_pairs[size(r * dp + d / 2 + j)] = q[size(r * dp + 2 * j + 1)];
+              }
+            kernel::score_tile_few_rows_pairs(q_pairs.data(), dp, rows, k16.data(), stride, cols, d,
+                                              s_t.data(), ld_s);
+          }
+          for (std::int64_t c = 0; c < cols; ++c) {
+            for (std::int64_t r = 0; r < rows; ++r) {
+              double want = 0;
+              for (std::int64_t e = 0; e < d; ++e)
+                want += double{q[size(r * dp + e)]} *
+                        (path == 0 ? double{k[size(c * stride + e)]}
+                                   : double{to_float(k16[size(c * stride + e)])});
+              ASSERT_NEAR(s_t[size(c * ld_s + r)], want, 1e-5 * (1 + std::abs(want)))
+                  << "path=" << path << " D=" << d << " rows=" << rows << " cols=" << cols
+                  << " c=" << c << " r=" << r;
+            }
+            for (std::int64_t r = rows; r < ld_s; ++r)
+              ASSERT_EQ(s_t[size(c * ld_s + r)], 7.0f) << "row " << r << " of " << rows;
+          }
+        }
+      }
+}
+
 TEST(Flash, EqualsDenseAndReference) {
   const auto flash = make_variant("flash");
   const auto dense = make_variant("dense");
