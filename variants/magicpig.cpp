@@ -36,6 +36,8 @@ namespace {
 
 // Query rows hashed by one GEMM.
 constexpr std::int64_t kQueryChunk = 64;
+// Keys projected per product when the tables are built.
+constexpr std::int64_t kKeyChunk = 256;
 
 // The hash tables of one (batch, kv head): for table t, the keys whose code is c are
 // members[t·N + offsets[t·(2^k + 1) + c] ...], in increasing key order.
@@ -156,7 +158,8 @@ class MagicPig final : public Variant {
         s.batch * s.kv_heads, 4 * tables_ * (s.seq_len + (std::int64_t{1} << bits_) + 1), "bytes");
     const std::int64_t scratch =
         threads * (4 * kQueryChunk * width + 24 * s.seq_len + 8 * s.head_dim +
-                   4 * s.seq_len * (s.head_dim + 1 + width));  // a build's augmented K, projections
+                   4 * s.seq_len * (s.head_dim + 1) +            // a build's augmented K,
+                   4 * std::min(s.seq_len, kKeyChunk) * width);  // a chunk's projections
     return {checked_product(s.problems(), dense_pairs_per_problem(s, causal), "pairs"),
             tables_bytes + 8 * width * (s.head_dim + 1) + scratch};
   }
@@ -243,14 +246,19 @@ class MagicPig final : public Variant {
         augmented[static_cast<std::size_t>(j * (d + 1) + d)] =
             static_cast<float>(std::sqrt(std::max(0.0, t.max_norm * t.max_norm - norm * norm)));
       }
-      std::vector<float> projected(static_cast<std::size_t>(n * width));
-      sgemm(true, n, width, d + 1, 1.0f, augmented.data(), d + 1, hashing->planes.data(), d + 1,
-            0.0f, projected.data(), width);
+      // Projected a chunk of keys at a time: all N × k·l projections at once were 25 MB per kv
+      // head at the default k·l = 1500 and N = 4K, touched once.
+      std::vector<float> projected(static_cast<std::size_t>(std::min(n, kKeyChunk) * width));
       std::vector<std::uint32_t> codes(static_cast<std::size_t>(n * tables_));
-      for (std::int64_t j = 0; j < n; ++j)
-        for (std::int64_t table = 0; table < tables_; ++table)
-          codes[static_cast<std::size_t>(j * tables_ + table)] =
-              code(projected.data() + j * width, table);
+      for (std::int64_t j0 = 0; j0 < n; j0 += kKeyChunk) {
+        const std::int64_t rows = std::min(kKeyChunk, n - j0);
+        sgemm(true, rows, width, d + 1, 1.0f, augmented.data() + j0 * (d + 1), d + 1,
+              hashing->planes.data(), d + 1, 0.0f, projected.data(), width);
+        for (std::int64_t j = 0; j < rows; ++j)
+          for (std::int64_t table = 0; table < tables_; ++table)
+            codes[static_cast<std::size_t>((j0 + j) * tables_ + table)] =
+                code(projected.data() + j * width, table);
+      }
       // Counting sort per table: stable, so each bucket lists its keys in increasing order.
       t.offsets.assign(static_cast<std::size_t>(tables_ * (buckets + 1)), 0);
       t.members.resize(static_cast<std::size_t>(tables_ * n));
