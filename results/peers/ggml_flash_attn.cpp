@@ -32,12 +32,8 @@
 
 namespace {
 
-struct Shape {
-  int64_t batch = 1, heads = 8, kv_heads = 8, seq_len = 1024, query_len = 0, head_dim = 64;
-  bool causal = true;
+struct Shape : peer::PointShape {
   ggml_type kv_type = GGML_TYPE_F32;
-  int threads = 2;
-  int64_t m() const { return query_len > 0 ? query_len : seq_len; }
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -194,36 +190,15 @@ int check(int threads) {
 int main(int argc, char** argv) {
   ggml_cpu_init();
   Shape s;
-  std::string seq_lens = "1024";
-  int reps = 5;
-  bool run_check = false;
+  peer::RunOptions run;
   for (int a = 1; a < argc; ++a) {
     const std::string opt = argv[a];
     auto value = [&]() -> std::string {
       if (a + 1 >= argc) die("missing value after " + opt);
       return argv[++a];
     };
-    if (opt == "--seq-len")
-      seq_lens = value();
-    else if (opt == "--query-len")
-      s.query_len = std::stoll(value());
-    else if (opt == "--heads")
-      s.heads = std::stoll(value());
-    else if (opt == "--kv-heads")
-      s.kv_heads = std::stoll(value());
-    else if (opt == "--head-dim")
-      s.head_dim = std::stoll(value());
-    else if (opt == "--batch")
-      s.batch = std::stoll(value());
-    else if (opt == "--threads")
-      s.threads = std::stoi(value());
-    else if (opt == "--reps")
-      reps = std::stoi(value());
-    else if (opt == "--no-causal")
-      s.causal = false;
-    else if (opt == "--check")
-      run_check = true;
-    else if (opt == "--kv-type") {
+    if (peer::apply_shared_option(opt, value, s, run)) continue;
+    if (opt == "--kv-type") {
       const std::string t = value();
       if (t == "f32")
         s.kv_type = GGML_TYPE_F32;
@@ -235,21 +210,21 @@ int main(int argc, char** argv) {
       die("unknown option " + opt + " (see the comment at the top of ggml_flash_attn.cpp)");
     }
   }
-  if (run_check) return check(s.threads);
-  if (reps < 1) die("--reps must be at least 1");
-  for (int64_t n : peer::parse_list(seq_lens)) {
+  if (run.run_check) return check(s.threads);
+  if (run.reps < 1) die("--reps must be at least 1");
+  for (int64_t n : peer::parse_list(run.seq_lens)) {
     Shape point = s;
     point.seq_len = n;
     Forward f(point);
     f.run_ms();  // warm-up: first touch of the work buffer and the caches
     std::vector<double> t;
-    for (int r = 0; r < reps; ++r) t.push_back(f.run_ms());
+    for (int r = 0; r < run.reps; ++r) t.push_back(f.run_ms());
     const double median = peer::median(t);
     std::printf(
         "ggml_flash_attn_ext,fp32,%s,%lld,%lld,%lld,%lld,%lld,%lld,%d,%d,%d,%.4f,%.4f,%.4f,ok\n",
         type_name(point.kv_type), (long long)point.batch, (long long)point.heads,
         (long long)point.kv_heads, (long long)n, (long long)point.m(), (long long)point.head_dim,
-        point.causal ? 1 : 0, point.threads, reps, median, t.front(), t.back());
+        point.causal ? 1 : 0, point.threads, run.reps, median, t.front(), t.back());
     std::fflush(stdout);
   }
   return 0;

@@ -51,12 +51,8 @@ namespace {
 using dnnl::memory;
 using dt = memory::data_type;
 
-struct Shape {
-  int64_t batch = 1, heads = 8, kv_heads = 8, seq_len = 1024, query_len = 0, head_dim = 64;
-  bool causal = true;
+struct Shape : peer::PointShape {
   bool bf16 = false;
-  int threads = 2;
-  int64_t m() const { return query_len > 0 ? query_len : seq_len; }
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -285,36 +281,15 @@ int check(Shape base) {
 
 int main(int argc, char** argv) {
   Shape s;
-  std::string seq_lens = "1024";
-  int reps = 5;
-  bool run_check = false;
+  peer::RunOptions run;
   for (int a = 1; a < argc; ++a) {
     const std::string opt = argv[a];
     auto value = [&]() -> std::string {
       if (a + 1 >= argc) die("missing value after " + opt);
       return argv[++a];
     };
-    if (opt == "--seq-len")
-      seq_lens = value();
-    else if (opt == "--query-len")
-      s.query_len = std::stoll(value());
-    else if (opt == "--heads")
-      s.heads = std::stoll(value());
-    else if (opt == "--kv-heads")
-      s.kv_heads = std::stoll(value());
-    else if (opt == "--head-dim")
-      s.head_dim = std::stoll(value());
-    else if (opt == "--batch")
-      s.batch = std::stoll(value());
-    else if (opt == "--threads")
-      s.threads = std::stoi(value());
-    else if (opt == "--reps")
-      reps = std::stoi(value());
-    else if (opt == "--no-causal")
-      s.causal = false;
-    else if (opt == "--check")
-      run_check = true;
-    else if (opt == "--version") {
+    if (peer::apply_shared_option(opt, value, s, run)) continue;
+    if (opt == "--version") {
       std::printf("%s\n", Forward::version().c_str());
       return 0;
     } else if (opt == "--dtype") {
@@ -330,10 +305,10 @@ int main(int argc, char** argv) {
     }
   }
   omp_set_num_threads(s.threads);  // oneDNN's runtime here is OpenMP
-  if (run_check) return check(s);
-  if (reps < 1) die("--reps must be at least 1");
+  if (run.run_check) return check(s);
+  if (run.reps < 1) die("--reps must be at least 1");
   const char* dtype = s.bf16 ? "bf16" : "fp32";
-  for (int64_t n : peer::parse_list(seq_lens)) {
+  for (int64_t n : peer::parse_list(run.seq_lens)) {
     Shape point = s;
     point.seq_len = n;
     auto print = [&](int r, double median, double lo, double hi, const std::string& status) {
@@ -364,9 +339,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "onednn %s N=%lld: %s\n", dtype, (long long)n, f->impl().c_str());
     f->run_ms();  // warm-up: first touch of S and oneDNN's scratchpads
     std::vector<double> t;
-    for (int r = 0; r < reps; ++r) t.push_back(f->run_ms());
+    for (int r = 0; r < run.reps; ++r) t.push_back(f->run_ms());
     const double median = peer::median(t);
-    print(reps, median, t.front(), t.back(), "ok");
+    print(run.reps, median, t.front(), t.back(), "ok");
   }
   return 0;
 }

@@ -1,5 +1,5 @@
-// What the peer drivers share: the fp64 attention every peer is checked against, the --seq-len
-// list, and the median of the timed repetitions.
+// What the peer drivers share: the shape and run options every driver takes, the fp64 attention
+// every peer is checked against, the --seq-len list, and the median of the timed repetitions.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +9,50 @@
 #include <vector>
 
 namespace peer {
+
+// The shape of one point, as every driver reads it from its options (query_len 0: M = N).
+struct PointShape {
+  int64_t batch = 1, heads = 8, kv_heads = 8, seq_len = 1024, query_len = 0, head_dim = 64;
+  bool causal = true;
+  int threads = 2;
+  int64_t m() const { return query_len > 0 ? query_len : seq_len; }
+};
+
+// How a driver runs: the --seq-len list, the timed repetitions, or the check against fp64.
+struct RunOptions {
+  std::string seq_lens = "1024";
+  int reps = 5;
+  bool run_check = false;
+};
+
+// Applies `opt` if it is one of the options every driver takes; `value()` reads its argument.
+// Returns false for any other option, which the driver then handles itself.
+template <class Value>
+bool apply_shared_option(const std::string& opt, Value value, PointShape& s, RunOptions& run) {
+  if (opt == "--seq-len")
+    run.seq_lens = value();
+  else if (opt == "--query-len")
+    s.query_len = std::stoll(value());
+  else if (opt == "--heads")
+    s.heads = std::stoll(value());
+  else if (opt == "--kv-heads")
+    s.kv_heads = std::stoll(value());
+  else if (opt == "--head-dim")
+    s.head_dim = std::stoll(value());
+  else if (opt == "--batch")
+    s.batch = std::stoll(value());
+  else if (opt == "--threads")
+    s.threads = std::stoi(value());
+  else if (opt == "--reps")
+    run.reps = std::stoi(value());
+  else if (opt == "--no-causal")
+    s.causal = false;
+  else if (opt == "--check")
+    run.run_check = true;
+  else
+    return false;
+  return true;
+}
 
 // Q [B, H, M, D] and K, V [B, KV, N, D] row-major; the queries are the last M of the N positions.
 struct AttentionDims {
