@@ -214,20 +214,36 @@ HWY_INLINE void value_rows(const float* p_t, std::int64_t ld_s, std::int64_t col
                          ahead ? ahead + e : nullptr, scales);
 }
 
-// Dot products of Rows queries with one key, two keys at a time for independent chains.
+// The 64-byte lines of the `bytes` at p, into L2 (kToL1: into L1): a row read soon.
+template <bool kToL1 = false>
+HWY_INLINE void prefetch_row(const void* p, std::int64_t bytes) {
+  const char* line = static_cast<const char*>(p);
+  for (std::int64_t offset = 0; offset < bytes; offset += 64)
+    __builtin_prefetch(line + offset, 0, kToL1 ? 3 : 2);
+}
+
+// acc[r * ld_acc + e] *= correction[r] for r < rows, e < dim (a multiple of kLanes): the online
+// softmax's rescaling, once per tile, for the kernels that then accumulate in memory or by chunks.
+HWY_INLINE void scale_rows(float* acc, std::int64_t ld_acc, std::int64_t rows, std::int64_t dim,
+                           const float* correction) {
+  const FloatTag df;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const Vec c = hn::Set(df, correction[r]);
+    for (std::int64_t e = 0; e < dim; e += kLanes)
+      hn::StoreU(hn::Mul(hn::LoadU(df, acc + r * ld_acc + e), c), df, acc + r * ld_acc + e);
+  }
+}
+
+// Row `row` of ahead.a and of ahead.b (those given) into L2.
 HWY_INLINE void prefetch_ahead(const RowsAhead& ahead, std::int64_t row, std::int64_t stride,
                                std::int64_t bytes) {
   if (row >= ahead.rows) return;
   const std::int64_t element = bytes / std::max<std::int64_t>(1, ahead.head_dim);
-  if (ahead.a) {
-    const char* a = static_cast<const char*>(ahead.a) + row * stride * element;
-    for (std::int64_t offset = 0; offset < bytes; offset += 64)
-      __builtin_prefetch(a + offset, 0, 2);
-  }
-  if (!ahead.b) return;
-  const char* b = static_cast<const char*>(ahead.b) + row * stride * element;
-  for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(b + offset, 0, 2);
+  if (ahead.a) prefetch_row(static_cast<const char*>(ahead.a) + row * stride * element, bytes);
+  if (ahead.b) prefetch_row(static_cast<const char*>(ahead.b) + row * stride * element, bytes);
 }
+
+// Dot products of Rows queries with one key, two keys at a time for independent chains.
 
 template <int Rows, class T>
 HWY_INLINE void score_few_micro(const float* HWY_RESTRICT q, std::int64_t q_stride,
@@ -340,22 +356,15 @@ HWY_INLINE void value_pairs_rows(const float* HWY_RESTRICT p_t, std::int64_t ld_
                                  std::int64_t ld_acc, const bf16* ahead) {
   const FloatTag df;
   const std::int64_t half = head_dim / 2, row_bytes = head_dim * 2;
-  for (int r = 0; r < Rows; ++r) {
-    const Vec c = hn::Set(df, correction[r]);
-    for (std::int64_t e = 0; e < head_dim; e += kLanes)
-      hn::StoreU(hn::Mul(hn::LoadU(df, acc + r * ld_acc + e), c), df, acc + r * ld_acc + e);
-  }
+  scale_rows(acc, ld_acc, Rows, head_dim, correction);
   for (std::int64_t k0 = 0; k0 < cols; k0 += kPairChunk) {
     const std::int64_t n = std::min(kPairChunk, cols - k0);
-    for (std::int64_t key = k0 + kPairChunk; key < std::min(cols, k0 + 2 * kPairChunk); ++key) {
-      const char* next = reinterpret_cast<const char*>(v + key * v_stride);
-      for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
-    }
+    // The next chunk's V rows into L1; the rows `ahead` of this chunk into L2.
+    for (std::int64_t key = k0 + kPairChunk; key < std::min(cols, k0 + 2 * kPairChunk); ++key)
+      prefetch_row<true>(v + key * v_stride, row_bytes);
     if (ahead)
-      for (std::int64_t key = k0; key < k0 + n; ++key) {
-        const char* next = reinterpret_cast<const char*>(ahead + key * v_stride);
-        for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 2);
-      }
+      for (std::int64_t key = k0; key < k0 + n; ++key)
+        prefetch_row(ahead + key * v_stride, row_bytes);
     for (std::int64_t j = 0; j < half; j += kLanes) {
       Vec even_acc[Rows], odd_acc[Rows];
       for (int r = 0; r < Rows; ++r) {
@@ -402,14 +411,9 @@ HWY_INLINE void value_few_keys(const float* HWY_RESTRICT p_t, std::int64_t ld_s,
   const FloatTag df;
   const std::int64_t row_bytes = head_dim * 4;
   for (std::int64_t k = 0; k < cols; ++k) {
-    if (k + kFewValuesAhead < cols) {
-      const char* next = reinterpret_cast<const char*>(v + (k + kFewValuesAhead) * v_stride);
-      for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
-    }
-    if (ahead) {
-      const char* next = reinterpret_cast<const char*>(ahead + k * v_stride);
-      for (std::int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 2);
-    }
+    if (k + kFewValuesAhead < cols)
+      prefetch_row<true>(v + (k + kFewValuesAhead) * v_stride, row_bytes);
+    if (ahead) prefetch_row(ahead + k * v_stride, row_bytes);
     Vec p[Rows];
     for (int r = 0; r < Rows; ++r) p[r] = hn::Set(df, p_t[k * ld_s + r]);
     const float* row = v + k * v_stride;
@@ -428,12 +432,7 @@ void accumulate_tile_few_rows(const float* p_t, std::int64_t ld_s, std::int64_t 
                               std::int64_t cols, const float* correction, const float* v,
                               std::int64_t v_stride, std::int64_t head_dim, float* acc,
                               std::int64_t ld_acc, const float* ahead) {
-  const FloatTag df;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const Vec c = hn::Set(df, correction[r]);
-    for (std::int64_t e = 0; e < head_dim; e += kLanes)
-      hn::StoreU(hn::Mul(hn::LoadU(df, acc + r * ld_acc + e), c), df, acc + r * ld_acc + e);
-  }
+  scale_rows(acc, ld_acc, rows, head_dim, correction);
   with_count<kFewRows>(rows, [&](auto n) {
     value_few_keys<n()>(p_t, ld_s, cols, v, v_stride, head_dim, acc, ld_acc, ahead);
   });
@@ -482,11 +481,7 @@ void widen_bf16_rows(const bf16* src, std::int64_t src_stride, std::int64_t rows
   for (std::int64_t c = 0; c < rows; ++c) {
     const auto* in = reinterpret_cast<const std::uint16_t*>(src + c * src_stride);
     float* out = dst + c * ld_dst;
-    if (ahead) {
-      const char* line = reinterpret_cast<const char*>(ahead + c * src_stride);
-      for (std::int64_t offset = 0; offset < head_dim * 2; offset += 64)
-        __builtin_prefetch(line + offset, 0, 2);
-    }
+    if (ahead) prefetch_row(ahead + c * src_stride, head_dim * 2);
     std::int64_t e = 0;
     for (; e < full; e += kLanes) {
       const auto wide = hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, in + e)));
