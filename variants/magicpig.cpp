@@ -51,8 +51,8 @@ struct KeyTables {
 struct Hashing {
   // k·l rows of head_dim + 1 values: the hyperplanes, the last coordinate on the MIPS
   // transform's extra axis (a query's is 0, so queries are projected on the first D alone).
-  std::vector<float> planes;
-  std::vector<KeyTables> tables;  // per (batch, kv head)
+  std::shared_ptr<const std::vector<float>> planes;  // shared by every build at this D
+  std::vector<KeyTables> tables;                     // per (batch, kv head)
   // The pairs a forward over these inputs computed (-1: none yet), so pairs() need not
   // retrieve every row again.
   mutable std::atomic<std::int64_t> forward_pairs{-1};
@@ -98,7 +98,7 @@ class MagicPig final : public Variant {
       const std::int64_t i0 = item % chunks * kQueryChunk;
       const std::int64_t rows = std::min(kQueryChunk, s.query_len - i0);
       std::vector<float> projected(static_cast<std::size_t>(rows * width));
-      sgemm(true, rows, width, d, 1.0f, in.q.row(b, h, i0), d, hashing->planes.data(), d + 1, 0.0f,
+      sgemm(true, rows, width, d, 1.0f, in.q.row(b, h, i0), d, hashing->planes->data(), d + 1, 0.0f,
             projected.data(), width);
       RowScratch scratch(s.seq_len);
       std::vector<float> scores, acc(static_cast<std::size_t>(d));
@@ -180,16 +180,16 @@ class MagicPig final : public Variant {
                                    std::int64_t b, std::int64_t h, std::int64_t query) const {
     const std::int64_t d = in.shape().head_dim, width = bits_ * tables_;
     std::vector<float> projected(static_cast<std::size_t>(width));
-    sgemm(true, 1, width, d, 1.0f, in.q.row(b, h, query), d, hashing.planes.data(), d + 1, 0.0f,
+    sgemm(true, 1, width, d, 1.0f, in.q.row(b, h, query), d, hashing.planes->data(), d + 1, 0.0f,
           projected.data(), width);
     return projected;
   }
 
   // The hyperplanes from the seed: Gaussian coordinates by Box-Muller (SimHash's collision
   // probability 1 - θ/π needs a rotation-invariant direction).
-  void make_planes(std::int64_t d, Hashing& hashing) const {
+  std::vector<float> make_planes(std::int64_t d) const {
     const std::int64_t width = bits_ * tables_;
-    hashing.planes.resize(static_cast<std::size_t>(width * (d + 1)));
+    std::vector<float> planes(static_cast<std::size_t>(width * (d + 1)));
     for (std::int64_t p = 0; p < width; ++p) {
       SplitMix64 gen(mix_seed(seed_, static_cast<std::uint64_t>(p)));
       for (std::int64_t e = 0; e <= d; e += 2) {
@@ -199,11 +199,11 @@ class MagicPig final : public Variant {
         const double normal[2] = {radius * std::cos(2 * std::numbers::pi * u2),
                                   radius * std::sin(2 * std::numbers::pi * u2)};
         for (std::int64_t t = 0; t < 2 && e + t <= d; ++t) {
-          hashing.planes[static_cast<std::size_t>(p * (d + 1) + e + t)] =
-              static_cast<float>(normal[t]);
+          planes[static_cast<std::size_t>(p * (d + 1) + e + t)] = static_cast<float>(normal[t]);
         }
       }
     }
+    return planes;
   }
 
   // Table t's code of a projected vector: bit j is the sign of hyperplane t·k + j.
@@ -220,12 +220,8 @@ class MagicPig final : public Variant {
     const std::int64_t buckets = std::int64_t{1} << bits_;
     auto hashing = std::make_shared<Hashing>();
     // The hyperplanes depend only on the parameters and D: drawn once per D.
-    const std::shared_ptr<const Hashing> planes = planes_.get(d, [&] {
-      auto drawn = std::make_shared<Hashing>();
-      make_planes(d, *drawn);
-      return drawn;
-    });
-    hashing->planes = planes->planes;
+    hashing->planes =
+        planes_.get(d, [&] { return std::make_shared<const std::vector<float>>(make_planes(d)); });
     hashing->tables.resize(static_cast<std::size_t>(s.batch * s.kv_heads));
     tbb::parallel_for(std::int64_t{0}, s.batch * s.kv_heads, [&](std::int64_t bk) {
       const float* k = in.k.head(bk / s.kv_heads, bk % s.kv_heads);
@@ -253,7 +249,7 @@ class MagicPig final : public Variant {
       for (std::int64_t j0 = 0; j0 < n; j0 += kKeyChunk) {
         const std::int64_t rows = std::min(kKeyChunk, n - j0);
         sgemm(true, rows, width, d + 1, 1.0f, augmented.data() + j0 * (d + 1), d + 1,
-              hashing->planes.data(), d + 1, 0.0f, projected.data(), width);
+              hashing->planes->data(), d + 1, 0.0f, projected.data(), width);
         for (std::int64_t j = 0; j < rows; ++j)
           for (std::int64_t table = 0; table < tables_; ++table)
             codes[static_cast<std::size_t>((j0 + j) * tables_ + table)] =
@@ -377,7 +373,7 @@ class MagicPig final : public Variant {
   std::int64_t bits_, tables_, sinks_, window_;
   std::uint64_t seed_;
   RecentBuilds<InputsKey, Hashing> builds_;
-  RecentBuilds<std::int64_t, Hashing, 2> planes_;  // only their planes are set
+  RecentBuilds<std::int64_t, std::vector<float>, 2> planes_;  // per head_dim
 };
 
 const bool kRegistered = register_variant<MagicPig>();
