@@ -69,11 +69,12 @@ def complete(row, cpu, fms, stamp):
 def read_attnbench(path):
     """attnbench's rows, and the microarchitecture its rows name (the model string alone does
     not tell AMD's generations apart under a hypervisor)."""
-    rows = []
+    rows, uarch = [], ""
     if not os.path.exists(path):
-        return rows, ""
+        return rows, uarch
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
+            uarch = uarch or r.get("cpu_uarch", "")
             status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['message']}"
             rows.append({
                 "peer": "attnbench_" + r["variant"], "version": r["git_revision"],
@@ -84,8 +85,6 @@ def read_attnbench(path):
                 "time_ms": r["time_ms"], "time_ms_min": r["time_ms_min"],
                 "time_ms_max": r["time_ms_max"], "status": status,
                 "kernel": r.get("kernel", "")})
-    uarch = next((r["cpu_uarch"] for r in csv.DictReader(open(path, newline=""))
-                  if r.get("cpu_uarch")), "")
     return rows, uarch
 
 
@@ -174,7 +173,6 @@ def main(argv=None):
             rows.append(r)
     attnbench_rows, uarch = read_attnbench(args.attnbench)
     rows += attnbench_rows
-
     rows = [complete(r, cpu, fms, stamp) | {"cpu_uarch": uarch} for r in rows]
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
