@@ -6,7 +6,10 @@ query_len,head_dim,causal,threads,reps,time_ms,time_ms_min,time_ms_max,status) a
 own CSV, and writes one tidy row per (peer, dtype, shape) with the same columns for everyone:
 pairs (causal: the last M of N positions, query i sees keys j <= N - M + i; N(N+1)/2 per head when
 M = N), GFLOP/s = 4 · pairs · D / time, the compulsory bytes (Q, K, V read once in their dtypes,
-the fp32 output written once) and GB/s, the CPU's model string and family/model/stepping.
+the fp32 output written once) and GB/s, the kernel path attnbench's rows took (`kernel`, empty
+for the peers), the CPU's model string, its microarchitecture as attnbench's rows name it
+(`cpu_uarch`: the model string alone does not tell AMD's generations apart under a hypervisor)
+and family/model/stepping.
 Prints (and writes beside the CSV as .md) markdown tables of flash's time against each peer's.
 
 Usage: report.py --raw RAW.csv --attnbench ATTNBENCH.csv --out peers.csv [--versions k=v,...]
