@@ -10,6 +10,7 @@
 #include <numbers>
 #include <vector>
 
+#include "attention/numeric/bf16_pairs.hpp"
 #include "attention/numeric/microkernel.hpp"
 
 namespace attn {
@@ -74,13 +75,19 @@ EngineWorkspace::EngineWorkspace(std::int64_t head_dim, Dtype dtype, KvQuantizat
       values_(head_dim == padded_dim_ ? 0 : count(kKeyTile * padded_dim_)),
       row_state_(count(3 * kRowTile)),
       keys_wide_(widens_tiles(dtype, kv) ? count(kKeyTile * padded_dim_) : 0),
-      values_wide_(widens_tiles(dtype, kv) ? count(kKeyTile * padded_dim_) : 0) {}
+      values_wide_(widens_tiles(dtype, kv) ? count(kKeyTile * padded_dim_) : 0),
+      query_pairs_(dtype == Dtype::kBf16 ? count((head_dim + 1) / 2 * kRowTile) : 0),
+      probability_pairs_(dtype == Dtype::kBf16 ? count(kKeyTile / 2 * kRowTile) : 0),
+      value_pairs_(dtype == Dtype::kBf16 ? count(kKeyTile / 2 * padded_dim_) : 0) {}
 
 std::int64_t EngineWorkspace::bytes(std::int64_t head_dim, Dtype dtype, KvQuantization kv) {
   const std::int64_t padded = round_up(head_dim, kernel::float_lanes());
-  const std::int64_t floats = head_dim * kRowTile + 2 * kKeyTile * kRowTile + kRowTile * padded +
-                              (head_dim == padded ? 0 : kKeyTile * padded) + 3 * kRowTile +
-                              (widens_tiles(dtype, kv) ? 2 * kKeyTile * padded : 0);
+  const std::int64_t floats =
+      head_dim * kRowTile + 2 * kKeyTile * kRowTile + kRowTile * padded +
+      (head_dim == padded ? 0 : kKeyTile * padded) + 3 * kRowTile +
+      (widens_tiles(dtype, kv) ? 2 * kKeyTile * padded : 0) +
+      (dtype == Dtype::kBf16 ? (head_dim + 1) / 2 * kRowTile + kKeyTile / 2 * (kRowTile + padded)
+                             : 0);
   return floats * static_cast<std::int64_t>(sizeof(float));
 }
 
@@ -94,6 +101,10 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
   const bool quantized = block.kq.format != KvQuantization::kNone;
   assert(!(is_bf16 || quantized) || ws.keys_wide_.size() > 0);
   const bool pad_values = d != dp && !is_bf16 && !quantized;
+  // How bf16 takes its dot products: widened to fp32, or as bf16 pairs (bf16_pairs.hpp), which
+  // need whole pairs of dimensions and rows of whole vectors.
+  const kernel::Bf16Dot dot = is_bf16 ? kernel::bf16_dot() : kernel::Bf16Dot::kWidening;
+  const bool pair_dims = dot != kernel::Bf16Dot::kWidening && d == dp && d % 2 == 0;
   const std::int64_t elem_bytes = quantized ? 1 : is_bf16 ? 2 : 4;
   const char* k_bytes = quantized ? reinterpret_cast<const char*>(block.kq.codes)
                         : is_bf16 ? reinterpret_cast<const char*>(block.k16)
@@ -120,6 +131,12 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
     // ... by the shuffle-free pair kernels, with Q and the accumulator deinterleaved, when the
     // row is a whole number of pairs of vectors.
     const bool pairs = direct_bf16 && d % kernel::pair_granularity() == 0;
+    // Prefill over bf16 by the dot-product pair kernels: Q packed as pairs once per row tile, K
+    // read as it is, P and a tile of V packed as pairs of keys.
+    const bool dot_pairs = is_bf16 && !few && pair_dims;
+    std::uint32_t* q2 = ws.query_pairs_.data();
+    std::uint32_t* p2 = ws.probability_pairs_.data();
+    std::uint32_t* v2 = ws.value_pairs_.data();
     // Few rows over a quantized cache of whole vectors read the codes directly as well.
     const bool direct_codes = quantized && few && d == dp;
     const std::int64_t padded_rows =
@@ -139,6 +156,9 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
       // Padding rows are never scored: zero scores keep them finite through the softmax.
       for (std::int64_t c = 0; c < kKeyTile; ++c)
         std::fill_n(s_t + c * kRowTile, padded_rows, 0.0f);
+    } else if (dot_pairs) {
+      kernel::pack_query_pairs(block.q + r0 * block.q_stride, block.q_stride, rows, padded_rows, d,
+                               q2, kRowTile);
     } else {
       kernel::pack_queries(block.q + r0 * block.q_stride, block.q_stride, rows, padded_rows, d,
                            multiplier, q_t, kRowTile);
@@ -177,7 +197,7 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         std::int64_t k_stride = block.kv_stride;
         // Widened a tile at a time for the register-blocked kernel, which broadcasts single key
         // values; the few-rows kernels widen as they load.
-        if (is_bf16 && !direct_bf16) {
+        if (is_bf16 && !direct_bf16 && !dot_pairs) {
           kernel::widen_bf16_rows(block.k16 + k0 * block.kv_stride, block.kv_stride, cols, d, dp,
                                   ws.keys_wide_.data(), dp);
           k_tile = ws.keys_wide_.data();
@@ -217,6 +237,11 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           else
             kernel::score_tile_few_rows(q_t, dp, rows, k_tile, k_stride, cols, d, s_t, kRowTile,
                                         is_bf16 || quantized ? kernel::RowsAhead{} : ahead);
+        } else if (dot_pairs) {
+          // The multiplier applies to the sums: Q stays exact in bf16.
+          kernel::score_tile_pairs(q2, kRowTile, padded_rows, block.k16 + k0 * block.kv_stride,
+                                   block.kv_stride, cols, d, multiplier, s_t, kRowTile, dot,
+                                   block.prefetch ? block.prefetch : next_keys(k0, cols, range));
         } else {
           kernel::score_tile(q_t, kRowTile, padded_rows, k_tile, k_stride, cols, d, s_t, kRowTile,
                              block.prefetch ? block.prefetch : next_keys(k0, cols, range));
@@ -241,6 +266,15 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
         kernel::softmax_tile(s_t, kRowTile, cols, padded_rows, row_max, row_sum, correction);
         // Σ P stays the unrounded fp32 sum; P·V takes the probabilities as bf16, as the GPU
         // kernels do when they cast P to the value type.
+        if (dot_pairs) {
+          kernel::pack_probability_pairs(s_t, kRowTile, cols, padded_rows, p2, kRowTile);
+          kernel::interleave_key_pairs(block.v16 + k0 * block.kv_stride, block.kv_stride, cols, d,
+                                       v2, dp);
+          kernel::accumulate_tile_pairs(
+              p2, kRowTile, rows, cols, correction, v2, dp, d, acc, dp, dot,
+              block.prefetch ? block.prefetch : next_values(k0, cols, range));
+          continue;
+        }
         if (is_bf16) kernel::round_tile_to_bf16(s_t, kRowTile, cols, padded_rows);
         const float* v = block.v + k0 * block.kv_stride;
         std::int64_t v_stride = block.kv_stride;

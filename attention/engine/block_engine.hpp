@@ -149,6 +149,9 @@ class EngineWorkspace {
   AlignedBuffer<float> queries_t_, scores_t_, mask_, acc_, values_, row_state_;
   // One widened bf16 or dequantized tile each (bf16 or a quantized cache only).
   AlignedBuffer<float> keys_wide_, values_wide_;
+  // bf16 only: the queries, probabilities and values of a tile as bf16 pairs, for the pair
+  // kernels of kernel/bf16_pairs.hpp.
+  AlignedBuffer<std::uint32_t> query_pairs_, probability_pairs_, value_pairs_;
 };
 
 // Attention of block.rows query rows over block.ranges of the gathered keys, written to

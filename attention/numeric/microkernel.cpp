@@ -1,20 +1,39 @@
 #include "attention/numeric/microkernel.hpp"
 
-// Scalable-vector targets (SVE, RVV) cannot hold arrays of vectors, which the register-blocked
-// kernels need; excluding them makes an Arm build use NEON instead.
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV)
-#endif
-#include <hwy/highway.h>
-
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <type_traits>
+#include <vector>
 
+#include "attention/numeric/bf16_pairs.hpp"
 #include "attention/numeric/kv_quantization.hpp"
 
-namespace attn::kernel {
+// Every kernel is compiled once per SIMD target and the target is chosen when the process starts,
+// by what the CPU does (or by ATTN_KERNEL_PATH): one binary runs the widest path of whichever
+// x86-64 CPU it lands on, and a test can force the portable one (runnable_paths()).
+// Scalable-vector targets (SVE, RVV) cannot hold arrays of vectors, which the register-blocked
+// kernels need; excluding them makes an Arm build use NEON instead. SSSE3 adds nothing over the
+// scalar fallback and SSE4 here, and AVX3_DL nothing over AVX3 for these kernels.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS \
+  (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV | HWY_SSSE3 | HWY_AVX3_DL)
+#endif
+#ifndef HWY_COMPILE_ONLY_STATIC  // ATTN_KERNELS_ALL_TARGETS=OFF: the baseline target alone
+#define HWY_COMPILE_ALL_ATTAINABLE
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "attention/numeric/microkernel.cpp"
+#include <hwy/foreach_target.h>  // must come before highway.h
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::kernel::HWY_NAMESPACE {
 namespace {
 
 namespace hn = hwy::HWY_NAMESPACE;
@@ -447,7 +466,8 @@ void accumulate_tile_few_rows_pairs(const float* p_t, std::int64_t ld_s, std::in
   });
 }
 
-std::string_view path_name(Dtype) {
+// This target's name in the `kernel` column.
+const char* target_name() {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
   return "avx512";
 #elif HWY_TARGET == HWY_AVX2
@@ -458,16 +478,6 @@ std::string_view path_name(Dtype) {
   return "neon";
 #else
   return "scalar";
-#endif
-}
-
-std::string_view cpu_bf16_support() {
-#if defined(__x86_64__)
-  return __builtin_cpu_supports("avx512bf16")
-             ? "the CPU has AVX512_BF16 (VDPBF16PS); bf16 runs the widening path"
-             : "no native bf16 dot product; bf16 runs the widening path";
-#else
-  return "bf16 runs the widening path";
 #endif
 }
 
@@ -541,6 +551,7 @@ void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
                   std::int64_t padded_rows, std::int64_t head_dim, float multiplier, float* q_t,
                   std::int64_t ld_q) {
   std::int64_t r0 = 0, e0 = 0;
+#if HWY_TARGET != HWY_SCALAR  // which has no shuffles
   if constexpr (kLanes == 8) {
     // Whole 8 × 8 blocks by an in-register transpose rather than the strided scalar copy below
     // (LSH packs every row of Q and K this way when hashing); the ragged edges fall through.
@@ -573,6 +584,7 @@ void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
     r0 = full_rows;
     e0 = full_dims;
   }
+#endif
   for (std::int64_t e = 0; e < head_dim; ++e) {
     float* dst = q_t + e * ld_q;
     for (std::int64_t r = e < e0 ? r0 : 0; r < rows; ++r) dst[r] = q[r * q_stride + e] * multiplier;
@@ -624,13 +636,13 @@ void score_tile_few_rows_of(const float* q, std::int64_t q_stride, std::int64_t 
 }
 }  // namespace
 
-void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
-                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
-                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+void score_few_rows_f32(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
+                        std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim, float* s_t,
+                        std::int64_t ld_s, RowsAhead ahead) {
   score_tile_few_rows_of(q, q_stride, rows, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
 }
 
-void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const bf16* k,
+void score_few_rows_bf16(const float* q, std::int64_t q_stride, std::int64_t rows, const bf16* k,
                          std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
                          float* s_t, std::int64_t ld_s, RowsAhead ahead) {
   score_tile_few_rows_of(q, q_stride, rows, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
@@ -694,15 +706,15 @@ void accumulate_tile_of(const float* p_t, std::int64_t ld_s, std::int64_t rows, 
 }
 }  // namespace
 
-void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
-                     const float* correction, const float* v, std::int64_t v_stride,
-                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
-                     PrefetchStream* prefetch, const float* ahead) {
+void accumulate_f32(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                    const float* correction, const float* v, std::int64_t v_stride,
+                    std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                    PrefetchStream* prefetch, const float* ahead) {
   accumulate_tile_of(p_t, ld_s, rows, cols, correction, v, v_stride, padded_dim, acc, ld_acc,
                      prefetch, ahead);
 }
 
-void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+void accumulate_bf16(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
                      const float* correction, const bf16* v, std::int64_t v_stride,
                      std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
                      PrefetchStream* prefetch, const bf16* ahead) {
@@ -710,9 +722,9 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
                      prefetch, ahead);
 }
 
-void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows,
-                         const QuantizedRows& k, std::int64_t cols, std::int64_t head_dim,
-                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+void score_few_rows_quantized(const float* q, std::int64_t q_stride, std::int64_t rows,
+                              const QuantizedRows& k, std::int64_t cols, std::int64_t head_dim,
+                              float* s_t, std::int64_t ld_s, RowsAhead ahead) {
   if (k.format == KvQuantization::kInt8)
     score_tile_few_rows_of(q, q_stride, rows, reinterpret_cast<const Int8Code*>(k.codes), k.stride,
                            cols, head_dim, s_t, ld_s, ahead);
@@ -727,9 +739,9 @@ void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t row
   }
 }
 
-void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
-                     const float* correction, const QuantizedRows& v, std::int64_t head_dim,
-                     float* acc, std::int64_t ld_acc) {
+void accumulate_quantized(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                          const float* correction, const QuantizedRows& v, std::int64_t head_dim,
+                          float* acc, std::int64_t ld_acc) {
   const KeyScales scales{v.row_scales, v.head_scale};
   const auto run = [&](const auto* codes) {
     using Code = std::remove_cvref_t<decltype(*codes)>;
@@ -744,15 +756,10 @@ void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std
     run(reinterpret_cast<const Fp8Code*>(v.codes));
 }
 
-}  // namespace attn::kernel
-
-namespace attn {
-
 // Declared with the formats (kv_quantization.hpp); here to share the decode kernels' loads.
 void dequantize_rows(const QuantizedRows& src, std::int64_t rows, std::int64_t head_dim,
                      std::int64_t padded_dim, float* dst, std::int64_t ld_dst,
                      std::int64_t prefetch_rows) {
-  using namespace kernel;  // NOLINT(google-build-using-namespace): the loads above
   const FloatTag df;
   const std::int64_t full = head_dim / kLanes * kLanes;
   const auto tail = static_cast<std::size_t>(head_dim - full);
@@ -776,9 +783,249 @@ void dequantize_rows(const QuantizedRows& src, std::int64_t rows, std::int64_t h
     }
   };
   if (src.format == KvQuantization::kInt8)
-    run(reinterpret_cast<const kernel::Int8Code*>(src.codes));
+    run(reinterpret_cast<const Int8Code*>(src.codes));
   else
-    run(reinterpret_cast<const kernel::Fp8Code*>(src.codes));
+    run(reinterpret_cast<const Fp8Code*>(src.codes));
+}
+
+}  // namespace attn::kernel::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace attn::kernel {
+namespace {
+
+// Our name for a Highway target (the `kernel` column's and ATTN_KERNEL_PATH's).
+std::string_view name_of(std::int64_t target) {
+  switch (target) {
+    case HWY_AVX3:
+    case HWY_AVX3_DL:
+      return "avx512";
+    case HWY_AVX2:
+      return "avx2";
+    case HWY_SSE4:
+      return "sse4";
+    case HWY_NEON:
+      return "neon";
+    default:
+      return "scalar";
+  }
+}
+
+// ATTN_KERNEL_PATH, applied before main (a static initialiser) so that every kernel call of the
+// process takes the same path: a path chosen after the first call could meet buffers padded for
+// another target's vector width.
+const bool kPathFromEnvironment = [] {
+  const char* wanted = std::getenv("ATTN_KERNEL_PATH");
+  if (wanted == nullptr || *wanted == '\0' || std::string_view(wanted) == "auto") return false;
+  for (const std::int64_t target : hwy::SupportedAndGeneratedTargets())
+    if (name_of(target) == wanted) {
+      hwy::SetSupportedTargetsForTest(target);
+      return true;
+    }
+  std::string allowed = "auto";
+  for (const std::string& path : runnable_paths()) allowed += ", " + path;
+  std::fprintf(stderr,
+               "ATTN_KERNEL_PATH=%s is not a kernel path this binary can run on this CPU; "
+               "allowed: %s\n",
+               wanted, allowed.c_str());
+  std::exit(2);
+}();
+
+}  // namespace
+
+HWY_EXPORT(target_name);
+HWY_EXPORT(float_lanes);
+HWY_EXPORT(row_granularity);
+HWY_EXPORT(pair_granularity);
+HWY_EXPORT(score_tile_prefetch_steps);
+HWY_EXPORT(accumulate_tile_prefetch_steps);
+HWY_EXPORT(exp2_nonpositive);
+HWY_EXPORT(pack_queries);
+HWY_EXPORT(signed_argmax);
+HWY_EXPORT(score_tile);
+HWY_EXPORT(score_few_rows_f32);
+HWY_EXPORT(score_few_rows_bf16);
+HWY_EXPORT(score_few_rows_quantized);
+HWY_EXPORT(score_tile_few_rows_pairs);
+HWY_EXPORT(softmax_tile);
+HWY_EXPORT(accumulate_f32);
+HWY_EXPORT(accumulate_bf16);
+HWY_EXPORT(accumulate_quantized);
+HWY_EXPORT(accumulate_tile_few_rows);
+HWY_EXPORT(accumulate_tile_few_rows_pairs);
+HWY_EXPORT(widen_bf16_rows);
+HWY_EXPORT(widen_bf16);
+HWY_EXPORT(round_tile_to_bf16);
+HWY_EXPORT(dequantize_rows);
+
+std::vector<std::string> runnable_paths() {
+  std::vector<std::string> paths;
+  for (const std::int64_t target : hwy::SupportedAndGeneratedTargets())
+    paths.emplace_back(name_of(target));
+  return paths;
+}
+
+bool path_forced() { return kPathFromEnvironment; }
+
+std::string path_name(Dtype dtype) {
+  std::string name = HWY_DYNAMIC_DISPATCH(target_name)();
+  if (dtype == Dtype::kBf16 && bf16_dot() != Bf16Dot::kWidening)
+    name += "+" + std::string(bf16_dot_name(bf16_dot()));
+  return name;
+}
+
+std::string cpu_bf16_support() {
+#if defined(__x86_64__)
+  std::string text = __builtin_cpu_supports("avx512bf16") ? "the CPU has AVX512_BF16 (VDPBF16PS)"
+                                                          : "no native bf16 dot product";
+#else
+  std::string text = "no native bf16 dot product";
+#endif
+  switch (bf16_dot()) {
+    case Bf16Dot::kVdpbf16ps:
+      return text + "; bf16 prefill tiles run VDPBF16PS on bf16 pairs";
+    case Bf16Dot::kPairs:
+      return text + "; bf16 prefill tiles run the pair kernels with the pairs split into FMAs";
+    case Bf16Dot::kWidening:
+      break;
+  }
+  return text + "; bf16 runs the widening path";
+}
+
+std::int64_t float_lanes() { return HWY_DYNAMIC_DISPATCH(float_lanes)(); }
+std::int64_t row_granularity() { return HWY_DYNAMIC_DISPATCH(row_granularity)(); }
+std::int64_t pair_granularity() { return HWY_DYNAMIC_DISPATCH(pair_granularity)(); }
+
+std::int64_t score_tile_prefetch_steps(std::int64_t padded_rows, std::int64_t cols) {
+  return HWY_DYNAMIC_DISPATCH(score_tile_prefetch_steps)(padded_rows, cols);
+}
+
+std::int64_t accumulate_tile_prefetch_steps(std::int64_t rows, std::int64_t padded_dim) {
+  return HWY_DYNAMIC_DISPATCH(accumulate_tile_prefetch_steps)(rows, padded_dim);
+}
+
+void exp2_nonpositive(float* x, std::int64_t n) { HWY_DYNAMIC_DISPATCH(exp2_nonpositive)(x, n); }
+
+void pack_queries(const float* q, std::int64_t q_stride, std::int64_t rows,
+                  std::int64_t padded_rows, std::int64_t head_dim, float multiplier, float* q_t,
+                  std::int64_t ld_q) {
+  HWY_DYNAMIC_DISPATCH(pack_queries)
+  (q, q_stride, rows, padded_rows, head_dim, multiplier, q_t, ld_q);
+}
+
+void signed_argmax(const float* p_t, std::int64_t ld, std::int64_t half, std::int64_t padded_rows,
+                   std::int32_t* best) {
+  HWY_DYNAMIC_DISPATCH(signed_argmax)(p_t, ld, half, padded_rows, best);
+}
+
+void score_tile(const float* q_t, std::int64_t ld_q, std::int64_t padded_rows, const float* k,
+                std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim, float* s_t,
+                std::int64_t ld_s, PrefetchStream* prefetch) {
+  HWY_DYNAMIC_DISPATCH(score_tile)
+  (q_t, ld_q, padded_rows, k, k_stride, cols, head_dim, s_t, ld_s, prefetch);
+}
+
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const float* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  HWY_DYNAMIC_DISPATCH(score_few_rows_f32)
+  (q, q_stride, rows, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+}
+
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows, const bf16* k,
+                         std::int64_t k_stride, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  HWY_DYNAMIC_DISPATCH(score_few_rows_bf16)
+  (q, q_stride, rows, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+}
+
+void score_tile_few_rows(const float* q, std::int64_t q_stride, std::int64_t rows,
+                         const QuantizedRows& k, std::int64_t cols, std::int64_t head_dim,
+                         float* s_t, std::int64_t ld_s, RowsAhead ahead) {
+  HWY_DYNAMIC_DISPATCH(score_few_rows_quantized)
+  (q, q_stride, rows, k, cols, head_dim, s_t, ld_s, ahead);
+}
+
+void score_tile_few_rows_pairs(const float* q, std::int64_t q_stride, std::int64_t rows,
+                               const bf16* k, std::int64_t k_stride, std::int64_t cols,
+                               std::int64_t head_dim, float* s_t, std::int64_t ld_s,
+                               RowsAhead ahead) {
+  HWY_DYNAMIC_DISPATCH(score_tile_few_rows_pairs)
+  (q, q_stride, rows, k, k_stride, cols, head_dim, s_t, ld_s, ahead);
+}
+
+void softmax_tile(float* s_t, std::int64_t ld_s, std::int64_t cols, std::int64_t padded_rows,
+                  float* row_max, float* row_sum, float* correction) {
+  HWY_DYNAMIC_DISPATCH(softmax_tile)(s_t, ld_s, cols, padded_rows, row_max, row_sum, correction);
+}
+
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const float* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch, const float* ahead) {
+  HWY_DYNAMIC_DISPATCH(accumulate_f32)
+  (p_t, ld_s, rows, cols, correction, v, v_stride, padded_dim, acc, ld_acc, prefetch, ahead);
+}
+
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const bf16* v, std::int64_t v_stride,
+                     std::int64_t padded_dim, float* acc, std::int64_t ld_acc,
+                     PrefetchStream* prefetch, const bf16* ahead) {
+  HWY_DYNAMIC_DISPATCH(accumulate_bf16)
+  (p_t, ld_s, rows, cols, correction, v, v_stride, padded_dim, acc, ld_acc, prefetch, ahead);
+}
+
+void accumulate_tile(const float* p_t, std::int64_t ld_s, std::int64_t rows, std::int64_t cols,
+                     const float* correction, const QuantizedRows& v, std::int64_t head_dim,
+                     float* acc, std::int64_t ld_acc) {
+  HWY_DYNAMIC_DISPATCH(accumulate_quantized)
+  (p_t, ld_s, rows, cols, correction, v, head_dim, acc, ld_acc);
+}
+
+void accumulate_tile_few_rows(const float* p_t, std::int64_t ld_s, std::int64_t rows,
+                              std::int64_t cols, const float* correction, const float* v,
+                              std::int64_t v_stride, std::int64_t head_dim, float* acc,
+                              std::int64_t ld_acc, const float* ahead) {
+  HWY_DYNAMIC_DISPATCH(accumulate_tile_few_rows)
+  (p_t, ld_s, rows, cols, correction, v, v_stride, head_dim, acc, ld_acc, ahead);
+}
+
+void accumulate_tile_few_rows_pairs(const float* p_t, std::int64_t ld_s, std::int64_t rows,
+                                    std::int64_t cols, const float* correction, const bf16* v,
+                                    std::int64_t v_stride, std::int64_t head_dim, float* acc,
+                                    std::int64_t ld_acc, const bf16* ahead) {
+  HWY_DYNAMIC_DISPATCH(accumulate_tile_few_rows_pairs)
+  (p_t, ld_s, rows, cols, correction, v, v_stride, head_dim, acc, ld_acc, ahead);
+}
+
+void widen_bf16_rows(const bf16* src, std::int64_t src_stride, std::int64_t rows,
+                     std::int64_t head_dim, std::int64_t padded_dim, float* dst,
+                     std::int64_t ld_dst, const bf16* ahead) {
+  HWY_DYNAMIC_DISPATCH(widen_bf16_rows)
+  (src, src_stride, rows, head_dim, padded_dim, dst, ld_dst, ahead);
+}
+
+void widen_bf16(const bf16* src, std::int64_t count, float* dst) {
+  HWY_DYNAMIC_DISPATCH(widen_bf16)(src, count, dst);
+}
+
+void round_tile_to_bf16(float* p_t, std::int64_t ld_s, std::int64_t cols,
+                        std::int64_t padded_rows) {
+  HWY_DYNAMIC_DISPATCH(round_tile_to_bf16)(p_t, ld_s, cols, padded_rows);
+}
+
+}  // namespace attn::kernel
+
+namespace attn {
+
+void dequantize_rows(const QuantizedRows& src, std::int64_t rows, std::int64_t head_dim,
+                     std::int64_t padded_dim, float* dst, std::int64_t ld_dst,
+                     std::int64_t prefetch_rows) {
+  using kernel::HWY_DISPATCH_TABLE(dequantize_rows);
+  HWY_DYNAMIC_DISPATCH(dequantize_rows)
+  (src, rows, head_dim, padded_dim, dst, ld_dst, prefetch_rows);
 }
 
 }  // namespace attn
+#endif  // HWY_ONCE

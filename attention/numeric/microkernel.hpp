@@ -2,17 +2,22 @@
 
 #include <cstdint>
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "attention/numeric/dtype.hpp"
 #include "attention/numeric/kv_quantization.hpp"
 #include "attention/numeric/prefetch_stream.hpp"
 
 // The SIMD building blocks of the block engine, one call per tile so that the call overhead is
-// amortised over thousands of FMAs. Written once against Google Highway (static dispatch: the
-// build's -march decides AVX2, AVX-512, NEON, SSE4 or scalar), so the same source is the fast
-// path here and the portable fallback elsewhere. Exposed for the microbenchmarks and tests;
-// variants use block_engine.hpp.
+// amortised over thousands of FMAs. Written once against Google Highway and compiled for every
+// x86 target it offers here (AVX-512, AVX2, SSE4 and the scalar fallback; NEON on Arm): the
+// process runs the widest one its CPU supports, chosen at startup, so one binary serves every
+// x86-64 CPU and the fast path and the portable fallback are the same source. ATTN_KERNEL_PATH
+// (one of runnable_paths(), or "auto") forces a path for the whole process: the tests run the
+// portable one that way. Exposed for the microbenchmarks and tests; variants use
+// block_engine.hpp.
 //
 // Layouts. A tile of queries is handled transposed: q_t[e * ld_q + r] holds dimension e of
 // query r, pre-multiplied by scale·log2(e), zero-padded to `padded_rows` columns. Scores are
@@ -20,14 +25,18 @@
 // queries with no horizontal reductions, and each column of the output tile is one query.
 namespace attn::kernel {
 
-// The kernel path the engine takes for this dtype in this build: the Highway target of the fp32
-// kernels ("avx512", "avx2", "neon", ...). bf16 runs the same kernels on tiles widened to fp32
-// (one VPMOVZXWD and a shift per 16 values, 1/64 of a tile's FMAs at head_dim 64), so its name
-// is the same target's: on Sapphire Rapids VDPBF16PS issues at half the FP32 FMA rate, so the
-// widening path is also the fastest bf16 path there.
-std::string_view path_name(Dtype dtype);
-// The kernel paths this CPU and build offer, for `attnbench list`.
-std::string_view cpu_bf16_support();
+// The kernel path the engine takes for this dtype in this process, for the `kernel` column:
+// the SIMD target running ("avx512", "avx2", "sse4", "neon", "scalar"), and for bf16 the dot
+// product of its prefill tiles when it is not the widening one ("avx512+vdpbf16ps",
+// "avx2+pairs"; bf16_pairs.hpp). The widening path widens bf16 tiles to fp32 (one VPMOVZXWD and
+// a shift per 16 values, 1/64 of a tile's FMAs at head_dim 64) and runs the fp32 kernels.
+std::string path_name(Dtype dtype);
+// The paths this binary carries that this CPU can run, widest first.
+std::vector<std::string> runnable_paths();
+// Whether ATTN_KERNEL_PATH chose the path rather than the CPU.
+bool path_forced();
+// This CPU's bf16 dot product and the path bf16 takes, for `attnbench list`.
+std::string cpu_bf16_support();
 
 // SIMD lanes of float in this build (8 with AVX2).
 std::int64_t float_lanes();

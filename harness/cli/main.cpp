@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/numeric/bf16_pairs.hpp"
 #include "harness/cli/analysis_commands.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/cli/options.hpp"
@@ -69,6 +70,9 @@ int dispatch(const std::string& command, const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // ATTN_BF16_DOT is settled (and a value this CPU cannot run refused) before any work starts,
+  // not at the first bf16 forward (ATTN_KERNEL_PATH is settled before main).
+  attn::kernel::bf16_dot();
   if (argc < 2) {
     std::cerr << kUsage;
     return 2;

@@ -65,6 +65,7 @@ void run_variant(benchmark::State& state, const std::string& spec, bool causal,
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report_flops(state, flops);
+  state.SetLabel(variant->kernel(dtype));  // the kernel path, as the sweep's `kernel` column
   if (const double peak = measured_peak_flops(); peak > 0)
     state.counters["of_peak"] = flops * static_cast<double>(state.iterations()) / seconds / peak;
   if (const double peak = measured_bf16_peak_flops(); peak > 0 && dtype == Dtype::kBf16)
