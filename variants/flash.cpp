@@ -46,6 +46,18 @@ class FlashPattern final : public BlockPattern {
     }
   }
 
+  // Causal: key k is attended by queries k onwards.
+  bool masks_key_major() const override { return true; }
+  void mask_tile_key_major(std::int64_t, std::int64_t, std::int64_t q_begin, std::int64_t q_end,
+                           std::int64_t k_begin, std::int64_t k_end, float* scores,
+                           std::int64_t ld) const override {
+    if (!causal_) return;
+    for (std::int64_t k = k_begin; k < k_end; ++k)
+      std::fill(scores + (k - k_begin) * ld,
+                scores + (k - k_begin) * ld + (std::clamp(k, q_begin, q_end) - q_begin),
+                -std::numeric_limits<float>::infinity());
+  }
+
  private:
   std::int64_t seq_len_;
   bool causal_;

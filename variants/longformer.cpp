@@ -107,6 +107,36 @@ class LongformerPattern final : public BlockPattern {
     }
   }
 
+  // Key k: causal, no query before it; a global key, every other query; otherwise every global
+  // query and the window's queries k - dilation·right .. k + dilation·left, every dilation-th.
+  bool masks_key_major() const override { return true; }
+  void mask_tile_key_major(std::int64_t, std::int64_t, std::int64_t q_begin, std::int64_t q_end,
+                           std::int64_t k_begin, std::int64_t k_end, float* scores,
+                           std::int64_t ld) const override {
+    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+    for (std::int64_t k = k_begin; k < k_end; ++k) {
+      float* column = scores + (k - k_begin) * ld;
+      const auto mask_queries = [&](std::int64_t from, std::int64_t to) {
+        std::fill(column + (from - q_begin), column + (to - q_begin), kNegInf);
+      };
+      const std::int64_t first = causal_ ? std::clamp(k, q_begin, q_end) : q_begin;
+      mask_queries(q_begin, first);
+      if (k < global_) continue;
+      // Queries below global_ are global; the window is checked from there on.
+      const std::int64_t start = std::clamp(global_, first, q_end);
+      const std::int64_t lo = std::clamp(k - dilation_ * right_, start, q_end);
+      const std::int64_t hi = std::clamp(k + dilation_ * left_ + 1, lo, q_end);
+      mask_queries(start, lo);
+      mask_queries(hi, q_end);
+      if (dilation_ == 1) continue;
+      std::int64_t phase = ((k - lo) % dilation_ + dilation_) % dilation_;
+      for (std::int64_t q = lo; q < hi; ++q) {
+        if (phase != 0) column[q - q_begin] = kNegInf;
+        phase = phase == 0 ? dilation_ - 1 : phase - 1;
+      }
+    }
+  }
+
  private:
   std::int64_t n_, left_, right_, global_, dilation_;  // right_ is 0 when causal
   bool causal_;

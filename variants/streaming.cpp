@@ -57,6 +57,23 @@ class StreamingPattern final : public BlockPattern {
     }
   }
 
+  // A sink is attended by every query (causal: from its own position on); any other key k by
+  // queries k .. k + window - 1.
+  bool masks_key_major() const override { return true; }
+  void mask_tile_key_major(std::int64_t, std::int64_t, std::int64_t q_begin, std::int64_t q_end,
+                           std::int64_t k_begin, std::int64_t k_end, float* scores,
+                           std::int64_t ld) const override {
+    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+    for (std::int64_t k = k_begin; k < k_end; ++k) {
+      float* column = scores + (k - k_begin) * ld;
+      const bool sink = k < sinks_;
+      const std::int64_t lo = sink && !causal_ ? q_begin : std::clamp(k, q_begin, q_end);
+      const std::int64_t hi = sink ? q_end : std::clamp(k + window_, lo, q_end);
+      std::fill(column, column + (lo - q_begin), kNegInf);
+      std::fill(column + (hi - q_begin), column + (q_end - q_begin), kNegInf);
+    }
+  }
+
  private:
   std::int64_t n_, sinks_, window_;
   bool causal_;

@@ -509,6 +509,17 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
         r += n;
       }
     };
+    // The same over the engine's transposed tile: a row's queries are a column offset.
+    const auto mask_key_major = [&](std::int64_t r_begin, std::int64_t r_end, std::int64_t k0,
+                                    std::int64_t k1, float* scores, std::int64_t ld) {
+      for (std::int64_t r = r_begin; r < r_end;) {
+        const std::int64_t g = r / per_head, i = r % per_head;
+        const std::int64_t n = std::min(r_end - r, per_head - i);
+        pattern.mask_tile_key_major(b, h0 + g, p_begin + i, p_begin + i + n, k0, k1,
+                                    scores + (r - r_begin), ld);
+        r += n;
+      }
+    };
     const RowBlock block{
         .q = q,
         .q_stride = d,
@@ -527,7 +538,10 @@ void block_attention(const AttentionInputs& inputs, const BlockPattern& pattern,
         .log_sum_exp =
             splits > 1 ? partial_lse.data() + (task * splits + part) * plan.rows : nullptr,
         .few_rows = plan.rows <= kernel::kFewRows};
-    attend_rows(block, inputs.scale, mask, local.workspace);
+    attend_rows(block, inputs.scale,
+                pattern.masks_key_major() ? TileMaskRef(mask_key_major, MaskLayout::kKeyMajor)
+                                          : TileMaskRef(mask),
+                local.workspace);
     if (splits == 1 && g_count > 1)
       for (std::int64_t g = 0; g < g_count; ++g)
         std::copy_n(o + g * per_head * d, per_head * d, out.row(b, h0 + g, i_begin));

@@ -34,6 +34,15 @@ void BlockPattern::mask_tile(std::int64_t b, std::int64_t h, std::int64_t q_begi
         scores[(q - q_begin) * ld + (k - k_begin)] = -std::numeric_limits<float>::infinity();
 }
 
+void BlockPattern::mask_tile_key_major(std::int64_t b, std::int64_t h, std::int64_t q_begin,
+                                       std::int64_t q_end, std::int64_t k_begin, std::int64_t k_end,
+                                       float* scores, std::int64_t ld) const {
+  for (std::int64_t k = k_begin; k < k_end; ++k)
+    for (std::int64_t q = q_begin; q < q_end; ++q)
+      if (!allowed(b, h, q, k))
+        scores[(k - k_begin) * ld + (q - q_begin)] = -std::numeric_limits<float>::infinity();
+}
+
 void BlockPattern::keys_of(std::int64_t b, std::int64_t h, std::int64_t position,
                            std::vector<std::int64_t>& out) const {
   std::vector<KeyRange> ranges;

@@ -58,6 +58,15 @@ class BlockPattern {
                          std::int64_t k_begin, std::int64_t k_end, float* scores,
                          std::int64_t ld) const;
 
+  // The same mask in the engine's transposed layout: scores[c * ld + r] to -inf wherever query
+  // q_begin + r may not attend key k_begin + c. The engine calls it instead of transposing
+  // mask_tile's tile (a select per score of every masked tile) when masks_key_major() is true,
+  // which a pattern with a closed form per key (a window) says. The default asks allowed().
+  virtual bool masks_key_major() const { return false; }
+  virtual void mask_tile_key_major(std::int64_t b, std::int64_t h, std::int64_t q_begin,
+                                   std::int64_t q_end, std::int64_t k_begin, std::int64_t k_end,
+                                   float* scores, std::int64_t ld) const;
+
   // The sorted keys of the query at `position`, derived from key_ranges and allowed; used by
   // Variant::keys.
   void keys_of(std::int64_t b, std::int64_t h, std::int64_t position,

@@ -2,8 +2,8 @@
 
 // The BlockPattern contract, checked on any pattern for any block of queries (aligned with the
 // pattern's own blocks or not): ranges ascending, disjoint and in range, covering every allowed
-// key, unmasked only where every query of the block is allowed; and mask_tile equal to the
-// per-element default over every range.
+// key, unmasked only where every query of the block is allowed; and mask_tile and
+// mask_tile_key_major equal to the per-element default over every range.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -52,6 +52,19 @@ inline void expect_pattern_contract(const BlockPattern& pattern, std::int64_t fi
         pattern.mask_tile(0, h, q_begin, q_end, r.begin, r.end, fast.data(), ld);
         pattern.BlockPattern::mask_tile(0, h, q_begin, q_end, r.begin, r.end, slow.data(), ld);
         ASSERT_EQ(fast, slow) << "keys [" << r.begin << ", " << r.end << ")";
+        // And key-major, against the default and against mask_tile transposed.
+        const std::int64_t queries = q_end - q_begin, ld_t = queries + 5;
+        std::vector<float> fast_t(static_cast<std::size_t>(cols * ld_t), 1.0f);
+        std::vector<float> slow_t = fast_t, transposed = fast_t;
+        pattern.mask_tile_key_major(0, h, q_begin, q_end, r.begin, r.end, fast_t.data(), ld_t);
+        pattern.BlockPattern::mask_tile_key_major(0, h, q_begin, q_end, r.begin, r.end,
+                                                  slow_t.data(), ld_t);
+        for (std::int64_t q = 0; q < queries; ++q)
+          for (std::int64_t c = 0; c < cols; ++c)
+            transposed[static_cast<std::size_t>(c * ld_t + q)] =
+                slow[static_cast<std::size_t>(q * ld + c)];
+        ASSERT_EQ(fast_t, slow_t) << "key-major, keys [" << r.begin << ", " << r.end << ")";
+        ASSERT_EQ(fast_t, transposed) << "key-major, keys [" << r.begin << ", " << r.end << ")";
       }
     }
   }
@@ -92,6 +105,12 @@ class ReblockedPattern final : public BlockPattern {
                  std::int64_t k_begin, std::int64_t k_end, float* scores,
                  std::int64_t ld) const override {
     pattern_.mask_tile(b, h, q_begin, q_end, k_begin, k_end, scores, ld);
+  }
+  bool masks_key_major() const override { return pattern_.masks_key_major(); }
+  void mask_tile_key_major(std::int64_t b, std::int64_t h, std::int64_t q_begin, std::int64_t q_end,
+                           std::int64_t k_begin, std::int64_t k_end, float* scores,
+                           std::int64_t ld) const override {
+    pattern_.mask_tile_key_major(b, h, q_begin, q_end, k_begin, k_end, scores, ld);
   }
 
  private:
