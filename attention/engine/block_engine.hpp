@@ -152,6 +152,8 @@ class EngineWorkspace {
   // bf16 only: the queries, probabilities and values of a tile as bf16 pairs, for the pair
   // kernels of kernel/bf16_pairs.hpp.
   AlignedBuffer<std::uint32_t> query_pairs_, probability_pairs_, value_pairs_;
+  // A block's adjacent key ranges joined, walked in whole tiles (attend_rows).
+  std::vector<KeyRange> spans_;
 };
 
 // Attention of block.rows query rows over block.ranges of the gathered keys, written to
