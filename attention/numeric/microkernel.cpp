@@ -133,16 +133,23 @@ requires kIsCode<T> HWY_INLINE Vec load_row_first(const T* p, std::size_t n) {
   return load_row(padded);
 }
 
+// Highway's MaskedLoad is a true masked load (no alignment, nothing read past n) only for 32-bit
+// lanes on AVX2 and for every lane on AVX-512; elsewhere it loads a whole aligned vector and
+// blends, so the other paths copy the n values first.
 HWY_INLINE Vec load_row_first(const float* p, std::size_t n) {
   const FloatTag df;
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
   return hn::MaskedLoad(hn::FirstN(df, n), df, p);
+#else
+  HWY_ALIGN float padded[HWY_LANES(float)] = {};
+  std::memcpy(padded, p, n * sizeof(float));
+  return hn::Load(df, padded);
+#endif
 }
 HWY_INLINE Vec load_row_first(const bf16* p, std::size_t n) {
-  const hn::RebindToUnsigned<FloatTag> du32;
-  const hn::Rebind<std::uint16_t, FloatTag> du16;
-  const auto narrow =
-      hn::MaskedLoad(hn::FirstN(du16, n), du16, reinterpret_cast<const std::uint16_t*>(p));
-  return hn::BitCast(FloatTag(), hn::ShiftLeft<16>(hn::PromoteTo(du32, narrow)));
+  bf16 padded[HWY_LANES(float)] = {};
+  std::memcpy(padded, p, n * sizeof(bf16));
+  return load_row(padded);
 }
 
 template <int Keys, int Vecs>
