@@ -1022,6 +1022,16 @@ void round_tile_to_bf16(float* p_t, std::int64_t ld_s, std::int64_t cols,
   HWY_DYNAMIC_DISPATCH(round_tile_to_bf16)(p_t, ld_s, cols, padded_rows);
 }
 
+namespace {
+// The dispatch names the target namespaces relative to attn::kernel.
+void dispatch_dequantize_rows(const QuantizedRows& src, std::int64_t rows, std::int64_t head_dim,
+                              std::int64_t padded_dim, float* dst, std::int64_t ld_dst,
+                              std::int64_t prefetch_rows) {
+  HWY_DYNAMIC_DISPATCH(dequantize_rows)
+  (src, rows, head_dim, padded_dim, dst, ld_dst, prefetch_rows);
+}
+}  // namespace
+
 }  // namespace attn::kernel
 
 namespace attn {
@@ -1029,9 +1039,7 @@ namespace attn {
 void dequantize_rows(const QuantizedRows& src, std::int64_t rows, std::int64_t head_dim,
                      std::int64_t padded_dim, float* dst, std::int64_t ld_dst,
                      std::int64_t prefetch_rows) {
-  using kernel::HWY_DISPATCH_TABLE(dequantize_rows);
-  HWY_DYNAMIC_DISPATCH(dequantize_rows)
-  (src, rows, head_dim, padded_dim, dst, ld_dst, prefetch_rows);
+  kernel::dispatch_dequantize_rows(src, rows, head_dim, padded_dim, dst, ld_dst, prefetch_rows);
 }
 
 }  // namespace attn
