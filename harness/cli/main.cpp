@@ -30,6 +30,11 @@ constexpr const char* kUsage =
     "  advise    per group of points, the fastest variant meeting recall/error/memory bounds\n"
     "  report    one self-contained HTML file: context, advice, figures, sortable results\n"
     "\n"
+    "Environment (read at startup; 'attnbench list' shows what this CPU can run):\n"
+    "  ATTN_KERNEL_PATH  auto | avx512 | avx2 | sse4 | scalar: the SIMD path of every kernel\n"
+    "  ATTN_BF16_DOT     auto | widening | pairs | vdpbf16ps: how bf16 prefill takes its dot\n"
+    "                    products\n"
+    "\n"
     "'attnbench <command> --help' lists a command's options.\n";
 
 int dispatch(const std::string& command, const std::vector<std::string>& args) {
