@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "attention/core/variant.hpp"
+#include "attention/numeric/microkernel.hpp"
 #include "attention/reference/reference.hpp"
 
 namespace attn::testing {
@@ -113,21 +114,27 @@ inline bool runs_registry_case(std::int64_t seq_len, std::int64_t query_len) {
   return !(kAddressSanitizer || kThreadSanitizer) || seq_len < 1000 || query_len <= 8;
 }
 
+// Whether this run repeats the Release run's checks on a kernel path forced by ATTN_KERNEL_PATH
+// (the scalar run in tests/CMakeLists.txt): it tests the path's arithmetic, which neither the
+// worker count nor which dtype a case is checked in changes, so it checks less of each.
+inline bool repeats_on_forced_path() { return kernel::path_forced(); }
+
 // The worker counts a forward is checked at. Under ThreadSanitizer a one-worker forward has
 // nothing to race with (the Release and ASan runs check its arithmetic), so TSan runs the
-// threaded one alone.
+// threaded one alone, as does a forced kernel path (the threads split work, not arithmetic).
 inline std::vector<int> checked_thread_counts() {
-  if (kThreadSanitizer) return {2};
+  if (kThreadSanitizer || repeats_on_forced_path()) return {2};
   return {1, 2};
 }
 
-// The dtypes a registry case is checked in (`index`: the case's number). Under ThreadSanitizer one
-// of them, alternating from case to case: a bf16 forward divides its work between the workers as
-// the fp32 one does, so half of each test's cases still race-check its paths (they were half the
-// TSan step's time), and the Release and ASan runs check every case in every dtype.
+// The dtypes a registry case is checked in (`index`: the case's number). Under ThreadSanitizer and
+// on a forced kernel path one of them, alternating from case to case: a bf16 forward divides its
+// work between the workers as the fp32 one does, and takes the same kernels for every shape, so
+// half of each test's cases still check its paths (they were half the TSan step's time, and the
+// scalar run's), and the Release and ASan runs check every case in every dtype.
 inline std::vector<Dtype> checked_dtypes(std::size_t index) {
   const std::vector<Dtype>& all = all_dtypes();
-  if (!kThreadSanitizer) return all;
+  if (!kThreadSanitizer && !repeats_on_forced_path()) return all;
   return {all[index % all.size()]};
 }
 
