@@ -4,46 +4,25 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
-#include <type_traits>
 
 #include "attention/numeric/microkernel.hpp"
 
-// Compiled per SIMD target like microkernel.cpp (the same targets, so one dispatch choice serves
-// both files).
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS \
-  (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV | HWY_SSSE3 | HWY_AVX3_DL)
-#endif
-#ifndef HWY_COMPILE_ONLY_STATIC
-#define HWY_COMPILE_ALL_ATTAINABLE
-#endif
+#include "attention/numeric/kernel_targets.hpp"  // before foreach_target.h: microkernel.cpp's
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "attention/numeric/bf16_pairs.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
 #include <hwy/highway.h>
 
+#include "attention/numeric/kernel_basics-inl.hpp"
+
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernel::HWY_NAMESPACE {
 namespace {
 
-namespace hn = hwy::HWY_NAMESPACE;
-using FloatTag = hn::ScalableTag<float>;
 using PairTag = hn::RebindToUnsigned<FloatTag>;
-using Vec = hn::Vec<FloatTag>;
 using PairVec = hn::Vec<PairTag>;
-constexpr std::int64_t kLanes = HWY_LANES(float);
-// The register blocking of microkernel.cpp: keys (score) or queries (P·V) per call, by two
-// vectors of queries (score) or of head_dim (P·V).
-constexpr int kBlocking = HWY_LANES(float) >= 16 ? 8 : 6;
-constexpr int kVecs = 2;
-
-template <int Max, class F>
-HWY_INLINE void with_count(std::int64_t n, const F& f) {
-  if constexpr (Max >= 1) {
-    if (n == Max) return f(std::integral_constant<int, Max>());
-    with_count<Max - 1>(n, f);
-  }
-}
+// Keys (score) or queries (P·V) per call come from kBlocking, by kBlockVecs vectors of queries
+// (score) or of head_dim (P·V), as in microkernel.cpp.
 
 HWY_INLINE std::uint32_t load_pair(const bf16* p) {
   std::uint32_t bits;
@@ -100,63 +79,46 @@ HWY_INLINE void score_pairs_micro(const std::uint32_t* HWY_RESTRICT q2, std::int
                                   std::int64_t ld_s, Dot dot) {
   const FloatTag df;
   const PairTag du;
-  Vec acc[Keys][kVecs];
+  Vec acc[Keys][kBlockVecs];
   for (int i = 0; i < Keys; ++i)
-    for (int j = 0; j < kVecs; ++j) acc[i][j] = hn::Zero(df);
+    for (int j = 0; j < kBlockVecs; ++j) acc[i][j] = hn::Zero(df);
   for (std::int64_t e2 = 0; e2 < half; ++e2) {
-    PairVec q[kVecs];
-    for (int j = 0; j < kVecs; ++j) q[j] = hn::LoadU(du, q2 + e2 * ld_q + j * kLanes);
+    PairVec q[kBlockVecs];
+    for (int j = 0; j < kBlockVecs; ++j) q[j] = hn::LoadU(du, q2 + e2 * ld_q + j * kLanes);
     for (int i = 0; i < Keys; ++i) {
       const PairVec key = hn::Set(du, load_pair(k + i * k_stride + 2 * e2));
-      for (int j = 0; j < kVecs; ++j) acc[i][j] = dot(acc[i][j], q[j], key);
+      for (int j = 0; j < kBlockVecs; ++j) acc[i][j] = dot(acc[i][j], q[j], key);
     }
   }
   for (int i = 0; i < Keys; ++i)
-    for (int j = 0; j < kVecs; ++j)
+    for (int j = 0; j < kBlockVecs; ++j)
       hn::StoreU(hn::Mul(acc[i][j], multiplier), df, s_t + i * ld_s + j * kLanes);
 }
 
-template <int Rows, class Dot>
+// Vecs vectors of head_dim (kBlockVecs, or 1 for the last strip of an odd number of vectors).
+template <int Rows, int Vecs, class Dot>
 HWY_INLINE void value_pairs_micro(const std::uint32_t* HWY_RESTRICT p2, std::int64_t ld_p,
                                   std::int64_t pairs, const float* HWY_RESTRICT correction,
                                   const std::uint32_t* HWY_RESTRICT v2, std::int64_t ld_v,
                                   float* HWY_RESTRICT acc, std::int64_t ld_acc, Dot dot) {
   const FloatTag df;
   const PairTag du;
-  Vec o[Rows][kVecs];
+  Vec o[Rows][Vecs];
   for (int r = 0; r < Rows; ++r) {
     const Vec c = hn::Set(df, correction[r]);
-    for (int j = 0; j < kVecs; ++j)
+    for (int j = 0; j < Vecs; ++j)
       o[r][j] = hn::Mul(hn::LoadU(df, acc + r * ld_acc + j * kLanes), c);
   }
   for (std::int64_t c2 = 0; c2 < pairs; ++c2) {
-    PairVec v[kVecs];
-    for (int j = 0; j < kVecs; ++j) v[j] = hn::LoadU(du, v2 + c2 * ld_v + j * kLanes);
+    PairVec v[Vecs];
+    for (int j = 0; j < Vecs; ++j) v[j] = hn::LoadU(du, v2 + c2 * ld_v + j * kLanes);
     for (int r = 0; r < Rows; ++r) {
       const PairVec p = hn::Set(du, p2[c2 * ld_p + r]);
-      for (int j = 0; j < kVecs; ++j) o[r][j] = dot(o[r][j], p, v[j]);
+      for (int j = 0; j < Vecs; ++j) o[r][j] = dot(o[r][j], p, v[j]);
     }
   }
   for (int r = 0; r < Rows; ++r)
-    for (int j = 0; j < kVecs; ++j) hn::StoreU(o[r][j], df, acc + r * ld_acc + j * kLanes);
-}
-
-// The last head_dim strip when head_dim is an odd number of vectors: one vector wide.
-template <int Rows, class Dot>
-HWY_INLINE void value_pairs_micro_one(const std::uint32_t* HWY_RESTRICT p2, std::int64_t ld_p,
-                                      std::int64_t pairs, const float* HWY_RESTRICT correction,
-                                      const std::uint32_t* HWY_RESTRICT v2, std::int64_t ld_v,
-                                      float* HWY_RESTRICT acc, std::int64_t ld_acc, Dot dot) {
-  const FloatTag df;
-  const PairTag du;
-  Vec o[Rows];
-  for (int r = 0; r < Rows; ++r)
-    o[r] = hn::Mul(hn::LoadU(df, acc + r * ld_acc), hn::Set(df, correction[r]));
-  for (std::int64_t c2 = 0; c2 < pairs; ++c2) {
-    const PairVec v = hn::LoadU(du, v2 + c2 * ld_v);
-    for (int r = 0; r < Rows; ++r) o[r] = dot(o[r], hn::Set(du, p2[c2 * ld_p + r]), v);
-  }
-  for (int r = 0; r < Rows; ++r) hn::StoreU(o[r], df, acc + r * ld_acc);
+    for (int j = 0; j < Vecs; ++j) hn::StoreU(o[r][j], df, acc + r * ld_acc + j * kLanes);
 }
 
 template <int Rows, class Dot>
@@ -164,14 +126,15 @@ HWY_INLINE void value_pairs_rows(const std::uint32_t* p2, std::int64_t ld_p, std
                                  const float* correction, const std::uint32_t* v2,
                                  std::int64_t ld_v, std::int64_t head_dim, float* acc,
                                  std::int64_t ld_acc, Dot dot, PrefetchStream* prefetch) {
-  constexpr std::int64_t strip = kVecs * kLanes;
+  constexpr std::int64_t strip = kBlockVecs * kLanes;
   std::int64_t e = 0;
   for (; e + strip <= head_dim; e += strip) {
-    value_pairs_micro<Rows>(p2, ld_p, pairs, correction, v2 + e, ld_v, acc + e, ld_acc, dot);
+    value_pairs_micro<Rows, kBlockVecs>(p2, ld_p, pairs, correction, v2 + e, ld_v, acc + e, ld_acc,
+                                        dot);
     if (prefetch) prefetch->issue(kPrefetchPerStep);
   }
   if (e < head_dim)
-    value_pairs_micro_one<Rows>(p2, ld_p, pairs, correction, v2 + e, ld_v, acc + e, ld_acc, dot);
+    value_pairs_micro<Rows, 1>(p2, ld_p, pairs, correction, v2 + e, ld_v, acc + e, ld_acc, dot);
 }
 
 }  // namespace
@@ -197,7 +160,7 @@ void score_tile_pairs(const std::uint32_t* q2, std::int64_t ld_q, std::int64_t p
   const Vec m = hn::Set(FloatTag(), multiplier);
   const std::int64_t half = head_dim / 2;
   with_dot(dot, [&](auto pair_dot) {
-    for (std::int64_t r = 0; r < padded_rows; r += kVecs * kLanes) {
+    for (std::int64_t r = 0; r < padded_rows; r += kBlockVecs * kLanes) {
       std::int64_t c = 0;
       for (; c + kBlocking <= cols; c += kBlocking) {
         score_pairs_micro<kBlocking>(q2 + r, ld_q, k + c * k_stride, k_stride, half, m,

@@ -17,40 +17,24 @@
 // Every kernel is compiled once per SIMD target and the target is chosen when the process starts,
 // by what the CPU does (or by ATTN_KERNEL_PATH): one binary runs the widest path of whichever
 // x86-64 CPU it lands on, and a test can force the portable one (runnable_paths()).
-// Scalable-vector targets (SVE, RVV) cannot hold arrays of vectors, which the register-blocked
-// kernels need; excluding them makes an Arm build use NEON instead. SSSE3 adds nothing over the
-// scalar fallback and SSE4 here, and AVX3_DL nothing over AVX3 for these kernels.
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS \
-  (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV | HWY_SSSE3 | HWY_AVX3_DL)
-#endif
-#ifndef HWY_COMPILE_ONLY_STATIC  // ATTN_KERNELS_ALL_TARGETS=OFF: the baseline target alone
-#define HWY_COMPILE_ALL_ATTAINABLE
-#endif
+#include "attention/numeric/kernel_targets.hpp"  // before foreach_target.h
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "attention/numeric/microkernel.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
 #include <hwy/highway.h>
 
+#include "attention/numeric/kernel_basics-inl.hpp"
+
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernel::HWY_NAMESPACE {
 namespace {
 
-namespace hn = hwy::HWY_NAMESPACE;
-using FloatTag = hn::ScalableTag<float>;
 using IntTag = hn::RebindToSigned<FloatTag>;
-using Vec = hn::Vec<FloatTag>;
-constexpr std::int64_t kLanes = HWY_LANES(float);
 
-// Register blocking, sized for 16 vector registers: 6 × 2 accumulators, two vector loads and
-// one broadcast per step.
-// With 32 vector registers (AVX-512) 8 × 2 accumulators leave room for the operands and halve
-// the loads per FMA, which a core with two 512-bit FMA ports (Sapphire Rapids) needs.
-constexpr int kBlocking = HWY_LANES(float) >= 16 ? 8 : 6;
-constexpr int kScoreKeys = kBlocking;  // keys per score micro-kernel call
-constexpr int kScoreVecs = 2;          // query vectors per score micro-kernel call
-constexpr int kValueRows = kBlocking;  // queries per accumulate micro-kernel call
-constexpr int kValueVecs = 2;          // head_dim vectors per accumulate micro-kernel call
+constexpr int kScoreKeys = kBlocking;   // keys per score micro-kernel call
+constexpr int kScoreVecs = kBlockVecs;  // query vectors per score micro-kernel call
+constexpr int kValueRows = kBlocking;   // queries per accumulate micro-kernel call
+constexpr int kValueVecs = kBlockVecs;  // head_dim vectors per accumulate micro-kernel call
 
 // Below this, 2^x is taken as exactly 0. (A floor of 2^-125 alone kept masked weights normal,
 // but their products with V were denormal, and on Intel cores every FMA with a denormal result
@@ -77,16 +61,6 @@ HWY_INLINE Vec exp2_vec(Vec x) {
   p = hn::MulAdd(p, f, hn::Set(df, 1.0f));
   const auto exponent = hn::ShiftLeft<23>(hn::BitCast(di, shifted));
   return hn::IfThenZeroElse(negligible, hn::BitCast(df, hn::Add(hn::BitCast(di, p), exponent)));
-}
-
-// Calls f(std::integral_constant<int, n>()) for 1 <= n <= Max (nothing for other n): the
-// register-blocked kernels take their row and key counts as template arguments.
-template <int Max, class F>
-HWY_INLINE void with_count(std::int64_t n, const F& f) {
-  if constexpr (Max >= 1) {
-    if (n == Max) return f(std::integral_constant<int, Max>());
-    with_count<Max - 1>(n, f);
-  }
 }
 
 // A row segment of kLanes values (or the first n of them) as fp32: bf16 widens on the load, so
