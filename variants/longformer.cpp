@@ -116,18 +116,14 @@ class LongformerPattern final : public BlockPattern {
     constexpr float kNegInf = -std::numeric_limits<float>::infinity();
     for (std::int64_t k = k_begin; k < k_end; ++k) {
       float* column = scores + (k - k_begin) * ld;
-      const auto mask_queries = [&](std::int64_t from, std::int64_t to) {
-        std::fill(column + (from - q_begin), column + (to - q_begin), kNegInf);
-      };
       const std::int64_t first = causal_ ? std::clamp(k, q_begin, q_end) : q_begin;
-      mask_queries(q_begin, first);
+      mask_queries_outside(column, q_begin, q_end, first, q_end);
       if (k < global_) continue;
       // Queries below global_ are global; the window is checked from there on.
       const std::int64_t start = std::clamp(global_, first, q_end);
       const std::int64_t lo = std::clamp(k - dilation_ * right_, start, q_end);
       const std::int64_t hi = std::clamp(k + dilation_ * left_ + 1, lo, q_end);
-      mask_queries(start, lo);
-      mask_queries(hi, q_end);
+      mask_queries_outside(column + (start - q_begin), start, q_end, lo, hi);
       if (dilation_ == 1) continue;
       std::int64_t phase = ((k - lo) % dilation_ + dilation_) % dilation_;
       for (std::int64_t q = lo; q < hi; ++q) {

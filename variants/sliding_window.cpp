@@ -57,14 +57,8 @@ class WindowPattern final : public BlockPattern {
   void mask_tile_key_major(std::int64_t, std::int64_t, std::int64_t q_begin, std::int64_t q_end,
                            std::int64_t k_begin, std::int64_t k_end, float* scores,
                            std::int64_t ld) const override {
-    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-    for (std::int64_t k = k_begin; k < k_end; ++k) {
-      float* column = scores + (k - k_begin) * ld;
-      const std::int64_t lo = std::clamp(k - right_, q_begin, q_end);
-      const std::int64_t hi = std::clamp(k + left_ + 1, lo, q_end);
-      std::fill(column, column + (lo - q_begin), kNegInf);
-      std::fill(column + (hi - q_begin), column + (q_end - q_begin), kNegInf);
-    }
+    for (std::int64_t k = k_begin; k < k_end; ++k)
+      mask_queries_outside(scores + (k - k_begin) * ld, q_begin, q_end, k - right_, k + left_ + 1);
   }
 
  private:

@@ -63,14 +63,11 @@ class StreamingPattern final : public BlockPattern {
   void mask_tile_key_major(std::int64_t, std::int64_t, std::int64_t q_begin, std::int64_t q_end,
                            std::int64_t k_begin, std::int64_t k_end, float* scores,
                            std::int64_t ld) const override {
-    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
     for (std::int64_t k = k_begin; k < k_end; ++k) {
-      float* column = scores + (k - k_begin) * ld;
+      // A sink is seen by every query (causal: from its own position on).
       const bool sink = k < sinks_;
-      const std::int64_t lo = sink && !causal_ ? q_begin : std::clamp(k, q_begin, q_end);
-      const std::int64_t hi = sink ? q_end : std::clamp(k + window_, lo, q_end);
-      std::fill(column, column + (lo - q_begin), kNegInf);
-      std::fill(column + (hi - q_begin), column + (q_end - q_begin), kNegInf);
+      mask_queries_outside(scores + (k - k_begin) * ld, q_begin, q_end,
+                           sink && !causal_ ? q_begin : k, sink ? q_end : k + window_);
     }
   }
 

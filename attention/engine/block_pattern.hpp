@@ -1,6 +1,8 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace attn {
@@ -72,5 +74,16 @@ class BlockPattern {
   void keys_of(std::int64_t b, std::int64_t h, std::int64_t position,
                std::vector<std::int64_t>& out) const;
 };
+
+// One key's column of a key-major tile (mask_tile_key_major), queries [q_begin, q_end): masks
+// every query outside [lo, hi), both clamped to the tile. A window's mask is this for each key.
+inline void mask_queries_outside(float* column, std::int64_t q_begin, std::int64_t q_end,
+                                 std::int64_t lo, std::int64_t hi) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  lo = std::clamp(lo, q_begin, q_end);
+  hi = std::clamp(hi, lo, q_end);
+  std::fill(column, column + (lo - q_begin), kNegInf);
+  std::fill(column + (hi - q_begin), column + (q_end - q_begin), kNegInf);
+}
 
 }  // namespace attn
