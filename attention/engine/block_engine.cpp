@@ -179,8 +179,13 @@ void attend_rows(const RowBlock& block, float scale, TileMaskRef mask, EngineWor
           for (std::int64_t e = 0; e < d; ++e) q_t[r * dp + e] = q[e] * multiplier;
         std::fill(q_t + r * dp + d, q_t + (r + 1) * dp, 0.0f);
       }
-      // Padding rows are never scored: zero scores keep them finite through the softmax.
-      std::fill_n(s_t, kKeyTile * kRowTile, 0.0f);
+      // Padding rows are never scored: zero scores keep them finite through the softmax. Only
+      // the columns a tile of this block can reach (gathered attention calls this per query).
+      std::int64_t widest = 0;
+      for (const KeyRange& r : ws.spans_) widest = std::max(widest, r.end - r.begin);
+      if (rows < padded_rows)
+        for (std::int64_t c = 0; c < std::min(widest, kFewKeyTile); ++c)
+          std::fill(s_t + c * padded_rows + rows, s_t + (c + 1) * padded_rows, 0.0f);
     } else if (dot_pairs) {
       kernel::pack_query_pairs(block.q + r0 * block.q_stride, block.q_stride, rows, padded_rows, d,
                                q2, kRowTile);
