@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "attention/numeric/amx_tiles.hpp"
 #include "attention/numeric/microkernel.hpp"
 
 #include "attention/numeric/kernel_targets.hpp"  // before foreach_target.h: microkernel.cpp's
@@ -249,6 +250,8 @@ std::string_view bf16_dot_name(Bf16Dot dot) {
       return "pairs";
     case Bf16Dot::kVdpbf16ps:
       return "vdpbf16ps";
+    case Bf16Dot::kAmx:
+      return "amx";
     case Bf16Dot::kWidening:
       break;
   }
@@ -256,13 +259,21 @@ std::string_view bf16_dot_name(Bf16Dot dot) {
 }
 
 bool can_run(Bf16Dot dot) {
-  if (dot != Bf16Dot::kVdpbf16ps) return true;
+  if (dot == Bf16Dot::kWidening || dot == Bf16Dot::kPairs) return true;
 #if defined(__x86_64__)
-  return path_name(Dtype::kFp32) == "avx512" && __builtin_cpu_supports("avx512bf16");
+  if (path_name(Dtype::kFp32) != "avx512") return false;
+  return dot == Bf16Dot::kAmx ? amx_usable() : __builtin_cpu_supports("avx512bf16");
 #else
   return false;
 #endif
 }
+
+namespace {
+// The vector pair kernels for what the tiles do not take (VDPBF16PS on every AMX CPU so far).
+Bf16Dot amx_fallback() {
+  return can_run(Bf16Dot::kVdpbf16ps) ? Bf16Dot::kVdpbf16ps : Bf16Dot::kPairs;
+}
+}  // namespace
 
 Bf16Dot bf16_dot() {
   // Chosen on first use, after the kernel path (ATTN_KERNEL_PATH) is settled.
@@ -270,18 +281,21 @@ Bf16Dot bf16_dot() {
     const char* wanted = std::getenv("ATTN_BF16_DOT");
     if (wanted == nullptr || *wanted == '\0' || std::string_view(wanted) == "auto") {
 #if defined(__x86_64__)
+      if (can_run(Bf16Dot::kAmx)) return Bf16Dot::kAmx;
       // AMD's AVX512_BF16 (Zen 4, Zen 5) runs VDPBF16PS on both 512-bit pipes, twice the FP32
       // FMA rate; Intel's (Cooper Lake, Sapphire Rapids) at half the FMA rate.
       if (can_run(Bf16Dot::kVdpbf16ps) && __builtin_cpu_is("amd")) return Bf16Dot::kVdpbf16ps;
 #endif
       return Bf16Dot::kWidening;
     }
-    for (const Bf16Dot dot : {Bf16Dot::kWidening, Bf16Dot::kPairs, Bf16Dot::kVdpbf16ps})
+    for (const Bf16Dot dot :
+         {Bf16Dot::kWidening, Bf16Dot::kPairs, Bf16Dot::kVdpbf16ps, Bf16Dot::kAmx})
       if (bf16_dot_name(dot) == wanted && can_run(dot)) return dot;
     std::fprintf(stderr,
                  "ATTN_BF16_DOT=%s is not a bf16 dot-product path this CPU can run; allowed: auto, "
-                 "widening, pairs%s\n",
-                 wanted, can_run(Bf16Dot::kVdpbf16ps) ? ", vdpbf16ps" : "");
+                 "widening, pairs%s%s\n",
+                 wanted, can_run(Bf16Dot::kVdpbf16ps) ? ", vdpbf16ps" : "",
+                 can_run(Bf16Dot::kAmx) ? ", amx" : "");
     std::exit(2);
   }();
   return chosen;
@@ -297,6 +311,19 @@ void score_tile_pairs(const std::uint32_t* q2, std::int64_t ld_q, std::int64_t p
                       const bf16* k, std::int64_t k_stride, std::int64_t cols,
                       std::int64_t head_dim, float multiplier, float* s_t, std::int64_t ld_s,
                       Bf16Dot dot, PrefetchStream* prefetch) {
+  if (dot == Bf16Dot::kAmx) {
+    // The tiles take whole groups of 16 keys; the rest, and head dims they do not take, go to
+    // the vector pair kernels.
+    const std::int64_t done = amx_fits(head_dim) && padded_rows % 16 == 0
+                                  ? score_tile_amx(q2, ld_q, padded_rows, k, k_stride, cols,
+                                                   head_dim, multiplier, s_t, ld_s)
+                                  : 0;
+    if (done == cols) return;
+    k += done * k_stride;
+    s_t += done * ld_s;
+    cols -= done;
+    dot = amx_fallback();
+  }
   HWY_DYNAMIC_DISPATCH(score_tile_pairs)
   (q2, ld_q, padded_rows, k, k_stride, cols, head_dim, multiplier, s_t, ld_s, dot, prefetch);
 }
@@ -315,6 +342,11 @@ void accumulate_tile_pairs(const std::uint32_t* p2, std::int64_t ld_p, std::int6
                            std::int64_t cols, const float* correction, const std::uint32_t* v2,
                            std::int64_t ld_v, std::int64_t head_dim, float* acc,
                            std::int64_t ld_acc, Bf16Dot dot, PrefetchStream* prefetch) {
+  if (dot == Bf16Dot::kAmx) {
+    if (amx_fits(head_dim))
+      return accumulate_tile_amx(p2, ld_p, rows, cols, correction, v2, ld_v, head_dim, acc, ld_acc);
+    dot = amx_fallback();
+  }
   HWY_DYNAMIC_DISPATCH(accumulate_tile_pairs)
   (p2, ld_p, rows, cols, correction, v2, ld_v, head_dim, acc, ld_acc, dot, prefetch);
 }

@@ -24,19 +24,24 @@ namespace attn::kernel {
 
 // How the bf16 forward takes its dot products.
 enum class Bf16Dot {
-  kWidening,  // bf16 tiles widened to fp32, the fp32 kernels (microkernel.hpp)
-  kPairs,     // the pair kernels below, each pair split into two FMAs
-  kVdpbf16ps  // the pair kernels with VDPBF16PS (the AVX-512 path on a CPU with AVX512_BF16)
+  kWidening,   // bf16 tiles widened to fp32, the fp32 kernels (microkernel.hpp)
+  kPairs,      // the pair kernels below, each pair split into two FMAs
+  kVdpbf16ps,  // the pair kernels with VDPBF16PS (the AVX-512 path on a CPU with AVX512_BF16)
+  kAmx         // the same packings on AMX-BF16 tiles (amx_tiles.hpp; head_dim a multiple of 32,
+               // other head dims on VDPBF16PS)
 };
 
-// The choice for this process: kVdpbf16ps on the AVX-512 path of a CPU whose bf16 dot product
-// runs at twice its FP32 FMA rate (AMD with AVX512_BF16: Zen 4, Zen 5), kWidening elsewhere
-// (on Intel Sapphire Rapids VDPBF16PS issues at half the FMA rate; docs/precision.md).
-// ATTN_BF16_DOT=widening|pairs|vdpbf16ps (or auto) forces one, read before main; a value this
-// CPU cannot run stops the process with a message naming the allowed ones.
+// The choice for this process: kAmx on the AVX-512 path of a CPU with AMX-BF16 that the
+// operating system lets use it (Intel Sapphire Rapids and later: 16x the FP32 FMA rate), else
+// kVdpbf16ps where the bf16 dot product runs at twice the FP32 FMA rate (AMD with AVX512_BF16:
+// Zen 4, Zen 5), kWidening elsewhere (Intel's VDPBF16PS issues at half the FMA rate;
+// docs/precision.md). ATTN_BF16_DOT=widening|pairs|vdpbf16ps|amx (or auto) forces one, read
+// before main; a value this CPU cannot run stops the process with a message naming the allowed
+// ones.
 Bf16Dot bf16_dot();
 std::string_view bf16_dot_name(Bf16Dot dot);
-// Whether this process can run `dot` (vdpbf16ps: the AVX-512 path and AVX512_BF16).
+// Whether this process can run `dot` (vdpbf16ps: the AVX-512 path and AVX512_BF16; amx: the
+// AVX-512 path and amx_usable()).
 bool can_run(Bf16Dot dot);
 
 // q2[(e / 2) * ld_q + r] = the bf16 pair (q[r][e], q[r][e + 1]) for r < rows, 0 for rows <= r <

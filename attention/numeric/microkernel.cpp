@@ -864,6 +864,10 @@ std::string cpu_bf16_support() {
   std::string text = "no native bf16 dot product";
 #endif
   switch (bf16_dot()) {
+    case Bf16Dot::kAmx:
+      return text +
+             ", AMX-BF16 tiles; bf16 prefill tiles run TDPBF16PS on AMX tiles (head_dim a "
+             "multiple of 32; other head dims widen)";
     case Bf16Dot::kVdpbf16ps:
       return text + "; bf16 prefill tiles run VDPBF16PS on bf16 pairs";
     case Bf16Dot::kPairs:

@@ -96,7 +96,8 @@ int list_variants(std::ostream& out) {
       << "  " << (kernel::path_forced() ? "forced by ATTN_KERNEL_PATH" : "chosen for this CPU")
       << "; this CPU can run:";
   for (const std::string& path : kernel::runnable_paths()) out << ' ' << path;
-  out << " (ATTN_KERNEL_PATH=<path> forces one; ATTN_BF16_DOT=widening|pairs|vdpbf16ps the bf16 "
+  out << " (ATTN_KERNEL_PATH=<path> forces one; ATTN_BF16_DOT=widening|pairs|vdpbf16ps|amx the "
+         "bf16 "
          "dot product)\n"
       << "kv caches (--kv-dtype): fp32, bf16, int8 (a scale per token and head), fp8 E4M3 (a "
          "scale per head), the 8-bit ones dequantized on load by the "

@@ -32,7 +32,8 @@ constexpr const char* kUsage =
     "\n"
     "Environment (read at startup; 'attnbench list' shows what this CPU can run):\n"
     "  ATTN_KERNEL_PATH  auto | avx512 | avx2 | sse4 | scalar: the SIMD path of every kernel\n"
-    "  ATTN_BF16_DOT     auto | widening | pairs | vdpbf16ps: how bf16 prefill takes its dot\n"
+    "  ATTN_BF16_DOT     auto | widening | pairs | vdpbf16ps | amx: how bf16 prefill takes its "
+    "dot\n"
     "                    products\n"
     "\n"
     "'attnbench <command> --help' lists a command's options.\n";

@@ -23,6 +23,7 @@ std::size_t size(std::int64_t n) { return static_cast<std::size_t>(n); }
 std::vector<kernel::Bf16Dot> pair_dots() {
   std::vector<kernel::Bf16Dot> dots{kernel::Bf16Dot::kPairs};
   if (kernel::can_run(kernel::Bf16Dot::kVdpbf16ps)) dots.push_back(kernel::Bf16Dot::kVdpbf16ps);
+  if (kernel::can_run(kernel::Bf16Dot::kAmx)) dots.push_back(kernel::Bf16Dot::kAmx);
   return dots;
 }
 
