@@ -1,6 +1,6 @@
-// The machine's ceilings: the FP32 FMA peak, the bf16 dot-product peak, OpenBLAS SGEMM at the
-// attention shapes, and the memory bandwidth of a streaming triad, of a read-only stream (decode's
-// ceiling) and of random 256-byte rows (LSH's gathers).
+// The machine's ceilings: the FP32 FMA peak, the bf16 dot-product peak, the AMX-BF16 tile peak,
+// OpenBLAS SGEMM at the attention shapes, and the memory bandwidth of a streaming triad, of a
+// read-only stream (decode's ceiling) and of random 256-byte rows (LSH's gathers).
 #include <cblas.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include "attention/core/tensor.hpp"
+#include "attention/numeric/amx_tiles.hpp"
 #include "harness/microbench/micro_common.hpp"
 #include "harness/microbench/random_rows.hpp"
 #include "harness/microbench/read_stream.hpp"
@@ -81,6 +82,58 @@ void BM_Bf16DotPeak(benchmark::State& state) {
     measured_bf16_peak_flops() = flops * static_cast<double>(state.iterations()) / seconds * 2.0;
 }
 BENCHMARK(BM_Bf16DotPeak)->Threads(1)->Threads(2)->UseRealTime();
+#endif
+
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+// TDPBF16PS on four independent 16 × 16 sums from four operand tiles held in registers: 16 × 16
+// × 32 bf16 products per instruction, the AMX unit's own ceiling, which the engine's AMX path
+// (attention/numeric/amx_tiles.hpp) shares with its fp32 softmax and packing.
+void BM_AmxBf16Peak(benchmark::State& state) {
+  if (!kernel::amx_usable()) {
+    state.SkipWithError("no AMX-BF16 tiles on this CPU or operating system");
+    return;
+  }
+  struct alignas(64) TileConfig {
+    std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    std::uint16_t bytes_per_row[16] = {};
+    std::uint8_t rows[16] = {};
+  } config;
+  for (int t = 0; t < 8; ++t) {
+    config.bytes_per_row[t] = 64;
+    config.rows[t] = 16;
+  }
+  _tile_loadconfig(&config);
+  alignas(64) static const std::uint16_t ones[16 * 32] = {};
+  _tile_loadd(4, ones, 64);
+  _tile_loadd(5, ones, 64);
+  _tile_loadd(6, ones, 64);
+  _tile_loadd(7, ones, 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  constexpr int kSteps = 256;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (int step = 0; step < kSteps; ++step) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  alignas(64) float sums[16 * 16];
+  _tile_stored(0, sums, 64);
+  benchmark::DoNotOptimize(sums[0]);
+  _tile_release();
+  const double flops = 2.0 * 16 * 16 * 32 * 4 * kSteps;
+  report_flops(state, flops);
+  if (state.thread_index() == 0 && state.threads() == 2)
+    measured_amx_peak_flops() = flops * static_cast<double>(state.iterations()) / seconds * 2.0;
+}
+BENCHMARK(BM_AmxBf16Peak)->Threads(1)->Threads(2)->UseRealTime();
 #endif
 
 // C = A·op(B) with OpenBLAS's own threading at 2 threads, as the textbook variant would use it.

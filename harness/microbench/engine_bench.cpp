@@ -71,6 +71,10 @@ void run_variant(benchmark::State& state, const std::string& spec, bool causal,
   if (const double peak = measured_bf16_peak_flops(); peak > 0 && dtype == Dtype::kBf16)
     state.counters["of_bf16_peak"] =
         flops * static_cast<double>(state.iterations()) / seconds / peak;
+  if (const double peak = measured_amx_peak_flops();
+      peak > 0 && variant->kernel(dtype).find("amx") != std::string::npos)
+    state.counters["of_amx_peak"] =
+        flops * static_cast<double>(state.iterations()) / seconds / peak;
 }
 
 void BM_Flash(benchmark::State& state) { run_variant(state, "flash", false); }

@@ -21,6 +21,13 @@ inline std::atomic<double>& measured_bf16_peak_flops() {
   return peak;
 }
 
+// The 2-thread AMX-BF16 tile peak (FLOP/s) measured earlier in this run, 0 until then or where
+// the CPU has no AMX: the ceiling of the engine's bf16 kernel on the avx512+amx path.
+inline std::atomic<double>& measured_amx_peak_flops() {
+  static std::atomic<double> peak{0.0};
+  return peak;
+}
+
 // The 2-thread read-only streaming bandwidth (bytes/s) measured earlier in this run, 0 until
 // then: the ceiling of decode, which reads the KV cache once.
 inline std::atomic<double>& measured_read_bandwidth() {
