@@ -126,6 +126,10 @@ CpuIdentity parse_cpu_identity(std::string_view cpuinfo) {
   const std::string flags = field("flags");
   for (const char* feature : kKernelIsaFeatures)
     if (has_word(flags, feature)) id.isa += (id.isa.empty() ? "" : " ") + std::string(feature);
+  // Some hypervisors report an Intel model number the table does not hold, or one of a client
+  // part (0xA7, Rocket Lake) while passing AMX through: AMX itself dates the server core.
+  if (id.uarch == "unknown" && id.vendor == "GenuineIntel" && has_word(flags, "amx_tile"))
+    id.uarch = "Sapphire Rapids or later (by AMX)";
   return id;
 }
 

@@ -154,6 +154,26 @@ constexpr const char* kNeoverseN1 =
     "CPU revision\t: 1\n"
     "\n";
 
+// The 2-vCPU Intel guest the AMX path was first measured on: the hypervisor reports model 167
+// (0xA7, a Rocket Lake client number) with AMX passed through, so the table cannot name it.
+constexpr const char* kIntelAmxGuest =
+    "processor\t: 0\n"
+    "vendor_id\t: GenuineIntel\n"
+    "cpu family\t: 6\n"
+    "model\t\t: 167\n"
+    "model name\t: Intel(R) Xeon(R) Processor\n"
+    "stepping\t: 1\n"
+    "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush "
+    "mmx fxsr sse sse2 ss ht syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology "
+    "nonstop_tsc cpuid tsc_known_freq pni pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe "
+    "popcnt tsc_deadline_timer aes xsave avx f16c rdrand hypervisor lahf_lm abm 3dnowprefetch "
+    "cpuid_fault fsgsbase tsc_adjust bmi1 hle avx2 smep bmi2 erms invpcid rtm avx512f avx512dq "
+    "rdseed adx smap avx512ifma clflushopt clwb avx512cd sha_ni avx512bw avx512vl xsaveopt xsavec "
+    "xgetbv1 xsaves avx_vnni avx512_bf16 arat avx512vbmi umip avx512_vbmi2 gfni vaes vpclmulqdq "
+    "avx512_vnni avx512_bitalg avx512_vpopcntdq rdpid cldemote movdiri movdir64b fsrm serialize "
+    "tsxldtrk amx_bf16 avx512_fp16 amx_tile amx_int8 arch_capabilities\n"
+    "\n";
+
 void expect_identity(const CpuIdentity& id, const std::string& vendor, int family, int model,
                      int stepping, const std::string& family_model_stepping,
                      const std::string& uarch, const std::string& isa) {
@@ -184,6 +204,13 @@ TEST(CpuIdentity, EpycZen5GuestIsZen5WithAvxVnni) {
 TEST(CpuIdentity, SapphireRapidsHasEveryFeatureIncludingAmx) {
   expect_identity(parse_cpu_identity(kSapphireRapids), "GenuineIntel", 6, 143, 8, "6/143/8",
                   "Sapphire Rapids",
+                  "avx2 fma avx512f avx512bw avx512vl avx512_bf16 avx512_fp16 avx512_vnni "
+                  "avx_vnni amx_tile amx_bf16 amx_int8");
+}
+
+TEST(CpuIdentity, IntelModelOutsideTheTableWithAmxIsDatedByIt) {
+  expect_identity(parse_cpu_identity(kIntelAmxGuest), "GenuineIntel", 6, 167, 1, "6/167/1",
+                  "Sapphire Rapids or later (by AMX)",
                   "avx2 fma avx512f avx512bw avx512vl avx512_bf16 avx512_fp16 avx512_vnni "
                   "avx_vnni amx_tile amx_bf16 amx_int8");
 }
