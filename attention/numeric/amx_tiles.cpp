@@ -6,6 +6,11 @@
 
 #if defined(__x86_64__) && defined(__linux__)
 #include <cpuid.h>
+// GCC 12 reports the undefined first operand inside its own AVX-512 intrinsics (unpack, shuffle)
+// as maybe uninitialised once they inline here (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -118,6 +123,34 @@ ATTN_AMX_TARGET inline void value_block(const std::uint32_t* p_rows, std::int64_
   }
 }
 
+// block[i][j] becomes block[j][i] for a 16 × 16 block of 32-bit values: 32-bit and 64-bit
+// interleaves within 128-bit lanes, then a 4 × 4 transpose of the lanes.
+ATTN_AMX_TARGET inline void transpose_16x16(__m512i block[16]) {
+  __m512i t[16];
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_epi32(block[2 * k], block[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_epi32(block[2 * k], block[2 * k + 1]);
+  }
+  // u[4k + m], lane L: column 4L + m of rows 4k..4k+3.
+  __m512i u[16];
+  for (int k = 0; k < 4; ++k) {
+    u[4 * k] = _mm512_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+    u[4 * k + 1] = _mm512_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+    u[4 * k + 2] = _mm512_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+    u[4 * k + 3] = _mm512_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512i low_a = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44);
+    const __m512i high_a = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xEE);
+    const __m512i low_b = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
+    const __m512i high_b = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xEE);
+    block[m] = _mm512_shuffle_i32x4(low_a, low_b, 0x88);
+    block[4 + m] = _mm512_shuffle_i32x4(low_a, low_b, 0xDD);
+    block[8 + m] = _mm512_shuffle_i32x4(high_a, high_b, 0x88);
+    block[12 + m] = _mm512_shuffle_i32x4(high_a, high_b, 0xDD);
+  }
+}
+
 }  // namespace
 
 bool amx_usable() {
@@ -182,9 +215,6 @@ ATTN_AMX_TARGET void accumulate_tile_amx(const std::uint32_t* p2, std::int64_t l
   alignas(64) std::uint32_t v_last[16 * kAmxMaxHeadDim];
   alignas(64) float sums[32 * 32];
   const std::int64_t pairs = (cols + 1) / 2;
-  const __m512i pair_index =
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(static_cast<int>(ld_p)));
   for (std::int64_t chunk = 0; chunk < pairs; chunk += kChunkPairs) {
     const std::int64_t chunk_pairs = std::min(kChunkPairs, pairs - chunk);
     const std::int64_t groups = (chunk_pairs + 15) / 16;
@@ -204,17 +234,21 @@ ATTN_AMX_TARGET void accumulate_tile_amx(const std::uint32_t* p2, std::int64_t l
     for (std::int64_t r0 = 0; r0 < rows; r0 += 32) {
       const std::int64_t block_rows = std::min<std::int64_t>(32, rows - r0);
       const int row_tiles = block_rows > 16 ? 2 : 1;
-      // P in rows: p_rows[r][j] = p2[(chunk + j) * ld_p + r0 + r], a gather down each query's
-      // column of pairs; pairs past the keys, and queries past `rows`, are zero.
-      for (std::int64_t r = 0; r < row_tiles * 16; ++r)
+      // P in rows: p_rows[r][j] = p2[(chunk + j) * ld_p + r0 + r], 16 × 16 blocks transposed in
+      // registers; pairs past the keys, and queries past `rows`, are zero.
+      for (std::int64_t rb = 0; rb < row_tiles * 16; rb += 16)
         for (std::int64_t g = 0; g < groups; ++g) {
-          std::uint32_t* dst = p_rows + r * kChunkPairs + g * 16;
-          const std::int64_t live =
-              r < block_rows ? std::min<std::int64_t>(16, chunk_pairs - g * 16) : 0;
-          const __mmask16 mask = static_cast<__mmask16>((1u << live) - 1u);
-          _mm512_store_si512(dst,
-                             _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, pair_index,
-                                                         p2 + (chunk + g * 16) * ld_p + r0 + r, 4));
+          const std::int64_t live_pairs = std::min<std::int64_t>(16, chunk_pairs - g * 16);
+          const std::int64_t live_rows = std::clamp<std::int64_t>(block_rows - rb, 0, 16);
+          const __mmask16 columns = static_cast<__mmask16>((1u << live_rows) - 1u);
+          const std::uint32_t* from = p2 + (chunk + g * 16) * ld_p + r0 + rb;
+          __m512i block[16];
+          for (std::int64_t j = 0; j < 16; ++j)
+            block[j] = j < live_pairs ? _mm512_maskz_loadu_epi32(columns, from + j * ld_p)
+                                      : _mm512_setzero_si512();
+          transpose_16x16(block);
+          for (std::int64_t r = 0; r < 16; ++r)
+            _mm512_store_si512(p_rows + (rb + r) * kChunkPairs + g * 16, block[r]);
         }
       for (std::int64_t e0 = 0; e0 < head_dim; e0 += 32) {
         if (row_tiles == 2)
