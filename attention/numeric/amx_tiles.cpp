@@ -6,8 +6,8 @@
 
 #if defined(__x86_64__) && defined(__linux__)
 #include <cpuid.h>
-// GCC 12 reports the undefined first operand inside its own AVX-512 intrinsics (unpack, shuffle)
-// as maybe uninitialised once they inline here (GCC bug 105593).
+// GCC 12 reports the undefined operand inside its own AVX-512 intrinsics (unpack, shuffle) as
+// maybe uninitialised once they inline here: a false positive in its header.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
@@ -32,8 +32,8 @@ namespace {
 constexpr int kArchRequestXcompPerm = 0x1023;
 constexpr int kXfeatureXtiledata = 18;
 
-// The tile registers' shapes, set once per thread: every tile 16 rows of 64 bytes (16 fp32 sums
-// per row, or 32 bf16, or 16 bf16 pairs).
+// The tile registers' shapes: every tile 16 rows of 64 bytes (16 fp32 sums per row, or 32 bf16,
+// or 16 bf16 pairs).
 struct alignas(64) TileConfig {
   std::uint8_t palette = 1;
   std::uint8_t start_row = 0;
@@ -43,11 +43,10 @@ struct alignas(64) TileConfig {
 };
 constexpr int kTileRows = 16;
 constexpr int kTileBytes = 64;
-// Tile registers, named by number (the intrinsics paste them into the instruction): sums 0-3
-// (two row tiles × two column tiles), row operands 4 and 5, column operands 6 and 7.
 
-// Loaded on every call: another library in the process (a BLAS with AMX kernels) may have
-// released or reshaped the tiles since this thread last used them.
+// Loaded on every call: a thread's configuration does not survive everything else the process
+// runs (the test binary hit SIGILL on a thread that had configured its tiles earlier and only
+// remembered so in a flag).
 ATTN_AMX_TARGET void configure_tiles() {
   TileConfig config;
   for (int t = 0; t < 8; ++t) {
@@ -56,6 +55,9 @@ ATTN_AMX_TARGET void configure_tiles() {
   }
   _tile_loadconfig(&config);
 }
+
+// Tile registers are named by number (the intrinsics paste them into the instruction): sums 0-3
+// (two row tiles × two column tiles), row operands 4 and 5, column operands 6 and 7.
 
 // One block of scores: KeyTiles × RowTiles tiles of 16 keys × 16 queries, over head_dim in steps
 // of 32 (A: 16 keys' rows from the cache, B: 16 pairs of dimensions × 16 queries).
