@@ -158,7 +158,10 @@ TEST(MeasuredMemory, Bf16PredictedBytesMatchThePeak) {
               static_cast<double>(*r.predicted_bytes) +
                   (r.variant == "dense" ? 4 << 20 : kBookkeepingBytes))
         << r.variant;
-    EXPECT_GE(static_cast<double>(*r.peak_bytes), 0.5 * static_cast<double>(*r.predicted_bytes))
+    // At least one worker's share: a fast forward can finish before the second worker takes a
+    // task (seen under ASan once bf16 ran on AMX tiles).
+    EXPECT_GE(static_cast<double>(*r.peak_bytes),
+              static_cast<double>(*r.predicted_bytes) / point.threads - kBookkeepingBytes)
         << r.variant;
     EXPECT_EQ(*r.min_bytes, (4 * 1024 * 32) * (2 + 2 + 2 + 4)) << r.variant;
     ASSERT_TRUE(r.rel_err_kernel.has_value());
