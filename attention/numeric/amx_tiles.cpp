@@ -44,18 +44,6 @@ struct alignas(64) TileConfig {
 constexpr int kTileRows = 16;
 constexpr int kTileBytes = 64;
 
-// Loaded on every call: a thread's configuration does not survive everything else the process
-// runs (the test binary hit SIGILL on a thread that had configured its tiles earlier and only
-// remembered so in a flag).
-ATTN_AMX_TARGET void configure_tiles() {
-  TileConfig config;
-  for (int t = 0; t < 8; ++t) {
-    config.bytes_per_row[t] = kTileBytes;
-    config.rows[t] = kTileRows;
-  }
-  _tile_loadconfig(&config);
-}
-
 // Tile registers are named by number (the intrinsics paste them into the instruction): sums 0-3
 // (two row tiles × two column tiles), row operands 4 and 5, column operands 6 and 7.
 
@@ -84,6 +72,18 @@ ATTN_AMX_TARGET inline void score_block(const std::uint32_t* q2, std::int64_t ld
   if constexpr (RowTiles == 2) _tile_stored(1, s + 16, s_bytes);
   if constexpr (KeyTiles == 2) _tile_stored(2, s + kTileRows * ld_s, s_bytes);
   if constexpr (KeyTiles == 2 && RowTiles == 2) _tile_stored(3, s + kTileRows * ld_s + 16, s_bytes);
+}
+
+// KeyTiles × 16 keys against every query, 32 queries (two tiles) at a time.
+template <int KeyTiles>
+ATTN_AMX_TARGET inline void score_keys(const std::uint32_t* q2, std::int64_t ld_q,
+                                       std::int64_t padded_rows, const bf16* k,
+                                       std::int64_t k_stride, std::int64_t head_dim, float* s,
+                                       std::int64_t ld_s) {
+  std::int64_t r = 0;
+  for (; r + 32 <= padded_rows; r += 32)
+    score_block<KeyTiles, 2>(q2 + r, ld_q, k, k_stride, head_dim, s + r, ld_s);
+  if (r < padded_rows) score_block<KeyTiles, 1>(q2 + r, ld_q, k, k_stride, head_dim, s + r, ld_s);
 }
 
 // One block of P·V sums for RowTiles × 2 tiles of 16 queries × 16 dimensions over `groups` steps
@@ -155,6 +155,22 @@ ATTN_AMX_TARGET inline void transpose_16x16(__m512i block[16]) {
 
 }  // namespace
 
+// Loaded on every call of the kernels below (cheap against a call's tile work): a thread's
+// configuration does not survive everything the process runs (a thread-local "configured" flag
+// hit SIGILL in the test binary, with the LDTILECFG below too). LDTILECFG is written here rather
+// than through GCC 12's _tile_loadconfig, whose asm declares only 8 of the 64 bytes as read: the
+// compiler then drops the stores of the tile shapes as dead, and the tiles end up unconfigured
+// (SIGILL on the first tile instruction) or invalid (a fault in LDTILECFG), depending on what the
+// stack held.
+ATTN_AMX_TARGET void configure_amx_tiles() {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.bytes_per_row[t] = kTileBytes;
+    config.rows[t] = kTileRows;
+  }
+  asm volatile("ldtilecfg %0" : : "m"(config));
+}
+
 bool amx_usable() {
   static const bool usable = [] {
     // CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE (read directly: not every compiler's
@@ -173,27 +189,15 @@ ATTN_AMX_TARGET std::int64_t score_tile_amx(const std::uint32_t* q2, std::int64_
                                             std::int64_t head_dim, float multiplier, float* s_t,
                                             std::int64_t ld_s) {
   assert(padded_rows % 16 == 0 && amx_fits(head_dim));
-  configure_tiles();
+  configure_amx_tiles();
   const std::int64_t whole = cols / kTileRows * kTileRows;
   std::int64_t c = 0;
-  for (; c + 2 * kTileRows <= whole; c += 2 * kTileRows) {
-    std::int64_t r = 0;
-    for (; r + 32 <= padded_rows; r += 32)
-      score_block<2, 2>(q2 + r, ld_q, k + c * k_stride, k_stride, head_dim, s_t + c * ld_s + r,
-                        ld_s);
-    if (r < padded_rows)
-      score_block<2, 1>(q2 + r, ld_q, k + c * k_stride, k_stride, head_dim, s_t + c * ld_s + r,
-                        ld_s);
-  }
-  if (c < whole) {
-    std::int64_t r = 0;
-    for (; r + 32 <= padded_rows; r += 32)
-      score_block<1, 2>(q2 + r, ld_q, k + c * k_stride, k_stride, head_dim, s_t + c * ld_s + r,
-                        ld_s);
-    if (r < padded_rows)
-      score_block<1, 1>(q2 + r, ld_q, k + c * k_stride, k_stride, head_dim, s_t + c * ld_s + r,
-                        ld_s);
-  }
+  for (; c + 2 * kTileRows <= whole; c += 2 * kTileRows)
+    score_keys<2>(q2, ld_q, padded_rows, k + c * k_stride, k_stride, head_dim, s_t + c * ld_s,
+                  ld_s);
+  if (c < whole)
+    score_keys<1>(q2, ld_q, padded_rows, k + c * k_stride, k_stride, head_dim, s_t + c * ld_s,
+                  ld_s);
   // The tiles sum the products; the scale·log2(e) multiplier is applied once per score.
   const __m512 m = _mm512_set1_ps(multiplier);
   for (std::int64_t key = 0; key < whole; ++key)
@@ -210,7 +214,7 @@ ATTN_AMX_TARGET void accumulate_tile_amx(const std::uint32_t* p2, std::int64_t l
                                          std::int64_t ld_v, std::int64_t head_dim, float* acc,
                                          std::int64_t ld_acc) {
   assert(amx_fits(head_dim));
-  configure_tiles();
+  configure_amx_tiles();
   // Keys are taken 128 at a time (64 pairs, four steps of the tiles), queries 32 at a time.
   constexpr std::int64_t kChunkPairs = 64;
   alignas(64) std::uint32_t p_rows[32 * kChunkPairs];
@@ -274,6 +278,8 @@ ATTN_AMX_TARGET void accumulate_tile_amx(const std::uint32_t* p2, std::int64_t l
 #else  // no AMX in this build
 
 bool amx_usable() { return false; }
+
+void configure_amx_tiles() { std::abort(); }
 
 std::int64_t score_tile_amx(const std::uint32_t*, std::int64_t, std::int64_t, const bf16*,
                             std::int64_t, std::int64_t, std::int64_t, float, float*, std::int64_t) {

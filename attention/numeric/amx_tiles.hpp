@@ -19,6 +19,10 @@ namespace attn::kernel {
 // operating system grants the tile data state (on Linux, asked for once with arch_prctl).
 bool amx_usable();
 
+// Sets this thread's eight tile registers to the shape every kernel here uses: 16 rows of 64
+// bytes (16 fp32 sums, 32 bf16 or 16 bf16 pairs per row). Only where amx_usable().
+void configure_amx_tiles();
+
 // Whether the tiles take this head_dim: whole 32-dimension steps of the shared dimension, and
 // at most kAmxMaxHeadDim (the scratch of a partial value tile).
 inline constexpr std::int64_t kAmxMaxHeadDim = 256;

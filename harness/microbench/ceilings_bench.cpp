@@ -93,16 +93,7 @@ void BM_AmxBf16Peak(benchmark::State& state) {
     state.SkipWithError("no AMX-BF16 tiles on this CPU or operating system");
     return;
   }
-  struct alignas(64) TileConfig {
-    std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
-    std::uint16_t bytes_per_row[16] = {};
-    std::uint8_t rows[16] = {};
-  } config;
-  for (int t = 0; t < 8; ++t) {
-    config.bytes_per_row[t] = 64;
-    config.rows[t] = 16;
-  }
-  _tile_loadconfig(&config);
+  kernel::configure_amx_tiles();  // every tile 16 rows of 64 bytes
   alignas(64) static const std::uint16_t ones[16 * 32] = {};
   _tile_loadd(4, ones, 64);
   _tile_loadd(5, ones, 64);
